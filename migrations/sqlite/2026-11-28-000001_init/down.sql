@@ -1,0 +1,14 @@
+DROP TABLE audit_log;
+DROP TABLE users;
+DROP TABLE api_tokens;
+DROP TABLE deliveries;
+DROP TABLE alert_lists;
+DROP TABLE alerts;
+DROP TABLE signatures;
+DROP TABLE list_members;
+DROP TABLE lists;
+DROP TABLE supporters;
+DROP TABLE petition_country_counts;
+DROP TABLE petitions;
+DROP TABLE cases;
+DROP TABLE app_secrets;

@@ -1,0 +1,122 @@
+//! The `clarion` command line. Each command loads the settings once, reports
+//! a bad one in a single line naming it, and exits non-zero on failure.
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Settings;
+use crate::startup::{self, Application};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "clarion",
+    version,
+    about = "Action alerts and petitions for human-rights campaigning"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the HTTP server and the mail worker in one process (applies pending migrations first).
+    Serve {
+        /// Load a demo case with an open petition when the database holds no case.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Run the mail worker alone (several may share one PostgreSQL database).
+    Worker,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Create an API token; prints the token alone as the last line of stdout.
+    Create {
+        /// A name to recognise the token by, e.g. the script or person using it.
+        #[arg(long)]
+        name: String,
+        /// organiser (read, export), campaigner (also write and send) or admin (also erase).
+        #[arg(long, value_parser = ["admin", "campaigner", "organiser"])]
+        role: String,
+    },
+}
+
+/// Entry point of the binary.
+pub fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("clarion: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    crate::telemetry::init(&settings.log, settings.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("clarion: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, settings)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the context chain joined.
+            let msg = format!("{e:#}").replace('\n', " ");
+            eprintln!("clarion: {msg}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Serve { demo } => {
+            let app = Application::build(settings, startup::Options { demo }).await?;
+            app.run_until_stopped().await?;
+            Ok(())
+        }
+        Command::Worker => {
+            anyhow::bail!("the standalone mail worker is not available yet")
+        }
+        Command::Migrate => {
+            startup::prepare(&settings).await?;
+            println!("migrations are up to date");
+            Ok(())
+        }
+        Command::Token {
+            command: TokenCommand::Create { name, role },
+        } => {
+            let name = name.trim().to_string();
+            if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
+                anyhow::bail!("--name must be 1 to 100 printable characters");
+            }
+            let (db, _) = startup::prepare(&settings).await?;
+            let token = crate::security::random_token();
+            let hash = crate::security::hash_token(&token);
+            let (n, r) = (name.clone(), role.clone());
+            db.run(move |c| {
+                crate::db::write_tx(c, |c| {
+                    crate::db::tokens::create(c, &n, &r, &hash)?;
+                    crate::db::audit::record(c, "cli", "token.create", "api_token", None, Some(&r))
+                })
+            })
+            .await?;
+            println!("Created {role} token {name:?}. It is shown only now; store it safely:");
+            println!("{token}");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,344 @@
+//! Typed settings, layered `config/default.toml` (embedded) → the file named by
+//! `CLARION_CONFIG` → `CLARION_*` environment variables, validated once at
+//! start-up. Nothing reads the environment after this; each part is handed the
+//! settings it needs.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// The committed defaults, carried by the binary so it runs from any folder.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid configuration: {0}")]
+    Load(String),
+    #[error("invalid setting {name} (CLARION_{env}): {reason}")]
+    Invalid {
+        name: &'static str,
+        env: String,
+        reason: String,
+    },
+}
+
+impl ConfigError {
+    fn invalid(name: &'static str, reason: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            name,
+            env: name.to_uppercase(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The raw shape of the layered settings, before validation.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawSettings {
+    pub database_url: String,
+    pub database_pool_size: u32,
+    pub http_addr: String,
+    pub base_url: String,
+    pub smtp_url: String,
+    pub outbox_dir: String,
+    pub mail_from: String,
+    pub smtp_timeout_secs: u64,
+    pub secret_key: String,
+    pub send_concurrency: u32,
+    pub send_rate: u32,
+    pub retry_base_ms: u64,
+    pub max_attempts: u32,
+    pub lease_secs: u64,
+    pub sign_rate_per_ip: u32,
+    pub trusted_proxies: Vec<String>,
+    pub pending_signature_ttl_hours: u64,
+    pub embed_allowed_origins: Vec<String>,
+    pub default_locale: String,
+    pub templates_dir: String,
+    pub log: String,
+    pub log_format: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// How mail leaves the process.
+#[derive(Debug, Clone)]
+pub enum MailTransportSettings {
+    /// `smtp://` or `smtps://`, already checked to parse.
+    Smtp(url::Url),
+    /// No SMTP configured: `.eml` files in this folder.
+    Outbox(PathBuf),
+}
+
+/// Validated settings. Built once by [`Settings::load`] (or by tests directly
+/// through [`Settings::from_raw`]).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database_url: String,
+    pub database_pool_size: u32,
+    pub http_addr: SocketAddr,
+    /// Without a trailing slash.
+    pub base_url: String,
+    pub mail: MailTransportSettings,
+    pub mail_from: lettre::message::Mailbox,
+    pub smtp_timeout_secs: u64,
+    pub secret_key: Option<SecretString>,
+    pub send_concurrency: u32,
+    pub send_rate: u32,
+    pub retry_base_ms: u64,
+    pub max_attempts: u32,
+    pub lease_secs: u64,
+    pub sign_rate_per_ip: u32,
+    pub trusted_proxies: Vec<IpAddr>,
+    pub pending_signature_ttl_hours: u64,
+    pub embed_allowed_origins: Vec<String>,
+    pub default_locale: String,
+    pub templates_dir: Option<PathBuf>,
+    pub log: String,
+    pub log_format: LogFormat,
+}
+
+impl Settings {
+    /// Defaults, then `CLARION_CONFIG`, then the environment.
+    pub fn load() -> Result<Settings, ConfigError> {
+        let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
+        if let Ok(path) = std::env::var("CLARION_CONFIG") {
+            if !path.is_empty() {
+                if !std::path::Path::new(&path).is_file() {
+                    return Err(ConfigError::invalid(
+                        "config",
+                        format!("no such file: {path}"),
+                    ));
+                }
+                figment = figment.merge(Toml::file(path));
+            }
+        }
+        figment = figment.merge(Env::prefixed("CLARION_").ignore(&["config"]));
+        let raw: RawSettings = figment
+            .extract()
+            .map_err(|e| ConfigError::Load(one_line(&e.to_string())))?;
+        Settings::from_raw(raw)
+    }
+
+    /// The committed defaults alone, unvalidated: a starting point for tests.
+    pub fn defaults() -> RawSettings {
+        Figment::from(Toml::string(DEFAULT_TOML))
+            .extract()
+            .expect("config/default.toml parses into RawSettings")
+    }
+
+    pub fn from_raw(raw: RawSettings) -> Result<Settings, ConfigError> {
+        let database_url = raw.database_url.trim().to_string();
+        if !(database_url.starts_with("sqlite://")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::invalid(
+                "database_url",
+                "must start with sqlite:// or postgres://",
+            ));
+        }
+        if raw.database_pool_size == 0 {
+            return Err(ConfigError::invalid(
+                "database_pool_size",
+                "must be at least 1",
+            ));
+        }
+        let http_addr: SocketAddr = raw.http_addr.trim().parse().map_err(|_| {
+            ConfigError::invalid("http_addr", "expected an address like 127.0.0.1:8080")
+        })?;
+        let base_url = if raw.base_url.trim().is_empty() {
+            format!("http://{http_addr}")
+        } else {
+            let parsed = url::Url::parse(raw.base_url.trim())
+                .map_err(|e| ConfigError::invalid("base_url", e.to_string()))?;
+            if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+                return Err(ConfigError::invalid(
+                    "base_url",
+                    "expected an absolute http:// or https:// URL",
+                ));
+            }
+            raw.base_url.trim().trim_end_matches('/').to_string()
+        };
+        let mail = if raw.smtp_url.trim().is_empty() {
+            MailTransportSettings::Outbox(PathBuf::from(raw.outbox_dir.trim()))
+        } else {
+            let url = url::Url::parse(raw.smtp_url.trim())
+                .map_err(|e| ConfigError::invalid("smtp_url", e.to_string()))?;
+            if !matches!(url.scheme(), "smtp" | "smtps") || url.host_str().is_none() {
+                return Err(ConfigError::invalid(
+                    "smtp_url",
+                    "expected smtp://host:port or smtps://host:port",
+                ));
+            }
+            if let Some((_, tls)) = url.query_pairs().find(|(k, _)| k == "tls") {
+                if !matches!(tls.as_ref(), "required" | "opportunistic" | "none") {
+                    return Err(ConfigError::invalid(
+                        "smtp_url",
+                        "tls= must be required, opportunistic or none",
+                    ));
+                }
+            }
+            MailTransportSettings::Smtp(url)
+        };
+        let mail_from = raw
+            .mail_from
+            .trim()
+            .parse::<lettre::message::Mailbox>()
+            .map_err(|e| ConfigError::invalid("mail_from", e.to_string()))?;
+        let secret_key = match raw.secret_key.trim() {
+            "" => None,
+            k if k.len() < 32 => {
+                return Err(ConfigError::invalid(
+                    "secret_key",
+                    "must be at least 32 characters",
+                ))
+            }
+            k => Some(SecretString::from(k.to_string())),
+        };
+        if raw.send_concurrency == 0 {
+            return Err(ConfigError::invalid(
+                "send_concurrency",
+                "must be at least 1",
+            ));
+        }
+        if raw.max_attempts == 0 {
+            return Err(ConfigError::invalid("max_attempts", "must be at least 1"));
+        }
+        if raw.lease_secs == 0 {
+            return Err(ConfigError::invalid("lease_secs", "must be at least 1"));
+        }
+        let trusted_proxies = raw
+            .trusted_proxies
+            .iter()
+            .map(|p| {
+                p.trim().parse::<IpAddr>().map_err(|_| {
+                    ConfigError::invalid("trusted_proxies", format!("not an IP address: {p}"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for origin in &raw.embed_allowed_origins {
+            let ok = url::Url::parse(origin)
+                .map(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+                .unwrap_or(false);
+            if !ok {
+                return Err(ConfigError::invalid(
+                    "embed_allowed_origins",
+                    format!("not an http(s) origin: {origin}"),
+                ));
+            }
+        }
+        let log_format = match raw.log_format.trim() {
+            "text" | "" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(ConfigError::invalid(
+                    "log_format",
+                    format!("expected text or json, not {other:?}"),
+                ))
+            }
+        };
+        if tracing_subscriber::EnvFilter::try_new(&raw.log).is_err() {
+            return Err(ConfigError::invalid("log", "not a valid tracing filter"));
+        }
+        let default_locale = raw.default_locale.trim().to_string();
+        if !matches!(default_locale.as_str(), "en" | "ru") {
+            return Err(ConfigError::invalid(
+                "default_locale",
+                "supported locales are en and ru",
+            ));
+        }
+        let templates_dir = match raw.templates_dir.trim() {
+            "" => None,
+            d => {
+                let p = PathBuf::from(d);
+                if !p.is_dir() {
+                    return Err(ConfigError::invalid(
+                        "templates_dir",
+                        format!("no such folder: {d}"),
+                    ));
+                }
+                Some(p)
+            }
+        };
+        Ok(Settings {
+            database_url,
+            database_pool_size: raw.database_pool_size,
+            http_addr,
+            base_url,
+            mail,
+            mail_from,
+            smtp_timeout_secs: raw.smtp_timeout_secs.max(1),
+            secret_key,
+            send_concurrency: raw.send_concurrency,
+            send_rate: raw.send_rate,
+            retry_base_ms: raw.retry_base_ms,
+            max_attempts: raw.max_attempts,
+            lease_secs: raw.lease_secs,
+            sign_rate_per_ip: raw.sign_rate_per_ip,
+            trusted_proxies,
+            pending_signature_ttl_hours: raw.pending_signature_ttl_hours,
+            embed_allowed_origins: raw.embed_allowed_origins,
+            default_locale,
+            templates_dir,
+            log: raw.log,
+            log_format,
+        })
+    }
+}
+
+/// Figment's messages can span lines; the contract wants one.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_committed_defaults_parse_and_validate() {
+        let s = Settings::from_raw(Settings::defaults()).expect("defaults are valid");
+        assert_eq!(s.database_url, "sqlite://data/clarion.db");
+        assert_eq!(s.base_url, "http://127.0.0.1:8080");
+        assert_eq!(s.send_concurrency, 8);
+        assert_eq!(s.max_attempts, 8);
+        assert_eq!(s.retry_base_ms, 60000);
+        assert_eq!(s.sign_rate_per_ip, 30);
+        assert!(matches!(s.mail, MailTransportSettings::Outbox(_)));
+    }
+
+    #[test]
+    fn a_bad_value_names_the_setting() {
+        let mut raw = Settings::defaults();
+        raw.http_addr = "nowhere".into();
+        let e = Settings::from_raw(raw).unwrap_err().to_string();
+        assert!(e.contains("CLARION_HTTP_ADDR"), "{e}");
+
+        let mut raw = Settings::defaults();
+        raw.smtp_url = "http://mail".into();
+        let e = Settings::from_raw(raw).unwrap_err().to_string();
+        assert!(e.contains("CLARION_SMTP_URL"), "{e}");
+
+        let mut raw = Settings::defaults();
+        raw.database_url = "mysql://x".into();
+        let e = Settings::from_raw(raw).unwrap_err().to_string();
+        assert!(e.contains("CLARION_DATABASE_URL"), "{e}");
+    }
+
+    #[test]
+    fn base_url_loses_its_trailing_slash() {
+        let mut raw = Settings::defaults();
+        raw.base_url = "https://act.example.org/".into();
+        let s = Settings::from_raw(raw).unwrap();
+        assert_eq!(s.base_url, "https://act.example.org");
+    }
+}

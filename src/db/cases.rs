@@ -1,0 +1,77 @@
+//! Queries on `cases`.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::cases;
+use super::{DbConnection, DbResult};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = cases)]
+pub struct Case {
+    pub id: String,
+    pub slug: String,
+    pub title: String,
+    pub summary: String,
+    pub subject_name: Option<String>,
+    pub country: Option<String>,
+    pub body: Option<String>,
+    pub status: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Default, AsChangeset)]
+#[diesel(table_name = cases)]
+pub struct CaseChanges {
+    pub slug: Option<String>,
+    pub title: Option<String>,
+    pub summary: Option<String>,
+    pub subject_name: Option<String>,
+    pub country: Option<String>,
+    pub body: Option<String>,
+    pub status: Option<String>,
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+pub fn insert(conn: &mut DbConnection, case: &Case) -> QueryResult<()> {
+    diesel::insert_into(cases::table)
+        .values(case)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn get(conn: &mut DbConnection, id: &str) -> DbResult<Option<Case>> {
+    Ok(cases::table
+        .find(id)
+        .select(Case::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn get_by_slug(conn: &mut DbConnection, slug: &str) -> DbResult<Option<Case>> {
+    Ok(cases::table
+        .filter(cases::slug.eq(slug))
+        .select(Case::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// A page of cases in creation order, after the cursor id.
+pub fn page(conn: &mut DbConnection, after: Option<&str>, limit: i64) -> DbResult<Vec<Case>> {
+    let mut q = cases::table.select(Case::as_select()).into_boxed();
+    if let Some(after) = after {
+        q = q.filter(cases::id.gt(after.to_string()));
+    }
+    Ok(q.order(cases::id.asc()).limit(limit).load(conn)?)
+}
+
+pub fn count(conn: &mut DbConnection) -> DbResult<i64> {
+    Ok(cases::table.count().get_result(conn)?)
+}
+
+pub fn update(conn: &mut DbConnection, id: &str, changes: &CaseChanges) -> QueryResult<usize> {
+    diesel::update(cases::table.find(id))
+        .set(changes)
+        .execute(conn)
+}

@@ -1,0 +1,349 @@
+//! The data layer: one connection type over SQLite and PostgreSQL, the pool,
+//! embedded migrations, and one file of queries per table.
+//!
+//! Queries are written once against [`DbConnection`] (diesel's
+//! `MultiConnection`). The few statements that must differ per backend (the
+//! queue claim, upserts, date truncation) live in [`backend`] and nowhere else.
+//! Every call runs on a blocking thread through [`Db::run`], never on the async
+//! executor.
+
+pub mod audit;
+pub mod backend;
+pub mod cases;
+pub mod petitions;
+pub mod schema;
+pub mod secrets;
+pub mod tokens;
+
+use std::time::Duration;
+
+use chrono::{NaiveDateTime, Utc};
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::r2d2::{self, ManageConnection, Pool, PooledConnection};
+use diesel::sqlite::SqliteConnection;
+use diesel::Connection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Arbitrary but fixed: the advisory lock every instance takes while migrating.
+const MIGRATION_LOCK_ID: i64 = 0x0063_6c61_7269_6f6e;
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+impl DbConnection {
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self, DbConnection::Sqlite(_))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database query failed")]
+    Query(#[from] diesel::result::Error),
+    #[error("no database connection available")]
+    Pool(#[from] r2d2::PoolError),
+    #[error("database connection failed: {0}")]
+    Connect(String),
+    #[error("migrations failed: {0}")]
+    Migration(String),
+    #[error("database task panicked")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+pub type DbResult<T> = Result<T, DbError>;
+
+/// Which backend a URL names, decided by its scheme: diesel's own
+/// `MultiConnection::establish` would try each backend in turn, and SQLite
+/// accepts any string as a file name.
+#[derive(Debug, Clone)]
+pub enum DbUrl {
+    Sqlite(String),
+    Postgres(String),
+}
+
+impl DbUrl {
+    pub fn parse(url: &str) -> Result<DbUrl, DbError> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(DbError::Connect("sqlite:// needs a file path".into()));
+            }
+            Ok(DbUrl::Sqlite(path.to_string()))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(DbUrl::Postgres(url.to_string()))
+        } else {
+            Err(DbError::Connect(
+                "database URL must start with sqlite:// or postgres://".into(),
+            ))
+        }
+    }
+}
+
+/// r2d2 manager that opens the backend the URL names and prepares SQLite.
+#[derive(Debug, Clone)]
+pub struct Manager {
+    url: DbUrl,
+}
+
+impl Manager {
+    pub fn connect_once(url: &DbUrl) -> Result<DbConnection, DbError> {
+        match url {
+            DbUrl::Postgres(u) => PgConnection::establish(u)
+                .map(DbConnection::Postgres)
+                .map_err(|e| DbError::Connect(e.to_string())),
+            DbUrl::Sqlite(path) => {
+                if let Some(parent) = std::path::Path::new(path).parent() {
+                    if !parent.as_os_str().is_empty() {
+                        std::fs::create_dir_all(parent).map_err(|e| {
+                            DbError::Connect(format!("cannot create {}: {e}", parent.display()))
+                        })?;
+                    }
+                }
+                let mut conn = SqliteConnection::establish(path)
+                    .map_err(|e| DbError::Connect(e.to_string()))?;
+                // WAL lets readers run beside the one writer; busy_timeout makes
+                // a second writer wait instead of failing; NORMAL is durable in
+                // WAL mode except for the last transactions on power loss.
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
+                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                )
+                .map_err(|e| DbError::Connect(e.to_string()))?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = DbError;
+
+    fn connect(&self) -> Result<DbConnection, DbError> {
+        Manager::connect_once(&self.url)
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), DbError> {
+        conn.batch_execute("SELECT 1").map_err(DbError::Query)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+        false
+    }
+}
+
+pub type Conn = PooledConnection<Manager>;
+
+/// The pool, cheap to clone; every query goes through [`Db::run`].
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool<Manager>,
+    url: DbUrl,
+}
+
+impl Db {
+    pub fn connect(database_url: &str, pool_size: u32) -> Result<Db, DbError> {
+        let url = DbUrl::parse(database_url)?;
+        // Fail fast with the real reason rather than r2d2's time-out.
+        let first = Manager::connect_once(&url)?;
+        drop(first);
+        let pool = Pool::builder()
+            .max_size(pool_size)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(10))
+            .build(Manager { url: url.clone() })
+            .map_err(|e| DbError::Connect(e.to_string()))?;
+        Ok(Db { pool, url })
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self.url, DbUrl::Sqlite(_))
+    }
+
+    pub fn state(&self) -> r2d2::State {
+        self.pool.state()
+    }
+
+    pub fn max_size(&self) -> u32 {
+        self.pool.max_size()
+    }
+
+    /// A connection for synchronous code (CLI commands, the worker's thread).
+    pub fn get(&self) -> DbResult<Conn> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Runs `f` with a pooled connection on a blocking thread.
+    pub async fn run<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        crate::telemetry::spawn_blocking_with_tracing(move || {
+            let mut conn = pool.get().map_err(DbError::from)?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(DbError::from)?
+    }
+
+    /// Applies pending migrations; skips fast when none are pending. On
+    /// PostgreSQL an advisory lock makes instances that start together take
+    /// turns.
+    pub fn migrate(&self) -> DbResult<usize> {
+        let mut conn = self.get()?;
+        migrate(&mut conn)
+    }
+}
+
+pub fn migrate(conn: &mut DbConnection) -> DbResult<usize> {
+    let err = |e: Box<dyn std::error::Error + Send + Sync>| DbError::Migration(e.to_string());
+    match conn {
+        DbConnection::Sqlite(c) => {
+            if !c.has_pending_migration(SQLITE_MIGRATIONS).map_err(err)? {
+                return Ok(0);
+            }
+            let done = c.run_pending_migrations(SQLITE_MIGRATIONS).map_err(err)?;
+            Ok(done.len())
+        }
+        DbConnection::Postgres(c) => {
+            c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_ID})"))?;
+            let result = c
+                .has_pending_migration(POSTGRES_MIGRATIONS)
+                .and_then(|pending| {
+                    if pending {
+                        c.run_pending_migrations(POSTGRES_MIGRATIONS)
+                            .map(|v| v.len())
+                    } else {
+                        Ok(0)
+                    }
+                })
+                .map_err(err);
+            c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_ID})"))?;
+            result
+        }
+    }
+}
+
+/// Runs `f` in a write transaction. On SQLite the transaction begins
+/// IMMEDIATE, taking the write lock up front: a deferred transaction that
+/// reads first can fail with SQLITE_BUSY when it later writes, without waiting.
+/// `f` must not open a nested transaction.
+pub fn write_tx<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<DbError>,
+{
+    if conn.is_sqlite() {
+        conn.batch_execute("BEGIN IMMEDIATE")
+            .map_err(|e| E::from(DbError::Query(e)))?;
+        match f(conn) {
+            Ok(v) => match conn.batch_execute("COMMIT") {
+                Ok(()) => Ok(v),
+                Err(e) => {
+                    let _ = conn.batch_execute("ROLLBACK");
+                    Err(E::from(DbError::Query(e)))
+                }
+            },
+            Err(e) => {
+                let _ = conn.batch_execute("ROLLBACK");
+                Err(e)
+            }
+        }
+    } else {
+        let mut out = None;
+        let r = conn.transaction::<(), TxAbort, _>(|c| match f(c) {
+            Ok(v) => {
+                out = Some(Ok(v));
+                Ok(())
+            }
+            Err(e) => {
+                out = Some(Err(e));
+                Err(TxAbort::Rollback)
+            }
+        });
+        match (r, out) {
+            (Ok(()), Some(v)) => v,
+            (Err(TxAbort::Db(e)), _) => Err(E::from(DbError::Query(e))),
+            (_, Some(v)) => v,
+            (_, None) => unreachable!("the closure ran"),
+        }
+    }
+}
+
+enum TxAbort {
+    Rollback,
+    Db(diesel::result::Error),
+}
+
+impl From<diesel::result::Error> for TxAbort {
+    fn from(e: diesel::result::Error) -> Self {
+        TxAbort::Db(e)
+    }
+}
+
+/// Now, in UTC, to the microsecond (what both backends store).
+pub fn now() -> NaiveDateTime {
+    let n = Utc::now().naive_utc();
+    n.with_nanosecond_micros()
+}
+
+trait TruncMicros {
+    fn with_nanosecond_micros(self) -> Self;
+}
+
+impl TruncMicros for NaiveDateTime {
+    fn with_nanosecond_micros(self) -> Self {
+        use chrono::Timelike;
+        let micros = self.nanosecond() / 1000 * 1000;
+        self.with_nanosecond(micros).unwrap_or(self)
+    }
+}
+
+/// A new time-ordered id (UUID v7), so ordering by id is ordering by creation
+/// and serves as the paging cursor.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// True when `e` is a unique-constraint violation.
+pub fn is_unique_violation(e: &diesel::result::Error) -> bool {
+    matches!(
+        e,
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::migration::MigrationSource;
+
+    use super::*;
+
+    fn versions(m: EmbeddedMigrations) -> Vec<String> {
+        MigrationSource::<diesel::sqlite::Sqlite>::migrations(&m)
+            .unwrap()
+            .iter()
+            .map(|m| m.name().version().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn sqlite_and_postgres_migrations_have_the_same_versions() {
+        let pg: Vec<String> = MigrationSource::<diesel::pg::Pg>::migrations(&POSTGRES_MIGRATIONS)
+            .unwrap()
+            .iter()
+            .map(|m| m.name().version().to_string())
+            .collect();
+        assert!(!pg.is_empty());
+        assert_eq!(versions(SQLITE_MIGRATIONS), pg);
+    }
+}

@@ -1,0 +1,104 @@
+//! Queries on `petitions` and their counter caches.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{petition_country_counts, petitions};
+use super::{DbConnection, DbResult};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = petitions)]
+pub struct Petition {
+    pub id: String,
+    pub case_id: String,
+    pub slug: String,
+    pub title: String,
+    pub target: String,
+    pub body: String,
+    pub goal: Option<i64>,
+    pub status: String,
+    pub require_confirmation: bool,
+    pub confirmed_count: i64,
+    pub pending_count: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Default, AsChangeset)]
+#[diesel(table_name = petitions)]
+pub struct PetitionChanges {
+    pub slug: Option<String>,
+    pub title: Option<String>,
+    pub target: Option<String>,
+    pub body: Option<String>,
+    pub goal: Option<i64>,
+    pub status: Option<String>,
+    pub require_confirmation: Option<bool>,
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+pub fn insert(conn: &mut DbConnection, petition: &Petition) -> QueryResult<()> {
+    diesel::insert_into(petitions::table)
+        .values(petition)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn get(conn: &mut DbConnection, id: &str) -> DbResult<Option<Petition>> {
+    Ok(petitions::table
+        .find(id)
+        .select(Petition::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn get_by_slug(conn: &mut DbConnection, slug: &str) -> DbResult<Option<Petition>> {
+    Ok(petitions::table
+        .filter(petitions::slug.eq(slug))
+        .select(Petition::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn page(conn: &mut DbConnection, after: Option<&str>, limit: i64) -> DbResult<Vec<Petition>> {
+    let mut q = petitions::table.select(Petition::as_select()).into_boxed();
+    if let Some(after) = after {
+        q = q.filter(petitions::id.gt(after.to_string()));
+    }
+    Ok(q.order(petitions::id.asc()).limit(limit).load(conn)?)
+}
+
+pub fn for_case(conn: &mut DbConnection, case_id: &str) -> DbResult<Vec<Petition>> {
+    Ok(petitions::table
+        .filter(petitions::case_id.eq(case_id))
+        .order(petitions::id.asc())
+        .select(Petition::as_select())
+        .load(conn)?)
+}
+
+pub fn open(conn: &mut DbConnection) -> DbResult<Vec<Petition>> {
+    Ok(petitions::table
+        .filter(petitions::status.eq("open"))
+        .order(petitions::id.asc())
+        .select(Petition::as_select())
+        .load(conn)?)
+}
+
+pub fn update(conn: &mut DbConnection, id: &str, changes: &PetitionChanges) -> QueryResult<usize> {
+    diesel::update(petitions::table.find(id))
+        .set(changes)
+        .execute(conn)
+}
+
+/// Confirmed signatures per country, from the counter cache.
+pub fn country_counts(conn: &mut DbConnection, petition_id: &str) -> DbResult<Vec<(String, i64)>> {
+    Ok(petition_country_counts::table
+        .filter(petition_country_counts::petition_id.eq(petition_id))
+        .filter(petition_country_counts::confirmed.gt(0))
+        .order(petition_country_counts::country.asc())
+        .select((
+            petition_country_counts::country,
+            petition_country_counts::confirmed,
+        ))
+        .load(conn)?)
+}

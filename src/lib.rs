@@ -1,0 +1,16 @@
+//! Clarion: action alerts and petitions for human-rights campaigning.
+//!
+//! A request enters [`web`], is parsed into [`domain`] types, touches [`db`]
+//! and may enqueue [`mail`]. Arrows go one way: `domain` knows nothing of HTTP
+//! or SQL.
+
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod domain;
+pub mod error;
+pub mod security;
+pub mod startup;
+pub mod telemetry;
+pub mod web;

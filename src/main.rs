@@ -1,0 +1,5 @@
+//! The `clarion` binary: parse the command line and hand over to the library.
+
+fn main() -> std::process::ExitCode {
+    clarion::cli::main()
+}

@@ -1,0 +1,115 @@
+//! Builds the application from settings: database, migrations, keys, the HTTP
+//! server (bound, so port 0 works for tests) and, when asked, the mail worker.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer};
+use actix_web_prom::PrometheusMetricsBuilder;
+use anyhow::Context;
+use secrecy::ExposeSecret;
+
+use crate::config::Settings;
+use crate::db::Db;
+use crate::security::{generate_secret_key, Keys};
+use crate::web::{self as routes, AppState};
+
+/// Opens the database, applies migrations and settles the secret key: the
+/// part every command shares.
+pub async fn prepare(settings: &Settings) -> anyhow::Result<(Db, Keys)> {
+    let url = settings.database_url.clone();
+    let size = settings.database_pool_size;
+    let db = crate::telemetry::spawn_blocking_with_tracing(move || Db::connect(&url, size))
+        .await?
+        .context("cannot open the database (CLARION_DATABASE_URL)")?;
+    let applied = {
+        let db = db.clone();
+        crate::telemetry::spawn_blocking_with_tracing(move || db.migrate()).await??
+    };
+    if applied > 0 {
+        tracing::info!(applied, "database migrations applied");
+    }
+    let secret = match &settings.secret_key {
+        Some(k) => k.expose_secret().to_string(),
+        None => {
+            db.run(|c| crate::db::secrets::get_or_create(c, "secret_key", generate_secret_key))
+                .await?
+        }
+    };
+    Ok((db, Keys::new(&secret)))
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Seed the demo case into an empty database.
+    pub demo: bool,
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(settings: Settings, options: Options) -> anyhow::Result<Application> {
+        let settings = Arc::new(settings);
+        let (db, keys) = prepare(&settings).await?;
+        if options.demo {
+            let seeded = db.run(crate::demo::seed).await?;
+            if seeded {
+                tracing::info!("demo case and petition created");
+            }
+        }
+        let prometheus = PrometheusMetricsBuilder::new("clarion")
+            .mask_unmatched_patterns("unmatched")
+            .build()
+            .map_err(|e| anyhow::anyhow!("metrics: {e}"))?;
+        let metrics = Arc::new(routes::health::Metrics::new(prometheus.registry.clone()));
+        let state = AppState {
+            db,
+            settings: settings.clone(),
+            keys,
+            metrics,
+        };
+        let listener = TcpListener::bind(settings.http_addr).with_context(|| {
+            format!(
+                "cannot listen on {} (CLARION_HTTP_ADDR)",
+                settings.http_addr
+            )
+        })?;
+        let port = listener.local_addr()?.port();
+        let data = actix_web::web::Data::new(state.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .wrap(prometheus.clone())
+                .wrap(from_fn(routes::request_id::middleware))
+                .configure(routes::configure)
+        })
+        .listen(listener)?
+        .run();
+        Ok(Application {
+            port,
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until SIGINT or SIGTERM (actix-web's graceful shutdown).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let ip = self.state.settings.http_addr.ip();
+        tracing::info!("listening on http://{}:{}", ip, self.port);
+        self.server.await
+    }
+}

@@ -1,0 +1,99 @@
+//! The JSON API under `/api/v1`: bearer tokens, roles, problem+json errors,
+//! cursor paging, and its OpenAPI description.
+
+pub mod auth;
+pub mod cases;
+pub mod input;
+pub mod paging;
+pub mod petitions;
+
+use actix_web::error::JsonPayloadError;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::error::{problem, ApiError, FieldError, Problem};
+
+/// Largest JSON body the API reads; larger → 413.
+pub const JSON_LIMIT: usize = 1024 * 1024;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Clarion API", description = "Cases, petitions, supporters, lists and urgent-action alerts."),
+    paths(
+        cases::create, cases::list, cases::get, cases::update,
+        petitions::create, petitions::list, petitions::get, petitions::update,
+    ),
+    components(schemas(Problem, FieldError, cases::CaseView, cases::CaseInput,
+        petitions::PetitionView, petitions::PetitionInput)),
+    modifiers(&BearerAuth),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    let (status, detail) = match &err {
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("The body is larger than {JSON_LIMIT} bytes."),
+        ),
+        JsonPayloadError::ContentType => (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Send the body as application/json.".to_string(),
+        ),
+        other => (
+            StatusCode::BAD_REQUEST,
+            format!("The body is not valid JSON: {other}"),
+        ),
+    };
+    actix_web::error::InternalError::from_response(err, problem(status, &detail, None)).into()
+}
+
+async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound("route"))
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api/v1")
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(JSON_LIMIT)
+                    .error_handler(json_error),
+            )
+            .app_data(web::QueryConfig::default().error_handler(|err, _| {
+                let detail = format!("Bad query string: {err}");
+                actix_web::error::InternalError::from_response(
+                    err,
+                    problem(StatusCode::BAD_REQUEST, &detail, None),
+                )
+                .into()
+            }))
+            .route("/openapi.json", web::get().to(openapi_json))
+            .route("/cases", web::post().to(cases::create))
+            .route("/cases", web::get().to(cases::list))
+            .route("/cases/{id}", web::get().to(cases::get))
+            .route("/cases/{id}", web::patch().to(cases::update))
+            .route("/petitions", web::post().to(petitions::create))
+            .route("/petitions", web::get().to(petitions::list))
+            .route("/petitions/{id}", web::get().to(petitions::get))
+            .route("/petitions/{id}", web::patch().to(petitions::update))
+            .default_service(web::to(not_found)),
+    );
+}

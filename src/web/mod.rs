@@ -1,0 +1,27 @@
+//! HTTP: the public pages, the JSON API under `/api/v1`, health and metrics.
+//! Handlers parse input into `domain` types at the edge and call `db`.
+
+pub mod api;
+pub mod health;
+pub mod request_id;
+
+use std::sync::Arc;
+
+use crate::config::Settings;
+use crate::db::Db;
+use crate::security::Keys;
+
+/// What every handler may use. Passed explicitly; there is no global config.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub settings: Arc<Settings>,
+    pub keys: Keys,
+    pub metrics: Arc<health::Metrics>,
+}
+
+/// Registers every route on an actix `App`.
+pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
+    health::configure(cfg);
+    api::configure(cfg);
+}

@@ -1,0 +1,11 @@
+//! Clarion's integration tests: one binary, one file per feature, each test
+//! run against SQLite and PostgreSQL through the real HTTP server.
+
+mod helpers;
+mod smtp_sink;
+
+mod api_auth;
+mod cases;
+mod cli;
+mod health;
+mod petitions;
