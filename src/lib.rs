@@ -13,4 +13,5 @@ pub mod error;
 pub mod security;
 pub mod startup;
 pub mod telemetry;
+pub mod templates;
 pub mod web;

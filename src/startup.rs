@@ -14,6 +14,7 @@ use secrecy::ExposeSecret;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::security::{generate_secret_key, Keys};
+use crate::templates::Templates;
 use crate::web::{self as routes, AppState};
 
 /// Opens the database, applies migrations and settles the secret key: the
@@ -68,11 +69,14 @@ impl Application {
             .build()
             .map_err(|e| anyhow::anyhow!("metrics: {e}"))?;
         let metrics = Arc::new(routes::health::Metrics::new(prometheus.registry.clone()));
+        let templates = Templates::load(settings.templates_dir.as_deref())?;
         let state = AppState {
             db,
             settings: settings.clone(),
             keys,
             metrics,
+            templates,
+            mail_wakeup: Arc::new(tokio::sync::Notify::new()),
         };
         let listener = TcpListener::bind(settings.http_addr).with_context(|| {
             format!(

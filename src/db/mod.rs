@@ -10,6 +10,7 @@
 pub mod audit;
 pub mod backend;
 pub mod cases;
+pub mod deliveries;
 pub mod petitions;
 pub mod schema;
 pub mod secrets;

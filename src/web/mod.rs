@@ -10,6 +10,7 @@ use std::sync::Arc;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::security::Keys;
+use crate::templates::Templates;
 
 /// What every handler may use. Passed explicitly; there is no global config.
 #[derive(Clone)]
@@ -18,6 +19,10 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub keys: Keys,
     pub metrics: Arc<health::Metrics>,
+    pub templates: Templates,
+    /// Woken after a delivery is queued, so the worker need not wait for its
+    /// next poll.
+    pub mail_wakeup: Arc<tokio::sync::Notify>,
 }
 
 /// Registers every route on an actix `App`.
