@@ -4,6 +4,7 @@
 mod helpers;
 mod smtp_sink;
 
+mod alerts;
 mod api_auth;
 mod cases;
 mod cli;
