@@ -93,13 +93,7 @@ impl Application {
             templates,
             mail_wakeup: Arc::new(tokio::sync::Notify::new()),
         };
-        let listener = TcpListener::bind(settings.http_addr).with_context(|| {
-            format!(
-                "cannot listen on {} (CLARION_HTTP_ADDR)",
-                settings.http_addr
-            )
-        })?;
-        let port = listener.local_addr()?.port();
+        let port = bound.port();
         let data = actix_web::web::Data::new(state.clone());
         let server = HttpServer::new(move || {
             App::new()

@@ -146,7 +146,7 @@ pub fn record(conn: &mut DbConnection, worker: &str, outcomes: &[(i64, Outcome)]
                         deliveries::attempts.eq(deliveries::attempts + 1),
                         // The confirmation token has done its job.
                         deliveries::payload.eq(None::<String>),
-                        deliveries::locked_by.eq(None::<String>),
+                        // locked_by stays: it names the worker that sent it.
                         deliveries::locked_until.eq(None::<NaiveDateTime>),
                         deliveries::last_error.eq(None::<String>),
                     ))

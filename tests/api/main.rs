@@ -8,5 +8,6 @@ mod alerts;
 mod api_auth;
 mod cases;
 mod cli;
+mod crash;
 mod health;
 mod petitions;
