@@ -155,7 +155,11 @@ pub async fn spawn_app_with(backend: Backend, customise: impl FnOnce(&mut RawSet
     let port = app.port();
     let db = app.state().db.clone();
     let settings = app.state().settings.as_ref().clone();
-    assert_eq!(settings.base_url, format!("http://127.0.0.1:{port}"), "links name the bound port");
+    assert_eq!(
+        settings.base_url,
+        format!("http://127.0.0.1:{port}"),
+        "links name the bound port"
+    );
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
