@@ -140,6 +140,18 @@ async fn the_openapi_document_lists_every_route(b: Backend) {
         ("/api/v1/petitions", "get"),
         ("/api/v1/petitions/{id}", "get"),
         ("/api/v1/petitions/{id}", "patch"),
+        ("/api/v1/petitions/{id}/signatures", "get"),
+        ("/api/v1/petitions/{id}/signatures.csv", "get"),
+        ("/api/v1/petitions/{id}/counts", "get"),
+        ("/api/v1/lists", "post"),
+        ("/api/v1/lists", "get"),
+        ("/api/v1/lists/{id}", "get"),
+        ("/api/v1/lists/{id}/members", "post"),
+        ("/api/v1/lists/{id}/import", "post"),
+        ("/api/v1/supporters", "get"),
+        ("/api/v1/supporters/{id}", "get"),
+        ("/api/v1/supporters/{id}/export", "get"),
+        ("/api/v1/supporters/{id}", "delete"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),

@@ -2,10 +2,16 @@
 //! run against SQLite and PostgreSQL through the real HTTP server.
 
 mod helpers;
+mod signers;
 mod smtp_sink;
 
 mod api_auth;
 mod cases;
 mod cli;
+mod data_cli;
+mod data_roles;
 mod health;
+mod lists;
 mod petitions;
+mod signature_exports;
+mod supporters;
