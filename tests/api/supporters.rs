@@ -132,6 +132,15 @@ async fn subject_access_holds_profile_consent_lists_signatures_and_deliveries(b:
     .await;
 }
 
+/// comment, postcode, ip_hash, country, status
+type AnonymousSignature = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+);
+
 async fn erasure_keeps_every_count_and_removes_the_person_from_exports_lists_and_mail(b: Backend) {
     let app = spawn_app(b).await;
     let t = app.token("campaigner").await;
@@ -245,16 +254,7 @@ async fn erasure_keeps_every_count_and_removes_the_person_from_exports_lists_and
         assert!(person[f].is_null(), "{f} kept: {person}");
     }
     let v = victim.clone();
-    let (wording, sig): (
-        Option<String>,
-        (
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            String,
-            String,
-        ),
-    ) = query(&app, move |c| {
+    let (wording, sig): (Option<String>, AnonymousSignature) = query(&app, move |c| {
         let w = supporters::table
             .find(&v)
             .select(supporters::consent_wording)
