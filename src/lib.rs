@@ -5,11 +5,14 @@
 //! or SQL.
 
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod export;
+pub mod import;
 pub mod mail;
 pub mod security;
 pub mod startup;
