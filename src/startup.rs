@@ -55,7 +55,21 @@ pub struct Application {
 }
 
 impl Application {
-    pub async fn build(settings: Settings, options: Options) -> anyhow::Result<Application> {
+    pub async fn build(mut settings: Settings, options: Options) -> anyhow::Result<Application> {
+        let listener = TcpListener::bind(settings.http_addr).with_context(|| {
+            format!(
+                "cannot listen on {} (CLARION_HTTP_ADDR)",
+                settings.http_addr
+            )
+        })?;
+        let port = listener.local_addr()?.port();
+        // A base URL derived from a port-0 address (tests) names the real port.
+        if settings.http_addr.port() == 0 && settings.base_url.ends_with(":0") {
+            settings.base_url = format!(
+                "{}:{port}",
+                settings.base_url.strip_suffix(":0").unwrap_or_default()
+            );
+        }
         let settings = Arc::new(settings);
         let (db, keys) = prepare(&settings).await?;
         if options.demo {
@@ -70,6 +84,7 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("metrics: {e}"))?;
         let metrics = Arc::new(routes::health::Metrics::new(prometheus.registry.clone()));
         let templates = Templates::load(settings.templates_dir.as_deref())?;
+        let public = routes::public::PublicState::start(db.clone(), &settings);
         let state = AppState {
             db,
             settings: settings.clone(),
@@ -77,14 +92,8 @@ impl Application {
             metrics,
             templates,
             mail_wakeup: Arc::new(tokio::sync::Notify::new()),
+            public,
         };
-        let listener = TcpListener::bind(settings.http_addr).with_context(|| {
-            format!(
-                "cannot listen on {} (CLARION_HTTP_ADDR)",
-                settings.http_addr
-            )
-        })?;
-        let port = listener.local_addr()?.port();
         let data = actix_web::web::Data::new(state.clone());
         let server = HttpServer::new(move || {
             App::new()

@@ -14,6 +14,8 @@ pub mod deliveries;
 pub mod petitions;
 pub mod schema;
 pub mod secrets;
+pub mod signatures;
+pub mod subscriptions;
 pub mod tokens;
 
 use std::time::Duration;
