@@ -408,6 +408,8 @@ pub struct TokenTarget {
     pub petition_id: String,
     pub status: String,
     pub expired: bool,
+    /// The language the signer used, for the pages the link leads to.
+    pub locale: Option<String>,
 }
 
 /// Looks up a confirmation token (by its hash); changes nothing.
@@ -416,22 +418,31 @@ pub fn find_by_token(
     token: &str,
     now: NaiveDateTime,
 ) -> DbResult<Option<TokenTarget>> {
-    let row: Option<(String, String, String, Option<NaiveDateTime>)> = signatures::table
+    #[allow(clippy::type_complexity)]
+    let row: Option<(
+        String,
+        String,
+        String,
+        Option<NaiveDateTime>,
+        Option<String>,
+    )> = signatures::table
         .filter(signatures::confirm_token_hash.eq(hash_token(token)))
         .select((
             signatures::id,
             signatures::petition_id,
             signatures::status,
             signatures::expires_at,
+            signatures::locale,
         ))
         .first(conn)
         .optional()?;
     Ok(row.map(
-        |(signature_id, petition_id, status, expires_at)| TokenTarget {
+        |(signature_id, petition_id, status, expires_at, locale)| TokenTarget {
             expired: status == "pending" && expires_at.is_some_and(|t| t <= now),
             signature_id,
             petition_id,
             status,
+            locale,
         },
     ))
 }

@@ -2,10 +2,14 @@
 //! run against SQLite and PostgreSQL through the real HTTP server.
 
 mod helpers;
+mod public_support;
 mod smtp_sink;
 
 mod api_auth;
 mod cases;
 mod cli;
+mod confirm;
 mod health;
 mod petitions;
+mod public_pages;
+mod signing;

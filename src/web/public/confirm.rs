@@ -47,12 +47,38 @@ fn expired(state: &AppState, page: &Page) -> HttpResponse {
     )
 }
 
+/// The page speaks the signer's language unless the URL asks otherwise: the
+/// link in the mail carries no `?lang=`.
+fn page_for(req: &HttpRequest, state: &AppState, signer_locale: Option<&str>) -> Page {
+    let mut page = Page::new(req, state);
+    if !page.lang_in_query {
+        if let Some(l) = signer_locale.and_then(Locale::from_tag) {
+            page.locale = l;
+        }
+    }
+    page
+}
+
+async fn signer_locale(state: &AppState, token: &str) -> Option<String> {
+    if !plausible(token) {
+        return None;
+    }
+    let t = token.to_string();
+    state
+        .db
+        .run(move |c| signatures::find_by_token(c, &t, crate::db::now()))
+        .await
+        .ok()
+        .flatten()
+        .and_then(|t| t.locale)
+}
+
 pub async fn show(
     req: HttpRequest,
     state: web::Data<AppState>,
     token: web::Path<String>,
 ) -> HttpResponse {
-    let page = Page::new(&req, &state);
+    let mut page = Page::new(&req, &state);
     let token = token.into_inner();
     let result = async {
         if !plausible(&token) {
@@ -64,6 +90,7 @@ pub async fn show(
             .run(move |c| signatures::find_by_token(c, &t, crate::db::now()))
             .await?
             .ok_or(Fail::NotFound)?;
+        page = page_for(&req, &state, target.locale.as_deref());
         let petition = petition_by_id(&state, target.petition_id.clone()).await?;
         if target.status == "confirmed" {
             return Ok(thanks_page(&state, &page, &petition, Some(true)));
@@ -92,8 +119,8 @@ pub async fn confirm(
     state: web::Data<AppState>,
     token: web::Path<String>,
 ) -> HttpResponse {
-    let page = Page::new(&req, &state);
     let token = token.into_inner();
+    let page = page_for(&req, &state, signer_locale(&state, &token).await.as_deref());
     let result = async {
         if !plausible(&token) {
             return Err(Fail::NotFound);

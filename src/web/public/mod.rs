@@ -74,6 +74,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/petitions/{slug}/embed", web::get().to(pages::embed))
         .route("/confirm/{token}", web::get().to(confirm::show))
+        .route("/confirm/{token}", web::head().to(confirm::show))
         .route("/confirm/{token}", web::post().to(confirm::confirm))
         .route("/unsubscribe/{token}", web::get().to(unsubscribe::show))
         .route(
