@@ -10,6 +10,7 @@ use actix_web::{App, HttpServer};
 use actix_web_prom::PrometheusMetricsBuilder;
 use anyhow::Context;
 use secrecy::ExposeSecret;
+use tokio::sync::watch;
 
 use crate::config::Settings;
 use crate::db::Db;
@@ -46,12 +47,15 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<(Db, Keys)> {
 pub struct Options {
     /// Seed the demo case into an empty database.
     pub demo: bool,
+    /// Run the mail worker in this process (what `serve` does).
+    pub worker: bool,
 }
 
 pub struct Application {
     port: u16,
     server: Server,
     state: AppState,
+    worker: Option<(watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
 }
 
 impl Application {
@@ -62,13 +66,10 @@ impl Application {
                 settings.http_addr
             )
         })?;
-        let port = listener.local_addr()?.port();
-        // A base URL derived from a port-0 address (tests) names the real port.
-        if settings.http_addr.port() == 0 && settings.base_url.ends_with(":0") {
-            settings.base_url = format!(
-                "{}:{port}",
-                settings.base_url.strip_suffix(":0").unwrap_or_default()
-            );
+        let bound = listener.local_addr()?;
+        // With port 0 and no explicit base URL, links must name the real port.
+        if settings.base_url == format!("http://{}", settings.http_addr) {
+            settings.base_url = format!("http://{bound}");
         }
         let settings = Arc::new(settings);
         let (db, keys) = prepare(&settings).await?;
@@ -94,6 +95,7 @@ impl Application {
             mail_wakeup: Arc::new(tokio::sync::Notify::new()),
             public,
         };
+        let port = bound.port();
         let data = actix_web::web::Data::new(state.clone());
         let server = HttpServer::new(move || {
             App::new()
@@ -104,10 +106,20 @@ impl Application {
         })
         .listen(listener)?
         .run();
+        let worker = options.worker.then(|| {
+            crate::mail::spawn_worker(
+                &settings,
+                state.db.clone(),
+                state.templates.clone(),
+                state.keys.clone(),
+                state.mail_wakeup.clone(),
+            )
+        });
         Ok(Application {
             port,
             server,
             state,
+            worker,
         })
     }
 
@@ -119,10 +131,17 @@ impl Application {
         &self.state
     }
 
-    /// Serves until SIGINT or SIGTERM (actix-web's graceful shutdown).
+    /// Serves until SIGINT or SIGTERM (actix-web's graceful shutdown), then
+    /// stops the mail worker: it finishes the messages in flight and
+    /// releases the rest.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let ip = self.state.settings.http_addr.ip();
         tracing::info!("listening on http://{}:{}", ip, self.port);
-        self.server.await
+        let result = self.server.await;
+        if let Some((stop, handle)) = self.worker {
+            let _ = stop.send(true);
+            let _ = handle.await;
+        }
+        result
     }
 }

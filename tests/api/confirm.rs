@@ -1,5 +1,7 @@
 //! Double opt-in: `/confirm/{token}`, and `/unsubscribe/{token}`.
 
+use std::time::Duration;
+
 use serde_json::json;
 
 use crate::backend_tests;
@@ -7,6 +9,7 @@ use crate::helpers::{spawn_app, spawn_app_with, Backend};
 use crate::public_support::{form, form_with, header};
 
 backend_tests!(
+    the_confirmation_mail_arrives_and_its_link_confirms_through_get_then_post,
     a_get_of_the_confirmation_link_changes_nothing_and_its_page_posts_itself,
     a_post_confirms_once_counts_once_and_records_consent,
     an_unknown_confirmation_token_is_404_on_get_and_post,
@@ -20,7 +23,7 @@ async fn a_get_of_the_confirmation_link_changes_nothing_and_its_page_posts_itsel
     let app = spawn_app(b).await;
     app.open_petition("free-them", json!({})).await;
     app.sign("free-them", &form("ann@example.org")).await;
-    let token = app.confirmation_tokens().await.remove(0);
+    let token = app.mailed_tokens(1).await.remove(0);
     for _ in 0..3 {
         let r = app.page(&format!("/confirm/{token}")).await;
         assert_eq!(r.status(), 200);
@@ -67,7 +70,7 @@ async fn a_post_confirms_once_counts_once_and_records_consent(b: Backend) {
         ),
     )
     .await;
-    let token = app.confirmation_tokens().await.remove(0);
+    let token = app.mailed_tokens(1).await.remove(0);
     for _ in 0..2 {
         let r = app.post_empty(&format!("/confirm/{token}")).await;
         assert_eq!(r.status(), 200);
@@ -103,14 +106,14 @@ async fn a_post_confirms_once_counts_once_and_records_consent(b: Backend) {
     // Signing again after confirming changes nothing either.
     app.sign("free-them", &form("ann@example.org")).await;
     assert_eq!(app.counters("free-them").await, (1, 0));
-    assert_eq!(app.confirmation_tokens().await.len(), 1);
+    assert_eq!(app.confirmation_count().await, 1);
 }
 
 async fn an_unknown_confirmation_token_is_404_on_get_and_post(b: Backend) {
     let app = spawn_app(b).await;
     app.open_petition("free-them", json!({})).await;
     app.sign("free-them", &form("ann@example.org")).await;
-    let token = app.confirmation_tokens().await.remove(0);
+    let token = app.mailed_tokens(1).await.remove(0);
     let wrong = format!("{}x", &token[..token.len() - 1]);
     for t in [wrong.as_str(), "short", "<script>"] {
         let path = format!("/confirm/{}", urlencode(t));
@@ -130,7 +133,7 @@ async fn an_expired_pending_signature_cannot_be_confirmed_and_signing_again_star
     let app = spawn_app_with(b, |raw| raw.pending_signature_ttl_hours = 0).await;
     app.open_petition("free-them", json!({})).await;
     app.sign("free-them", &form("ann@example.org")).await;
-    let old = app.confirmation_tokens().await.remove(0);
+    let old = app.mailed_tokens(1).await.remove(0);
     let r = app.post_empty(&format!("/confirm/{old}")).await;
     assert_eq!(r.status(), 410);
     assert!(r.text().await.unwrap().contains("This link has expired"));
@@ -139,7 +142,7 @@ async fn an_expired_pending_signature_cannot_be_confirmed_and_signing_again_star
     // Signing again replaces the expired signature: one signature, a new mail.
     app.sign("free-them", &form("ann@example.org")).await;
     assert_eq!(app.signature_count().await, 1);
-    assert_eq!(app.confirmation_tokens().await.len(), 2);
+    assert_eq!(app.confirmation_count().await, 2);
     assert_eq!(app.counters("free-them").await, (0, 1));
     assert_eq!(
         app.post_empty(&format!("/confirm/{old}")).await.status(),
@@ -159,7 +162,7 @@ async fn counts_never_go_backwards_and_by_country_follows_confirmations(b: Backe
         .await;
     }
     let mut last = -1;
-    for token in app.confirmation_tokens().await {
+    for token in app.mailed_tokens(5).await {
         assert_eq!(
             app.post_empty(&format!("/confirm/{token}")).await.status(),
             200
@@ -272,4 +275,44 @@ async fn one_click_unsubscribe_works_and_forged_tokens_are_404(b: Backend) {
             "POST {t}"
         );
     }
+}
+
+async fn the_confirmation_mail_arrives_and_its_link_confirms_through_get_then_post(b: Backend) {
+    let app = spawn_app(b).await;
+    app.open_petition("free-them", json!({"title": "Free them now"}))
+        .await;
+    let r = app.sign("free-them", &form("Ann@Example.org")).await;
+    assert_eq!(r.status(), 303);
+    let mails = app.smtp.wait_for(1, Duration::from_secs(20)).await;
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].rcpt_to, vec!["ann@example.org".to_string()]);
+    let text = mails[0]
+        .text_parts()
+        .into_iter()
+        .find(|(t, _)| t == "text/plain")
+        .expect("a text part")
+        .1;
+    let prefix = format!("{}/confirm/", app.settings.base_url);
+    let link = text
+        .split_whitespace()
+        .find(|w| w.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no {prefix} link in {text}"))
+        .to_string();
+    // What a mail scanner does: fetch the link. Nothing is confirmed.
+    let page = app.client.get(&link).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    let path = &link[app.settings.base_url.len()..];
+    assert!(html.contains(&format!("action=\"{path}\"")));
+    assert_eq!(app.counts_json("free-them").await["signatures"], 0);
+    // What the page's script (or its button) does: POST to itself.
+    let r = app.client.post(&link).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("Your signature is confirmed"));
+    assert_eq!(app.counts_json("free-them").await["signatures"], 1);
+    assert_eq!(app.counters("free-them").await, (1, 0));
 }

@@ -5,10 +5,12 @@ mod helpers;
 mod public_support;
 mod smtp_sink;
 
+mod alerts;
 mod api_auth;
 mod cases;
 mod cli;
 mod confirm;
+mod crash;
 mod health;
 mod petitions;
 mod public_pages;

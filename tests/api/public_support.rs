@@ -126,21 +126,40 @@ impl TestApp {
             .unwrap()
     }
 
-    /// The plaintext tokens of every queued confirmation mail, oldest first.
-    pub async fn confirmation_tokens(&self) -> Vec<String> {
+    /// How many confirmation mails were queued.
+    pub async fn confirmation_count(&self) -> usize {
         self.db
             .run(|c| {
                 deliveries::table
                     .filter(deliveries::kind.eq("confirmation"))
-                    .order(deliveries::id.asc())
-                    .select(deliveries::payload)
-                    .load::<Option<String>>(c)
+                    .count()
+                    .get_result::<i64>(c)
                     .map_err(clarion::db::DbError::from)
             })
             .await
-            .unwrap()
-            .into_iter()
-            .flatten()
+            .unwrap() as usize
+    }
+
+    /// Waits for `n` mails at the SMTP sink and returns the confirmation
+    /// token of each, in order of arrival.
+    pub async fn mailed_tokens(&self, n: usize) -> Vec<String> {
+        let prefix = format!("{}/confirm/", self.settings.base_url);
+        self.smtp
+            .wait_for(n, std::time::Duration::from_secs(20))
+            .await
+            .iter()
+            .map(|m| {
+                let text = m
+                    .text_parts()
+                    .into_iter()
+                    .find(|(t, _)| t == "text/plain")
+                    .expect("a text part")
+                    .1;
+                text.split_whitespace()
+                    .find_map(|w| w.strip_prefix(&prefix))
+                    .unwrap_or_else(|| panic!("no {prefix} link in {text}"))
+                    .to_string()
+            })
             .collect()
     }
 

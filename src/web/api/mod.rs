@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`: bearer tokens, roles, problem+json errors,
 //! cursor paging, and its OpenAPI description.
 
+pub mod alerts;
 pub mod auth;
 pub mod cases;
 pub mod input;
@@ -24,9 +25,12 @@ pub const JSON_LIMIT: usize = 1024 * 1024;
     paths(
         cases::create, cases::list, cases::get, cases::update,
         petitions::create, petitions::list, petitions::get, petitions::update,
+        alerts::create, alerts::list, alerts::get, alerts::preview, alerts::test_send,
+        alerts::send, alerts::cancel,
     ),
     components(schemas(Problem, FieldError, cases::CaseView, cases::CaseInput,
-        petitions::PetitionView, petitions::PetitionInput)),
+        petitions::PetitionView, petitions::PetitionInput,
+        alerts::AlertView, alerts::AlertInput, alerts::PreviewView)),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;
@@ -94,6 +98,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/petitions", web::get().to(petitions::list))
             .route("/petitions/{id}", web::get().to(petitions::get))
             .route("/petitions/{id}", web::patch().to(petitions::update))
+            .route("/alerts", web::post().to(alerts::create))
+            .route("/alerts", web::get().to(alerts::list))
+            .route("/alerts/{id}", web::get().to(alerts::get))
+            .route("/alerts/{id}/preview", web::post().to(alerts::preview))
+            .route("/alerts/{id}/test", web::post().to(alerts::test_send))
+            .route("/alerts/{id}/send", web::post().to(alerts::send))
+            .route("/alerts/{id}/cancel", web::post().to(alerts::cancel))
             .default_service(web::to(not_found)),
     );
 }
