@@ -3,10 +3,12 @@
 //! builders (which encode display names and subjects), so nothing a person
 //! typed can add a header or a recipient.
 
+use lettre::message::dkim::{DkimConfig, DkimSigningAlgorithm, DkimSigningKey};
 use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::{Address, Message};
 use serde::Serialize;
+use std::sync::Arc;
 
 use crate::security::Keys;
 use crate::templates::Templates;
@@ -98,8 +100,28 @@ fn header_safe(s: &str) -> String {
         .to_string()
 }
 
+/// Builds lettre's DKIM configuration: an RSA key in PKCS#1 PEM, or an
+/// Ed25519 secret key in base64.
+pub fn dkim_config(d: &crate::config::DkimSettings) -> Result<DkimConfig, String> {
+    use secrecy::ExposeSecret;
+    let key = d.key.expose_secret();
+    let algorithm = if key.contains("BEGIN RSA PRIVATE KEY") {
+        DkimSigningAlgorithm::Rsa
+    } else {
+        DkimSigningAlgorithm::Ed25519
+    };
+    let key = DkimSigningKey::new(key, algorithm)
+        .map_err(|e| format!("not a PKCS#1 RSA or base64 Ed25519 key: {e}"))?;
+    Ok(DkimConfig::default_config(
+        d.selector.clone(),
+        d.domain.clone(),
+        key,
+    ))
+}
+
 #[derive(Clone)]
 pub struct Composer {
+    dkim: Option<Arc<DkimConfig>>,
     templates: Templates,
     keys: Keys,
     base_url: String,
@@ -140,12 +162,19 @@ impl Composer {
     pub fn new(templates: Templates, keys: Keys, base_url: &str, from: Mailbox) -> Composer {
         let message_id_domain = from.email.domain().to_string();
         Composer {
+            dkim: None,
             templates,
             keys,
             base_url: base_url.trim_end_matches('/').to_string(),
             from,
             message_id_domain,
         }
+    }
+
+    /// Signs every message with this DKIM key.
+    pub fn with_dkim(mut self, dkim: DkimConfig) -> Composer {
+        self.dkim = Some(Arc::new(dkim));
+        self
     }
 
     pub fn base_url(&self) -> &str {
@@ -288,7 +317,7 @@ impl Composer {
                 .header(ListUnsubscribe(format!("<{url}>")))
                 .header(ListUnsubscribePost);
         }
-        let message = builder.multipart(
+        let mut message = builder.multipart(
             MultiPart::alternative()
                 .singlepart(
                     SinglePart::builder()
@@ -301,6 +330,9 @@ impl Composer {
                         .body(rendered.html),
                 ),
         )?;
+        if let Some(dkim) = &self.dkim {
+            message.sign(dkim);
+        }
         Ok(Outgoing {
             message_id,
             envelope: message.envelope().clone(),

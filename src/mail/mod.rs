@@ -29,12 +29,21 @@ pub fn mask(email: &str) -> String {
 }
 
 pub fn composer(settings: &Settings, templates: Templates, keys: Keys) -> compose::Composer {
-    compose::Composer::new(
+    let c = compose::Composer::new(
         templates,
         keys,
         &settings.base_url,
         settings.mail_from.clone(),
-    )
+    );
+    match settings.dkim.as_ref().map(compose::dkim_config) {
+        Some(Ok(dkim)) => c.with_dkim(dkim),
+        Some(Err(e)) => {
+            // Settings::from_raw checked the key; this cannot happen.
+            tracing::error!(error = %e, "DKIM key unusable; sending unsigned");
+            c
+        }
+        None => c,
+    }
 }
 
 /// Starts a worker on the current runtime; flip the returned sender to true

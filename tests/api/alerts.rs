@@ -24,6 +24,8 @@ backend_tests!(
     a_test_send_goes_to_one_address_with_test_in_the_subject,
     alert_validation_names_every_bad_field_and_organisers_cannot_send,
     queue_depth_is_on_metrics,
+    messages_are_dkim_signed_when_a_key_is_configured,
+    without_smtp_messages_are_written_to_the_outbox_folder,
 );
 
 async fn case_and_petition(app: &TestApp, token: &str) -> (String, String) {
@@ -558,4 +560,69 @@ async fn queue_depth_is_on_metrics(b: Backend) {
         text.contains("clarion_mail_queue_depth{status=\"queued\"} 0"),
         "{text}"
     );
+}
+
+async fn messages_are_dkim_signed_when_a_key_is_configured(b: Backend) {
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("dkim.key");
+    std::fs::write(
+        &key_file,
+        base64::engine::general_purpose::STANDARD.encode([7u8; 32]),
+    )
+    .unwrap();
+    let path = key_file.display().to_string();
+    let app = spawn_app_with(b, move |raw| {
+        raw.dkim_domain = "act.example.org".into();
+        raw.dkim_selector = "clarion2026".into();
+        raw.dkim_key_file = path;
+    })
+    .await;
+    let token = app.token("campaigner").await;
+    let (case_id, petition_id) = case_and_petition(&app, &token).await;
+    let l = app
+        .seed_list("l", &[Person::active("a@example.org", "A")])
+        .await;
+    let id = create_alert(&app, &token, &case_id, &petition_id, &[&l]).await;
+    send(&app, &token, &id).await;
+    let mails = app.smtp.wait_for(1, Duration::from_secs(20)).await;
+    let sig = mails[0]
+        .header("DKIM-Signature")
+        .unwrap_or_else(|| panic!("not signed: {:?}", mails[0].header_names()));
+    assert!(
+        sig.contains("d=act.example.org") && sig.contains("s=clarion2026"),
+        "{sig}"
+    );
+}
+
+async fn without_smtp_messages_are_written_to_the_outbox_folder(b: Backend) {
+    let app = spawn_app_with(b, |raw| raw.smtp_url = String::new()).await;
+    let token = app.token("campaigner").await;
+    let (case_id, petition_id) = case_and_petition(&app, &token).await;
+    let l = app
+        .seed_list(
+            "l",
+            &[
+                Person::active("a@example.org", "A"),
+                Person::active("b@example.org", "B"),
+            ],
+        )
+        .await;
+    let id = create_alert(&app, &token, &case_id, &petition_id, &[&l]).await;
+    send(&app, &token, &id).await;
+    let done = app.wait_alert_done(&token, &id).await;
+    assert_eq!(done["sent"], 2);
+    let outbox = app.dir.path().join("outbox");
+    let files: Vec<_> = std::fs::read_dir(&outbox)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .collect();
+    assert_eq!(files.len(), 2);
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(
+        text.contains("List-Unsubscribe: <http://127.0.0.1:"),
+        "{text}"
+    );
+    assert_eq!(app.smtp.messages().len(), 0);
 }
