@@ -34,6 +34,11 @@ pub enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Manage the web console's users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// Bring supporters in from CSV files.
     Import {
         #[command(subcommand)]
@@ -56,6 +61,25 @@ pub enum TokenCommand {
         /// organiser (read, export), campaigner (also write and send) or admin (also erase).
         #[arg(long, value_parser = ["admin", "campaigner", "organiser"])]
         role: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create a user who signs in to the web console at /admin.
+    ///
+    /// The password is read from standard input with --password-stdin (its
+    /// first line), otherwise prompted for twice without echo on a terminal.
+    Create {
+        /// The user's email address, used to sign in.
+        #[arg(long)]
+        email: String,
+        /// organiser (read, export), campaigner (also write and send) or admin (also erase, manage users).
+        #[arg(long, value_parser = ["admin", "campaigner", "organiser"])]
+        role: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
     },
 }
 
@@ -114,6 +138,14 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             println!("migrations are up to date");
             Ok(())
         }
+        Command::User {
+            command:
+                UserCommand::Create {
+                    email,
+                    role,
+                    password_stdin,
+                },
+        } => crate::commands::user_create(&settings, &email, &role, password_stdin).await,
         Command::Import { command } => crate::commands::import(command, &settings).await,
         Command::Export { command } => crate::commands::export(command, &settings).await,
         Command::Token {

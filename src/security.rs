@@ -80,6 +80,37 @@ impl Keys {
     }
 }
 
+/// An argon2id PHC string for a console password (the crate's defaults:
+/// 19 MiB, 2 passes, per OWASP's minimum), with a random salt.
+pub fn hash_password(password: &str) -> anyhow::Result<String> {
+    use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
+    let salt = SaltString::generate(&mut OsRng);
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))
+}
+
+/// True when `password` matches the PHC string `hash`. A malformed hash
+/// matches nothing.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    PasswordHash::new(hash)
+        .map(|h| {
+            argon2::Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// A hash to verify against when the email is unknown, so that answering
+/// "no such user" takes as long as a wrong password.
+pub fn dummy_password_hash() -> &'static str {
+    static H: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    H.get_or_init(|| hash_password("not a real password").unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,5 +133,14 @@ mod tests {
         assert_ne!(a, random_token());
         assert_eq!(hash_token(&a).len(), 64);
         assert!(!hash_token(&a).contains(&a));
+    }
+
+    #[test]
+    fn passwords_hash_with_argon2id_and_verify() {
+        let h = hash_password("correct horse").unwrap();
+        assert!(h.starts_with("$argon2id$"), "{h}");
+        assert!(verify_password("correct horse", &h));
+        assert!(!verify_password("wrong", &h));
+        assert!(!verify_password("correct horse", "garbage"));
     }
 }

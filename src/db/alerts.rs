@@ -183,3 +183,12 @@ pub fn statuses(conn: &mut DbConnection, ids: &[String]) -> DbResult<Vec<(String
         .select((alerts::id, alerts::status))
         .load(conn)?)
 }
+
+/// The newest alerts first.
+pub fn recent(conn: &mut DbConnection, limit: i64) -> DbResult<Vec<Alert>> {
+    Ok(alerts::table
+        .select(Alert::as_select())
+        .order((alerts::created_at.desc(), alerts::id.desc()))
+        .limit(limit)
+        .load(conn)?)
+}

@@ -2,6 +2,7 @@
 //! Handlers parse input into `domain` types at the edge and call `db`.
 
 pub mod api;
+pub mod console;
 pub mod health;
 pub mod public;
 pub mod request_id;
@@ -32,6 +33,7 @@ pub struct AppState {
 pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     health::configure(cfg);
     api::configure(cfg);
+    console::configure(cfg);
     // Last: it owns the catch-all 404 page.
     public::configure(cfg);
 }

@@ -11,6 +11,7 @@ mod api_auth;
 mod cases;
 mod cli;
 mod confirm;
+mod console;
 mod crash;
 mod data_cli;
 mod data_roles;

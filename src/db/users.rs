@@ -1,0 +1,118 @@
+//! Console users: people who sign in at `/admin`. Passwords are stored only
+//! as argon2id PHC strings ([`crate::security::hash_password`]); failed
+//! sign-ins are counted here so repeated guessing is slowed, then locked out.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::users;
+use super::{new_id, now, DbConnection, DbResult};
+
+/// Failed sign-ins in a row after which the account is locked.
+pub const LOCK_AFTER_FAILURES: i32 = 5;
+/// How long a lock lasts; it doubles for every further failure run.
+pub const LOCK_MINUTES: i64 = 15;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub role: String,
+    pub password_hash: String,
+    pub failed_logins: i32,
+    pub locked_until: Option<NaiveDateTime>,
+    pub last_login_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// Creates a user; the email must already be normalised (lower case).
+pub fn create(
+    conn: &mut DbConnection,
+    email: &str,
+    role: &str,
+    password_hash: &str,
+) -> DbResult<String> {
+    let id = new_id();
+    let t = now();
+    diesel::insert_into(users::table)
+        .values((
+            users::id.eq(&id),
+            users::email.eq(email),
+            users::role.eq(role),
+            users::password_hash.eq(password_hash),
+            users::failed_logins.eq(0),
+            users::created_at.eq(t),
+            users::updated_at.eq(t),
+        ))
+        .execute(conn)?;
+    Ok(id)
+}
+
+pub fn get(conn: &mut DbConnection, id: &str) -> DbResult<Option<User>> {
+    Ok(users::table
+        .find(id)
+        .select(User::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn get_by_email(conn: &mut DbConnection, email: &str) -> DbResult<Option<User>> {
+    Ok(users::table
+        .filter(users::email.eq(email))
+        .select(User::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn all(conn: &mut DbConnection) -> DbResult<Vec<User>> {
+    Ok(users::table
+        .order(users::email.asc())
+        .select(User::as_select())
+        .load(conn)?)
+}
+
+pub fn set_role(conn: &mut DbConnection, id: &str, role: &str) -> DbResult<bool> {
+    let n = diesel::update(users::table.find(id))
+        .set((users::role.eq(role), users::updated_at.eq(now())))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Counts a failed sign-in; at [`LOCK_AFTER_FAILURES`] and every multiple of
+/// it the account is locked, for longer each time. Returns the new count.
+pub fn record_failure(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> DbResult<i32> {
+    let current: i32 = users::table
+        .find(id)
+        .select(users::failed_logins)
+        .first(conn)?;
+    let failures = current + 1;
+    let locked_until = (failures % LOCK_AFTER_FAILURES == 0).then(|| {
+        let runs = (failures / LOCK_AFTER_FAILURES - 1).min(6) as u32;
+        at + chrono::Duration::minutes(LOCK_MINUTES * 2i64.pow(runs))
+    });
+    let q = diesel::update(users::table.find(id));
+    match locked_until {
+        Some(until) => q
+            .set((
+                users::failed_logins.eq(failures),
+                users::locked_until.eq(until),
+            ))
+            .execute(conn)?,
+        None => q.set(users::failed_logins.eq(failures)).execute(conn)?,
+    };
+    Ok(failures)
+}
+
+/// A successful sign-in: the failure count and any lock are cleared.
+pub fn record_success(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> DbResult<()> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::failed_logins.eq(0),
+            users::locked_until.eq(None::<NaiveDateTime>),
+            users::last_login_at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
