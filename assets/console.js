@@ -1,4 +1,65 @@
-// Clarion console: small progressive enhancements; every page works without it.
+// Clarion console: small progressive enhancements; every page works without
+// them (forms post normally, the progress page has a refresh link and a
+// <noscript> meta refresh). Loaded with the page's CSP nonce.
 (function () {
   "use strict";
+
+  // Alert progress: poll the JSON endpoint while the alert is sending.
+  var progress = document.getElementById("progress");
+  if (progress && progress.dataset.sending === "true") {
+    var url = progress.dataset.progressUrl;
+    var tick = function () {
+      fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (p) {
+          if (!p) { return; }
+          ["recipients", "queued", "sent", "failed"].forEach(function (k) {
+            var el = progress.querySelector('[data-count="' + k + '"]');
+            if (el) { el.textContent = p[k]; }
+          });
+          var bar = document.getElementById("progress-bar");
+          if (bar) {
+            bar.max = Math.max(p.recipients, p.done, 1);
+            bar.value = p.done;
+            bar.textContent = p.done + "/" + bar.max;
+          }
+          var status = document.getElementById("alert-status");
+          if (status) { status.textContent = p.status_label; }
+          if (p.status === "sending") { setTimeout(tick, 2000); }
+        })
+        .catch(function () { setTimeout(tick, 5000); });
+    };
+    setTimeout(tick, 1000);
+  }
+
+  // Live preview: after a pause in typing, render the unsaved subject and
+  // body for the sample supporter (the HTML part in its sandboxed frame).
+  var form = document.getElementById("alert-form");
+  var button = document.getElementById("preview-button");
+  if (form && button) {
+    var timer = null;
+    var refresh = function () {
+      var data = new FormData(form);
+      data.set("format", "json");
+      fetch(button.getAttribute("formaction"), {
+        method: "POST",
+        credentials: "same-origin",
+        body: new URLSearchParams(data)
+      })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (p) {
+          if (!p) { return; }
+          var text = document.getElementById("preview-text");
+          if (text) { text.textContent = p.text; }
+          var subject = document.getElementById("preview-subject");
+          if (subject) { subject.textContent = p.subject; }
+        });
+      // The HTML part: the same form submitted into the preview frame.
+      form.requestSubmit ? form.requestSubmit(button) : button.click();
+    };
+    form.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(refresh, 800);
+    });
+  }
 })();

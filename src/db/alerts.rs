@@ -192,3 +192,52 @@ pub fn recent(conn: &mut DbConnection, limit: i64) -> DbResult<Vec<Alert>> {
         .limit(limit)
         .load(conn)?)
 }
+
+/// Replaces the content and lists of a draft; `false` when the alert is no
+/// longer a draft (sending has started) and nothing changed.
+pub fn update_draft(conn: &mut DbConnection, alert: &Alert, list_ids: &[String]) -> DbResult<bool> {
+    let n = diesel::update(
+        alerts::table
+            .filter(alerts::id.eq(&alert.id))
+            .filter(alerts::status.eq("draft")),
+    )
+    .set((
+        alerts::case_id.eq(&alert.case_id),
+        alerts::petition_id.eq(&alert.petition_id),
+        alerts::subject.eq(&alert.subject),
+        alerts::body_markdown.eq(&alert.body_markdown),
+        alerts::updated_at.eq(alert.updated_at),
+    ))
+    .execute(conn)?;
+    if n == 0 {
+        return Ok(false);
+    }
+    diesel::delete(alert_lists::table.filter(alert_lists::alert_id.eq(&alert.id))).execute(conn)?;
+    for list_id in list_ids {
+        diesel::insert_into(alert_lists::table)
+            .values((
+                alert_lists::alert_id.eq(&alert.id),
+                alert_lists::list_id.eq(list_id),
+            ))
+            .execute(conn)?;
+    }
+    Ok(true)
+}
+
+/// How many people a send would reach now: the union of the alert's lists,
+/// each person once, active and with an address (as the send snapshot).
+pub fn audience_size(conn: &mut DbConnection, alert_id: &str) -> DbResult<i64> {
+    use super::schema::{list_members, supporters};
+    let lists = alert_lists::table
+        .filter(alert_lists::alert_id.eq(alert_id))
+        .select(alert_lists::list_id);
+    let members = list_members::table
+        .filter(list_members::list_id.eq_any(lists))
+        .select(list_members::supporter_id);
+    Ok(supporters::table
+        .filter(supporters::id.eq_any(members))
+        .filter(supporters::status.eq("active"))
+        .filter(supporters::email.is_not_null())
+        .count()
+        .get_result(conn)?)
+}

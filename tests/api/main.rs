@@ -12,6 +12,7 @@ mod cases;
 mod cli;
 mod confirm;
 mod console;
+mod console_alerts;
 mod crash;
 mod data_cli;
 mod data_roles;

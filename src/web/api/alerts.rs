@@ -83,7 +83,7 @@ pub struct PreviewView {
     pub text: String,
 }
 
-fn load_view(c: &mut db::DbConnection, id: &str) -> Result<AlertView, ApiError> {
+pub fn load_view(c: &mut db::DbConnection, id: &str) -> Result<AlertView, ApiError> {
     let alert = db::alerts::get(c, id)?.ok_or(ApiError::NotFound("alert"))?;
     let lists = db::alerts::list_ids(c, id)?;
     let counts = db::alerts::counts(c, id)?;
@@ -99,7 +99,38 @@ pub async fn create(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Campaigner)?;
-    let mut f = Fields::new(body.into_inner())?;
+    let view = create_alert(&state, caller.actor(), body.into_inner()).await?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+/// Validates an alert body (every bad field at once) and stores the draft;
+/// shared by the API and the console.
+pub async fn create_alert(
+    state: &AppState,
+    actor: String,
+    body: Value,
+) -> Result<AlertView, ApiError> {
+    save_alert(state, actor, None, body).await
+}
+
+/// As [`create_alert`] for an existing draft `id` (the console's edits).
+/// An alert no longer a draft is a 409.
+pub async fn update_draft(
+    state: &AppState,
+    actor: String,
+    id: String,
+    body: Value,
+) -> Result<AlertView, ApiError> {
+    save_alert(state, actor, Some(id), body).await
+}
+
+async fn save_alert(
+    state: &AppState,
+    actor: String,
+    existing: Option<String>,
+    body: Value,
+) -> Result<AlertView, ApiError> {
+    let mut f = Fields::new(body)?;
     let case_id = f.string("case_id", true, |s| Ok::<_, String>(s.trim().to_string()));
     let petition_id = f.string("petition_id", false, |s| {
         Ok::<_, String>(s.trim().to_string())
@@ -115,8 +146,7 @@ pub async fn create(
     });
     let mut errors = f.errors;
     let now = db::now();
-    let actor = caller.actor();
-    let view = state
+    state
         .db
         .run(move |c| {
             db::write_tx(c, |c| {
@@ -158,11 +188,18 @@ pub async fn create(
                         ));
                     }
                 }
+                let draft = match &existing {
+                    Some(id) => Some(db::alerts::get(c, id)?.ok_or(ApiError::NotFound("alert"))?),
+                    None => None,
+                };
                 if !errors.is_empty() {
                     return Err(ApiError::Validation(errors));
                 }
                 let alert = Alert {
-                    id: db::new_id(),
+                    id: draft
+                        .as_ref()
+                        .map(|d| d.id.clone())
+                        .unwrap_or_else(db::new_id),
                     case_id: case_id.unwrap_or_default(),
                     petition_id,
                     subject: subject.unwrap_or_default(),
@@ -170,18 +207,26 @@ pub async fn create(
                     status: "draft".into(),
                     recipients: 0,
                     created_by: Some(actor.clone()),
-                    created_at: now,
+                    created_at: draft.as_ref().map(|d| d.created_at).unwrap_or(now),
                     updated_at: now,
                     send_started_at: None,
                     finished_at: None,
                 };
-                db::alerts::insert(c, &alert, &lists).map_err(DbError::from)?;
-                db::audit::record(c, &actor, "alert.create", "alert", Some(&alert.id), None)?;
+                if draft.is_some() {
+                    if !db::alerts::update_draft(c, &alert, &lists)? {
+                        return Err(ApiError::Conflict(
+                            "This alert is no longer a draft.".into(),
+                        ));
+                    }
+                    db::audit::record(c, &actor, "alert.update", "alert", Some(&alert.id), None)?;
+                } else {
+                    db::alerts::insert(c, &alert, &lists).map_err(DbError::from)?;
+                    db::audit::record(c, &actor, "alert.create", "alert", Some(&alert.id), None)?;
+                }
                 load_view(c, &alert.id)
             })
         })
-        .await?;
-    Ok(HttpResponse::Created().json(view))
+        .await
 }
 
 #[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", params(PageQuery),
@@ -241,9 +286,21 @@ pub async fn preview(
         Ok::<_, String>(s.trim().to_string())
     });
     f.finish()?;
-    let id = id.into_inner();
+    let preview = preview_alert(&state, id.into_inner(), supporter_id, |_| {}).await?;
+    Ok(HttpResponse::Ok().json(preview))
+}
+
+/// The alert as `supporter_id` (or a sample supporter) would get it;
+/// `adjust` may change the stored content first (the console previews
+/// unsaved edits).
+pub async fn preview_alert(
+    state: &AppState,
+    id: String,
+    supporter_id: Option<String>,
+    adjust: impl FnOnce(&mut crate::mail::compose::AlertContent),
+) -> Result<PreviewView, ApiError> {
     let base = state.settings.base_url.clone();
-    let (content, recipient) = state
+    let (mut content, recipient) = state
         .db
         .run(move |c| {
             let content = crate::mail::worker::load_alert_content(c, &id, &base)?
@@ -269,6 +326,7 @@ pub async fn preview(
             Ok::<_, ApiError>((content, recipient))
         })
         .await?;
+    adjust(&mut content);
     let composer =
         crate::mail::composer(&state.settings, state.templates.clone(), state.keys.clone());
     let Rendered {
@@ -278,11 +336,11 @@ pub async fn preview(
     } = composer
         .render_alert(&content, &recipient, false)
         .map_err(|e| ApiError::Internal(anyhow::anyhow!(e)))?;
-    Ok(HttpResponse::Ok().json(PreviewView {
+    Ok(PreviewView {
         subject,
         html,
         text,
-    }))
+    })
 }
 
 #[utoipa::path(post, path = "/api/v1/alerts/{id}/test", tag = "alerts",
@@ -299,8 +357,17 @@ pub async fn test_send(
     let email = f.string("email", true, Email::parse);
     f.finish()?;
     let email = email.expect("checked by finish");
-    let id = id.into_inner();
-    let actor = caller.actor();
+    queue_test(&state, caller.actor(), id.into_inner(), email).await?;
+    Ok(HttpResponse::Accepted().json(serde_json::json!({"queued": 1})))
+}
+
+/// Queues one `[TEST]` copy of alert `id` to `email`.
+pub async fn queue_test(
+    state: &AppState,
+    actor: String,
+    id: String,
+    email: Email,
+) -> Result<(), ApiError> {
     state
         .db
         .run(move |c| {
@@ -313,7 +380,7 @@ pub async fn test_send(
         })
         .await?;
     state.mail_wakeup.notify_one();
-    Ok(HttpResponse::Accepted().json(serde_json::json!({"queued": 1})))
+    Ok(())
 }
 
 #[utoipa::path(post, path = "/api/v1/alerts/{id}/send", tag = "alerts",
@@ -324,8 +391,17 @@ pub async fn send(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Campaigner)?;
-    let id = id.into_inner();
-    let actor = caller.actor();
+    let view = send_alert(&state, caller.actor(), id.into_inner()).await?;
+    Ok(HttpResponse::Accepted().json(view))
+}
+
+/// Snapshots the audience of alert `id` and queues it, once: a second call
+/// queues nothing.
+pub async fn send_alert(
+    state: &AppState,
+    actor: String,
+    id: String,
+) -> Result<AlertView, ApiError> {
     let view = state
         .db
         .run(move |c| {
@@ -340,7 +416,7 @@ pub async fn send(
         })
         .await?;
     state.mail_wakeup.notify_one();
-    Ok(HttpResponse::Accepted().json(view))
+    Ok(view)
 }
 
 #[utoipa::path(post, path = "/api/v1/alerts/{id}/cancel", tag = "alerts",
@@ -351,9 +427,17 @@ pub async fn cancel(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Campaigner)?;
-    let id = id.into_inner();
-    let actor = caller.actor();
-    let view = state
+    let view = cancel_alert(&state, caller.actor(), id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Stops the deliveries of alert `id` not yet made.
+pub async fn cancel_alert(
+    state: &AppState,
+    actor: String,
+    id: String,
+) -> Result<AlertView, ApiError> {
+    state
         .db
         .run(move |c| {
             db::write_tx(c, |c| {
@@ -364,6 +448,5 @@ pub async fn cancel(
                 load_view(c, &id)
             })
         })
-        .await?;
-    Ok(HttpResponse::Ok().json(view))
+        .await
 }

@@ -10,6 +10,7 @@
 //! the same functions as the API handlers and are recorded in the audit log
 //! as `user:EMAIL`.
 
+pub mod alerts;
 pub mod auth;
 pub mod dashboard;
 pub mod session;
@@ -43,6 +44,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/users", web::get().to(auth::users))
             .route("/users", web::post().to(auth::create_user))
             .route("/users/{id}/role", web::post().to(auth::change_role))
+            .route("/alerts", web::get().to(alerts::list))
+            .route("/alerts/new", web::get().to(alerts::compose))
+            .route("/alerts", web::post().to(alerts::create))
+            .route("/alerts/{id}", web::get().to(alerts::show))
+            .route("/alerts/{id}", web::post().to(alerts::update))
+            .route("/alerts/{id}/preview", web::get().to(alerts::preview_saved))
+            .route("/alerts/{id}/preview", web::post().to(alerts::preview))
+            .route("/alerts/{id}/test", web::post().to(alerts::test_send))
+            .route("/alerts/{id}/send", web::get().to(alerts::confirm_send))
+            .route("/alerts/{id}/send", web::post().to(alerts::send))
+            .route("/alerts/{id}/cancel", web::post().to(alerts::cancel))
+            .route(
+                "/alerts/{id}/progress.json",
+                web::get().to(alerts::progress),
+            )
             .route("/assets/console.js", web::get().to(console_js))
             .route("/assets/console.css", web::get().to(console_css))
             .default_service(web::to(not_found)),
@@ -385,6 +401,7 @@ impl Console {
             d.insert("can_write".into(), json!(self.can(Role::Campaigner)));
             d.insert("is_admin".into(), json!(self.can(Role::Admin)));
             d.entry("notice").or_insert(Value::Null);
+            d.entry("refresh").or_insert(Value::Null);
         }
         self.page.render(
             &self.state,
