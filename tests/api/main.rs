@@ -13,6 +13,7 @@ mod cli;
 mod confirm;
 mod console;
 mod console_alerts;
+mod console_campaigns;
 mod crash;
 mod data_cli;
 mod data_roles;

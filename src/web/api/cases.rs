@@ -97,7 +97,13 @@ pub async fn create(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Campaigner)?;
-    let c = parse_case(body.into_inner(), true)?;
+    let case = create_case(&state, caller.actor(), body.into_inner()).await?;
+    Ok(HttpResponse::Created().json(CaseView::from(case)))
+}
+
+/// Validates and stores a new case; shared by the API and the console.
+pub async fn create_case(state: &AppState, actor: String, body: Value) -> Result<Case, ApiError> {
+    let c = parse_case(body, true)?;
     let now = db::now();
     let case = Case {
         id: db::new_id(),
@@ -111,8 +117,7 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    let actor = caller.actor();
-    let case = state
+    state
         .db
         .run(move |conn| {
             db::write_tx(conn, |conn| {
@@ -125,8 +130,7 @@ pub async fn create(
                 Ok::<_, ApiError>(case)
             })
         })
-        .await?;
-    Ok(HttpResponse::Created().json(CaseView::from(case)))
+        .await
 }
 
 #[utoipa::path(get, path = "/api/v1/cases", tag = "cases", params(PageQuery),
@@ -180,10 +184,19 @@ pub async fn update(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Campaigner)?;
-    let changes = parse_case(body.into_inner(), false)?;
-    let id = id.into_inner();
-    let actor = caller.actor();
-    let case = state
+    let case = update_case(&state, caller.actor(), id.into_inner(), body.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(CaseView::from(case)))
+}
+
+/// Applies the fields present in `body` to case `id`.
+pub async fn update_case(
+    state: &AppState,
+    actor: String,
+    id: String,
+    body: Value,
+) -> Result<Case, ApiError> {
+    let changes = parse_case(body, false)?;
+    state
         .db
         .run(move |conn| {
             db::write_tx(conn, |conn| {
@@ -201,6 +214,5 @@ pub async fn update(
                 db::cases::get(conn, &id)?.ok_or(ApiError::NotFound("case"))
             })
         })
-        .await?;
-    Ok(HttpResponse::Ok().json(CaseView::from(case)))
+        .await
 }

@@ -115,10 +115,20 @@ pub async fn create(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Campaigner)?;
+    let petition = create_petition(&state, caller.actor(), body.into_inner()).await?;
+    Ok(HttpResponse::Created().json(PetitionView::new(petition, &state.settings.base_url)))
+}
+
+/// Validates and stores a new petition; shared by the API and the console.
+pub async fn create_petition(
+    state: &AppState,
+    actor: String,
+    body: Value,
+) -> Result<Petition, ApiError> {
     let Parsed {
         case_id,
         changes: c,
-    } = parse_petition(body.into_inner(), true)?;
+    } = parse_petition(body, true)?;
     let now = db::now();
     let petition = Petition {
         id: db::new_id(),
@@ -135,8 +145,7 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    let actor = caller.actor();
-    let petition = state
+    state
         .db
         .run(move |conn| {
             db::write_tx(conn, |conn| {
@@ -162,8 +171,7 @@ pub async fn create(
                 Ok::<_, ApiError>(petition)
             })
         })
-        .await?;
-    Ok(HttpResponse::Created().json(PetitionView::new(petition, &state.settings.base_url)))
+        .await
 }
 
 #[utoipa::path(get, path = "/api/v1/petitions", tag = "petitions", params(PageQuery),
@@ -218,10 +226,19 @@ pub async fn update(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Campaigner)?;
-    let Parsed { changes, .. } = parse_petition(body.into_inner(), false)?;
-    let id = id.into_inner();
-    let actor = caller.actor();
-    let p = state
+    let p = update_petition(&state, caller.actor(), id.into_inner(), body.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(PetitionView::new(p, &state.settings.base_url)))
+}
+
+/// Applies the fields present in `body` to petition `id`.
+pub async fn update_petition(
+    state: &AppState,
+    actor: String,
+    id: String,
+    body: Value,
+) -> Result<Petition, ApiError> {
+    let Parsed { changes, .. } = parse_petition(body, false)?;
+    state
         .db
         .run(move |conn| {
             db::write_tx(conn, |conn| {
@@ -239,6 +256,5 @@ pub async fn update(
                 db::petitions::get(conn, &id)?.ok_or(ApiError::NotFound("petition"))
             })
         })
-        .await?;
-    Ok(HttpResponse::Ok().json(PetitionView::new(p, &state.settings.base_url)))
+        .await
 }

@@ -142,6 +142,17 @@ pub async fn csv(
     };
     let bom = q.bom.unwrap_or(true);
     let p = petition(&state, id.into_inner()).await?;
+    Ok(csv_response(&state, &p, filter, bom))
+}
+
+/// The signatures CSV of petition `p`, streamed as an attachment; shared by
+/// the API and the console's download button.
+pub fn csv_response(
+    state: &AppState,
+    p: &Petition,
+    filter: StatusFilter,
+    bom: bool,
+) -> HttpResponse {
     let filename = format!("{}-signatures.csv", p.slug);
     // A few chunks in flight at most: the database is read only as fast as
     // the client takes the bytes.
@@ -169,14 +180,14 @@ pub async fn csv(
         }
     });
     let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
-    Ok(HttpResponse::Ok()
+    HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((
             CONTENT_DISPOSITION,
             format!("attachment; filename=\"{filename}\""),
         ))
         .insert_header((CACHE_CONTROL, "no-store, private"))
-        .streaming(body))
+        .streaming(body)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -12,6 +12,7 @@
 
 pub mod alerts;
 pub mod auth;
+pub mod campaigns;
 pub mod dashboard;
 pub mod session;
 
@@ -44,6 +45,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/users", web::get().to(auth::users))
             .route("/users", web::post().to(auth::create_user))
             .route("/users/{id}/role", web::post().to(auth::change_role))
+            .route("/cases", web::get().to(campaigns::cases))
+            .route("/cases/new", web::get().to(campaigns::new_case))
+            .route("/cases", web::post().to(campaigns::create_case))
+            .route("/cases/{id}", web::get().to(campaigns::edit_case))
+            .route("/cases/{id}", web::post().to(campaigns::update_case))
+            .route("/petitions", web::get().to(campaigns::petitions))
+            .route("/petitions/new", web::get().to(campaigns::new_petition))
+            .route("/petitions", web::post().to(campaigns::create_petition))
+            .route("/petitions/{id}", web::get().to(campaigns::edit_petition))
+            .route(
+                "/petitions/{id}",
+                web::post().to(campaigns::update_petition),
+            )
+            .route(
+                "/petitions/{id}/signatures.csv",
+                web::get().to(campaigns::signatures_csv),
+            )
+            .route(
+                "/petitions/{id}/counts.csv",
+                web::get().to(campaigns::counts_csv),
+            )
             .route("/alerts", web::get().to(alerts::list))
             .route("/alerts/new", web::get().to(alerts::compose))
             .route("/alerts", web::post().to(alerts::create))
