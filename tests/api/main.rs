@@ -14,6 +14,7 @@ mod confirm;
 mod console;
 mod console_alerts;
 mod console_campaigns;
+mod console_people;
 mod crash;
 mod data_cli;
 mod data_roles;

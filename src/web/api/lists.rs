@@ -78,7 +78,13 @@ pub async fn create(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Campaigner)?;
-    let mut f = Fields::new(body.into_inner())?;
+    let list = create_list(&state, caller.actor(), body.into_inner()).await?;
+    Ok(HttpResponse::Created().json(ListView::new(list, MemberCounts::default())))
+}
+
+/// Validates and stores a new list; shared by the API and the console.
+pub async fn create_list(state: &AppState, actor: String, body: Value) -> Result<List, ApiError> {
+    let mut f = Fields::new(body)?;
     let name = f.string("name", true, |s| text::single_line(s, "name", 200));
     let description = f.string("description", false, |s| {
         text::multi_line(s, "description", 2000)
@@ -90,8 +96,7 @@ pub async fn create(
         description,
         created_at: db::now(),
     };
-    let actor = caller.actor();
-    let list = state
+    state
         .db
         .run(move |conn| {
             db::write_tx(conn, |conn| {
@@ -109,8 +114,47 @@ pub async fn create(
                 Ok::<_, ApiError>(list)
             })
         })
-        .await?;
-    Ok(HttpResponse::Created().json(ListView::new(list, MemberCounts::default())))
+        .await
+}
+
+/// Imports a whole CSV file already in memory (the console's upload) into
+/// list `list_id`, with the same importer and audit record as the streamed
+/// API route.
+pub async fn import_file(
+    state: &AppState,
+    actor: String,
+    list_id: String,
+    csv: Vec<u8>,
+) -> Result<ImportReport, ApiError> {
+    if csv.len() > IMPORT_LIMIT {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    let list = state
+        .db
+        .run(move |c| db::lists::get(c, &list_id))
+        .await?
+        .ok_or(ApiError::NotFound("list"))?;
+    let provenance = Provenance {
+        source: "import",
+        actor,
+    };
+    let db_handle = state.db.clone();
+    crate::telemetry::spawn_blocking_with_tracing(move || {
+        let mut conn = db_handle.get()?;
+        let mut importer = Importer::new(&mut conn, &list, &provenance);
+        importer.read_csv(csv.as_slice(), |_, _| {})?;
+        let report = importer.finish()?;
+        record_import(
+            &mut conn,
+            &provenance.actor,
+            "list.import",
+            &list.id,
+            &report,
+        )?;
+        Ok::<_, ApiError>(report)
+    })
+    .await
+    .map_err(DbError::from)?
 }
 
 #[utoipa::path(get, path = "/api/v1/lists", tag = "lists", params(PageQuery),

@@ -202,9 +202,19 @@ pub async fn export(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Organiser)?;
-    let id = id.into_inner();
-    let actor = caller.actor();
-    let doc = state
+    let doc = subject_access(&state, caller.actor(), id.into_inner()).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store, private"))
+        .json(doc))
+}
+
+/// Everything held about supporter `id`; the look itself is audited.
+pub async fn subject_access(
+    state: &AppState,
+    actor: String,
+    id: String,
+) -> Result<SubjectAccess, ApiError> {
+    state
         .db
         .run(move |c| {
             let s = db::supporters::get(c, &id)?.ok_or(ApiError::NotFound("supporter"))?;
@@ -263,10 +273,7 @@ pub async fn export(
                     .collect(),
             })
         })
-        .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store, private"))
-        .json(doc))
+        .await
 }
 
 #[utoipa::path(delete, path = "/api/v1/supporters/{id}", tag = "supporters",
@@ -279,8 +286,13 @@ pub async fn erase(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Admin)?;
-    let id = id.into_inner();
-    let actor = caller.actor();
+    erase_supporter(&state, caller.actor(), id.into_inner()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Erases supporter `id` (again: nothing more to do). The caller checks
+/// that only admins get here.
+pub async fn erase_supporter(state: &AppState, actor: String, id: String) -> Result<(), ApiError> {
     let erased = state
         .db
         .run(move |conn| {
@@ -306,5 +318,5 @@ pub async fn erase(
             "supporter erased"
         );
     }
-    Ok(HttpResponse::NoContent().finish())
+    Ok(())
 }

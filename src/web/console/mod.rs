@@ -14,6 +14,7 @@ pub mod alerts;
 pub mod auth;
 pub mod campaigns;
 pub mod dashboard;
+pub mod people;
 pub mod session;
 
 use std::future::Future;
@@ -30,8 +31,10 @@ use crate::db::users::User;
 use crate::error::{ApiError, FieldError};
 pub use crate::web::api::auth::Role;
 
-/// Largest form body (the CSV upload is the big one).
-pub const FORM_LIMIT: usize = 10 * 1024 * 1024;
+/// Largest form body: the CSV upload is the big one, read whole into
+/// memory; larger files go through the streaming API route or the CLI.
+/// Bodies are read only after the session is checked.
+pub const FORM_LIMIT: usize = 64 * 1024 * 1024;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -66,6 +69,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 "/petitions/{id}/counts.csv",
                 web::get().to(campaigns::counts_csv),
             )
+            .route("/lists", web::get().to(people::lists))
+            .route("/lists", web::post().to(people::create_list))
+            .route("/lists/{id}/import", web::post().to(people::import))
+            .route("/supporters", web::get().to(people::supporters))
+            .route(
+                "/supporters/{id}/export.json",
+                web::get().to(people::subject_access),
+            )
+            .route(
+                "/supporters/{id}/erase",
+                web::get().to(people::erase_confirm),
+            )
+            .route("/supporters/{id}/erase", web::post().to(people::erase))
             .route("/alerts", web::get().to(alerts::list))
             .route("/alerts/new", web::get().to(alerts::compose))
             .route("/alerts", web::post().to(alerts::create))
