@@ -14,6 +14,7 @@ mod confirm;
 mod crash;
 mod data_cli;
 mod data_roles;
+mod demo;
 mod health;
 mod lists;
 mod petitions;
