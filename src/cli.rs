@@ -94,12 +94,20 @@ pub fn main() -> std::process::ExitCode {
 async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
         Command::Serve { demo } => {
-            let app = Application::build(settings, startup::Options { demo }).await?;
+            let app = Application::build(settings, startup::Options { demo, worker: true }).await?;
             app.run_until_stopped().await?;
             Ok(())
         }
         Command::Worker => {
-            anyhow::bail!("the standalone mail worker is not available yet")
+            let (db, keys) = startup::prepare(&settings).await?;
+            let templates = crate::templates::Templates::load(settings.templates_dir.as_deref())?;
+            let wakeup = std::sync::Arc::new(tokio::sync::Notify::new());
+            let (stop, handle) = crate::mail::spawn_worker(&settings, db, templates, keys, wakeup);
+            shutdown_signal().await;
+            tracing::info!("stopping: finishing messages in flight");
+            let _ = stop.send(true);
+            handle.await?;
+            Ok(())
         }
         Command::Migrate => {
             startup::prepare(&settings).await?;
@@ -130,5 +138,29 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             println!("{token}");
             Ok(())
         }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
     }
 }

@@ -47,6 +47,9 @@ pub struct RawSettings {
     pub outbox_dir: String,
     pub mail_from: String,
     pub smtp_timeout_secs: u64,
+    pub dkim_domain: String,
+    pub dkim_selector: String,
+    pub dkim_key_file: String,
     pub secret_key: String,
     pub send_concurrency: u32,
     pub send_rate: u32,
@@ -78,6 +81,14 @@ pub enum MailTransportSettings {
     Outbox(PathBuf),
 }
 
+/// DKIM signing: domain, selector and the key file's contents.
+#[derive(Debug, Clone)]
+pub struct DkimSettings {
+    pub domain: String,
+    pub selector: String,
+    pub key: SecretString,
+}
+
 /// Validated settings. Built once by [`Settings::load`] (or by tests directly
 /// through [`Settings::from_raw`]).
 #[derive(Debug, Clone)]
@@ -90,6 +101,7 @@ pub struct Settings {
     pub mail: MailTransportSettings,
     pub mail_from: lettre::message::Mailbox,
     pub smtp_timeout_secs: u64,
+    pub dkim: Option<DkimSettings>,
     pub secret_key: Option<SecretString>,
     pub send_concurrency: u32,
     pub send_rate: u32,
@@ -194,6 +206,34 @@ impl Settings {
             .trim()
             .parse::<lettre::message::Mailbox>()
             .map_err(|e| ConfigError::invalid("mail_from", e.to_string()))?;
+        let dkim = match (
+            raw.dkim_domain.trim(),
+            raw.dkim_selector.trim(),
+            raw.dkim_key_file.trim(),
+        ) {
+            ("", "", "") => None,
+            (domain, selector, file)
+                if !domain.is_empty() && !selector.is_empty() && !file.is_empty() =>
+            {
+                let key = std::fs::read_to_string(file).map_err(|e| {
+                    ConfigError::invalid("dkim_key_file", format!("cannot read {file}: {e}"))
+                })?;
+                let dkim = DkimSettings {
+                    domain: domain.to_string(),
+                    selector: selector.to_string(),
+                    key: SecretString::from(key.trim().to_string()),
+                };
+                crate::mail::compose::dkim_config(&dkim)
+                    .map_err(|e| ConfigError::invalid("dkim_key_file", e))?;
+                Some(dkim)
+            }
+            _ => {
+                return Err(ConfigError::invalid(
+                    "dkim_domain",
+                    "dkim_domain, dkim_selector and dkim_key_file go together",
+                ))
+            }
+        };
         let secret_key = match raw.secret_key.trim() {
             "" => None,
             k if k.len() < 32 => {
@@ -277,6 +317,7 @@ impl Settings {
             mail,
             mail_from,
             smtp_timeout_secs: raw.smtp_timeout_secs.max(1),
+            dkim,
             secret_key,
             send_concurrency: raw.send_concurrency,
             send_rate: raw.send_rate,

@@ -13,6 +13,7 @@ pub mod domain;
 pub mod error;
 pub mod export;
 pub mod import;
+pub mod mail;
 pub mod security;
 pub mod startup;
 pub mod telemetry;

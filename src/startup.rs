@@ -10,6 +10,7 @@ use actix_web::{App, HttpServer};
 use actix_web_prom::PrometheusMetricsBuilder;
 use anyhow::Context;
 use secrecy::ExposeSecret;
+use tokio::sync::watch;
 
 use crate::config::Settings;
 use crate::db::Db;
@@ -46,16 +47,30 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<(Db, Keys)> {
 pub struct Options {
     /// Seed the demo case into an empty database.
     pub demo: bool,
+    /// Run the mail worker in this process (what `serve` does).
+    pub worker: bool,
 }
 
 pub struct Application {
     port: u16,
     server: Server,
     state: AppState,
+    worker: Option<(watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
 }
 
 impl Application {
-    pub async fn build(settings: Settings, options: Options) -> anyhow::Result<Application> {
+    pub async fn build(mut settings: Settings, options: Options) -> anyhow::Result<Application> {
+        let listener = TcpListener::bind(settings.http_addr).with_context(|| {
+            format!(
+                "cannot listen on {} (CLARION_HTTP_ADDR)",
+                settings.http_addr
+            )
+        })?;
+        let bound = listener.local_addr()?;
+        // With port 0 and no explicit base URL, links must name the real port.
+        if settings.base_url == format!("http://{}", settings.http_addr) {
+            settings.base_url = format!("http://{bound}");
+        }
         let settings = Arc::new(settings);
         let (db, keys) = prepare(&settings).await?;
         if options.demo {
@@ -78,13 +93,7 @@ impl Application {
             templates,
             mail_wakeup: Arc::new(tokio::sync::Notify::new()),
         };
-        let listener = TcpListener::bind(settings.http_addr).with_context(|| {
-            format!(
-                "cannot listen on {} (CLARION_HTTP_ADDR)",
-                settings.http_addr
-            )
-        })?;
-        let port = listener.local_addr()?.port();
+        let port = bound.port();
         let data = actix_web::web::Data::new(state.clone());
         let server = HttpServer::new(move || {
             App::new()
@@ -95,10 +104,20 @@ impl Application {
         })
         .listen(listener)?
         .run();
+        let worker = options.worker.then(|| {
+            crate::mail::spawn_worker(
+                &settings,
+                state.db.clone(),
+                state.templates.clone(),
+                state.keys.clone(),
+                state.mail_wakeup.clone(),
+            )
+        });
         Ok(Application {
             port,
             server,
             state,
+            worker,
         })
     }
 
@@ -110,10 +129,17 @@ impl Application {
         &self.state
     }
 
-    /// Serves until SIGINT or SIGTERM (actix-web's graceful shutdown).
+    /// Serves until SIGINT or SIGTERM (actix-web's graceful shutdown), then
+    /// stops the mail worker: it finishes the messages in flight and
+    /// releases the rest.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let ip = self.state.settings.http_addr.ip();
         tracing::info!("listening on http://{}:{}", ip, self.port);
-        self.server.await
+        let result = self.server.await;
+        if let Some((stop, handle)) = self.worker {
+            let _ = stop.send(true);
+            let _ = handle.await;
+        }
+        result
     }
 }

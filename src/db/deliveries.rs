@@ -19,7 +19,7 @@ pub const KIND_CONFIRMATION: &str = "confirmation";
 pub const KIND_ALERT: &str = "alert";
 pub const KIND_TEST: &str = "test";
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = deliveries)]
 pub struct Delivery {
     pub id: i64,
@@ -96,4 +96,218 @@ pub fn for_supporter(conn: &mut DbConnection, supporter_id: &str) -> DbResult<Ve
         .order(deliveries::id.asc())
         .select(Delivery::as_select())
         .load(conn)?)
+}
+
+/// What became of one claimed delivery.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Sent {
+        message_id: String,
+    },
+    /// Try again at `next_attempt_at`.
+    Retry {
+        next_attempt_at: NaiveDateTime,
+        error: String,
+    },
+    Failed {
+        error: String,
+        /// The address does not exist: the supporter becomes `bounced`.
+        bounced_supporter: Option<String>,
+    },
+    /// Not sent and never will be: the alert was cancelled, or the person
+    /// unsubscribed, bounced or was erased after the snapshot.
+    Skipped {
+        reason: String,
+    },
+    /// Claimed but not attempted (shutting down): back to the queue as it was.
+    Released,
+}
+
+/// Records outcomes of deliveries claimed by `worker`. Each update is
+/// guarded by the lease holder, so a worker that lost its lease records
+/// nothing over another's work.
+pub fn record(conn: &mut DbConnection, worker: &str, outcomes: &[(i64, Outcome)]) -> DbResult<()> {
+    use super::schema::supporters;
+    let t = now();
+    let mine = |id: i64| {
+        deliveries::table
+            .filter(deliveries::id.eq(id))
+            .filter(deliveries::status.eq("sending"))
+            .filter(deliveries::locked_by.eq(worker.to_string()))
+    };
+    for (id, outcome) in outcomes {
+        match outcome {
+            Outcome::Sent { message_id } => {
+                diesel::update(mine(*id))
+                    .set((
+                        deliveries::status.eq("sent"),
+                        deliveries::sent_at.eq(t),
+                        deliveries::message_id.eq(message_id),
+                        deliveries::attempts.eq(deliveries::attempts + 1),
+                        // The confirmation token has done its job.
+                        deliveries::payload.eq(None::<String>),
+                        // locked_by stays: it names the worker that sent it.
+                        deliveries::locked_until.eq(None::<NaiveDateTime>),
+                        deliveries::last_error.eq(None::<String>),
+                    ))
+                    .execute(conn)?;
+            }
+            Outcome::Retry {
+                next_attempt_at,
+                error,
+            } => {
+                diesel::update(mine(*id))
+                    .set((
+                        deliveries::status.eq("queued"),
+                        deliveries::attempts.eq(deliveries::attempts + 1),
+                        deliveries::next_attempt_at.eq(next_attempt_at),
+                        deliveries::last_error.eq(error),
+                        deliveries::locked_by.eq(None::<String>),
+                        deliveries::locked_until.eq(None::<NaiveDateTime>),
+                    ))
+                    .execute(conn)?;
+            }
+            Outcome::Failed {
+                error,
+                bounced_supporter,
+            } => {
+                diesel::update(mine(*id))
+                    .set((
+                        deliveries::status.eq("failed"),
+                        deliveries::attempts.eq(deliveries::attempts + 1),
+                        deliveries::last_error.eq(error),
+                        deliveries::payload.eq(None::<String>),
+                        deliveries::locked_by.eq(None::<String>),
+                        deliveries::locked_until.eq(None::<NaiveDateTime>),
+                    ))
+                    .execute(conn)?;
+                if let Some(sid) = bounced_supporter {
+                    diesel::update(
+                        supporters::table
+                            .filter(supporters::id.eq(sid))
+                            .filter(supporters::status.eq_any(["active", "unsubscribed"])),
+                    )
+                    .set((
+                        supporters::status.eq("bounced"),
+                        supporters::bounced_at.eq(t),
+                        supporters::updated_at.eq(t),
+                    ))
+                    .execute(conn)?;
+                }
+            }
+            Outcome::Skipped { reason } => {
+                diesel::update(mine(*id))
+                    .set((
+                        deliveries::status.eq("cancelled"),
+                        deliveries::last_error.eq(reason),
+                        deliveries::payload.eq(None::<String>),
+                        deliveries::locked_by.eq(None::<String>),
+                        deliveries::locked_until.eq(None::<NaiveDateTime>),
+                    ))
+                    .execute(conn)?;
+            }
+            Outcome::Released => {
+                diesel::update(mine(*id))
+                    .set((
+                        deliveries::status.eq("queued"),
+                        deliveries::locked_by.eq(None::<String>),
+                        deliveries::locked_until.eq(None::<NaiveDateTime>),
+                    ))
+                    .execute(conn)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Puts back deliveries whose lease ran out (their worker died): they are
+/// due again at once. Returns how many.
+pub fn reap_expired(conn: &mut DbConnection, now: NaiveDateTime) -> DbResult<usize> {
+    Ok(diesel::update(
+        deliveries::table
+            .filter(deliveries::status.eq("sending"))
+            .filter(deliveries::locked_until.lt(now)),
+    )
+    .set((
+        deliveries::status.eq("queued"),
+        deliveries::locked_by.eq(None::<String>),
+        deliveries::locked_until.eq(None::<NaiveDateTime>),
+    ))
+    .execute(conn)?)
+}
+
+/// Releases every lease `worker` holds (shutdown).
+pub fn release_all(conn: &mut DbConnection, worker: &str) -> DbResult<usize> {
+    Ok(diesel::update(
+        deliveries::table
+            .filter(deliveries::status.eq("sending"))
+            .filter(deliveries::locked_by.eq(worker)),
+    )
+    .set((
+        deliveries::status.eq("queued"),
+        deliveries::locked_by.eq(None::<String>),
+        deliveries::locked_until.eq(None::<NaiveDateTime>),
+    ))
+    .execute(conn)?)
+}
+
+/// What the worker needs of a supporter to address a message.
+#[derive(Debug, Clone, Queryable)]
+pub struct RecipientRow {
+    pub id: String,
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub status: String,
+}
+
+impl RecipientRow {
+    pub fn recipient(&self) -> crate::mail::compose::Recipient {
+        crate::mail::compose::Recipient {
+            supporter_id: Some(self.id.clone()),
+            email: self.email.clone().unwrap_or_default(),
+            first_name: self.first_name.clone().unwrap_or_default(),
+            last_name: self.last_name.clone().unwrap_or_default(),
+        }
+    }
+}
+
+pub fn recipients(conn: &mut DbConnection, ids: &[String]) -> DbResult<Vec<RecipientRow>> {
+    use super::schema::supporters;
+    let mut out = Vec::with_capacity(ids.len());
+    // Bounded IN lists: SQLite caps bound parameters per statement.
+    for chunk in ids.chunks(500) {
+        out.extend(
+            supporters::table
+                .filter(supporters::id.eq_any(chunk))
+                .select((
+                    supporters::id,
+                    supporters::email,
+                    supporters::first_name,
+                    supporters::last_name,
+                    supporters::status,
+                ))
+                .load::<RecipientRow>(conn)?,
+        );
+    }
+    Ok(out)
+}
+
+/// (signature id, petition title, signature status) for confirmation mails.
+pub fn confirmation_petitions(
+    conn: &mut DbConnection,
+    signature_ids: &[String],
+) -> DbResult<Vec<(String, String, String)>> {
+    use super::schema::{petitions, signatures};
+    let mut out = Vec::new();
+    for chunk in signature_ids.chunks(500) {
+        out.extend(
+            signatures::table
+                .inner_join(petitions::table)
+                .filter(signatures::id.eq_any(chunk))
+                .select((signatures::id, petitions::title, signatures::status))
+                .load::<(String, String, String)>(conn)?,
+        );
+    }
+    Ok(out)
 }

@@ -218,16 +218,15 @@ pub fn erase(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> DbResult<O
         ))
         .execute(conn)?;
     let memberships = super::lists::remove_supporter(conn, id)?;
+    // Only mail still waiting: a delivery a worker holds (`sending`) is
+    // already on the wire and keeps its true outcome; if it comes back for a
+    // retry the worker finds the supporter erased and skips it.
     let deliveries_cancelled = diesel::update(
         deliveries::table
             .filter(deliveries::supporter_id.eq(id))
-            .filter(deliveries::status.ne_all(["sent", "failed", "cancelled"])),
+            .filter(deliveries::status.eq("queued")),
     )
-    .set((
-        deliveries::status.eq("cancelled"),
-        deliveries::locked_by.eq(None::<String>),
-        deliveries::locked_until.eq(None::<NaiveDateTime>),
-    ))
+    .set(deliveries::status.eq("cancelled"))
     .execute(conn)?;
     // Mail already made keeps its record, but not what could name the
     // person: SMTP error texts often quote the address, payloads hold tokens.

@@ -84,6 +84,18 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     m.pool_connections.set(pool.connections as i64);
     m.pool_idle.set(pool.idle_connections as i64);
     m.pool_max.set(state.db.max_size() as i64);
+    match state.db.run(crate::db::deliveries::depth).await {
+        Ok(rows) => {
+            for status in ["queued", "sending", "sent", "failed", "cancelled"] {
+                let n = rows
+                    .iter()
+                    .find(|(s, _)| s == status)
+                    .map_or(0, |(_, n)| *n);
+                m.queue_depth.with_label_values(&[status]).set(n);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "queue depth unavailable"),
+    }
     let mut out = String::new();
     if let Err(e) = TextEncoder::new().encode_utf8(&m.registry.gather(), &mut out) {
         tracing::error!(error = %e, "metrics encoding failed");

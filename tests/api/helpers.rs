@@ -143,16 +143,23 @@ pub async fn spawn_app_with(backend: Backend, customise: impl FnOnce(&mut RawSet
     let mut raw = test_settings(&database_url, &smtp.url(), &dir);
     customise(&mut raw);
     let settings = Settings::from_raw(raw).expect("test settings are valid");
-    let mut settings_with_base = settings.clone();
-    let app = Application::build(settings.clone(), Options::default())
-        .await
-        .expect("application builds");
+    let app = Application::build(
+        settings.clone(),
+        Options {
+            demo: false,
+            worker: true,
+        },
+    )
+    .await
+    .expect("application builds");
     let port = app.port();
-    // Links in mails must point at the real port.
-    if settings_with_base.base_url.ends_with(":0") {
-        settings_with_base.base_url = format!("http://127.0.0.1:{port}");
-    }
     let db = app.state().db.clone();
+    let settings = app.state().settings.as_ref().clone();
+    assert_eq!(
+        settings.base_url,
+        format!("http://127.0.0.1:{port}"),
+        "links name the bound port"
+    );
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
@@ -163,7 +170,7 @@ pub async fn spawn_app_with(backend: Backend, customise: impl FnOnce(&mut RawSet
             .build()
             .unwrap(),
         smtp,
-        settings: settings_with_base,
+        settings,
         db,
         dir,
     }
@@ -273,4 +280,148 @@ pub async fn assert_problem(r: Response, status: u16) -> Value {
 /// The path of the binary Cargo built for these tests.
 pub fn clarion_bin() -> &'static str {
     env!("CARGO_BIN_EXE_clarion")
+}
+
+/// Polls `check` until it returns `Some`, failing after `timeout`. For
+/// conditions that have no event to wait on (rows in a database).
+pub async fn wait_until<T, F, Fut>(what: &str, timeout: std::time::Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// A supporter to seed straight into the database.
+pub struct Person<'a> {
+    pub email: &'a str,
+    pub first_name: &'a str,
+    pub last_name: &'a str,
+    pub status: &'a str,
+}
+
+impl<'a> Person<'a> {
+    pub fn active(email: &'a str, first_name: &'a str) -> Person<'a> {
+        Person {
+            email,
+            first_name,
+            last_name: "Supporter",
+            status: "active",
+        }
+    }
+}
+
+impl TestApp {
+    /// Creates a list holding `people` (inserted as supporters when new) and
+    /// returns its id. Goes straight to the database, so alert tests do not
+    /// depend on the lists API.
+    pub async fn seed_list(&self, name: &str, people: &[Person<'_>]) -> String {
+        use clarion::db::schema::{list_members, lists, supporters};
+        use diesel::prelude::*;
+        let name = name.to_string();
+        let people: Vec<(String, String, String, String)> = people
+            .iter()
+            .map(|p| {
+                (
+                    p.email.to_string(),
+                    p.first_name.to_string(),
+                    p.last_name.to_string(),
+                    p.status.to_string(),
+                )
+            })
+            .collect();
+        self.db
+            .run(move |c| {
+                let now = clarion::db::now();
+                let list_id = clarion::db::new_id();
+                diesel::insert_into(lists::table)
+                    .values((
+                        lists::id.eq(&list_id),
+                        lists::name.eq(&name),
+                        lists::created_at.eq(now),
+                    ))
+                    .execute(c)?;
+                for (email, first, last, status) in people {
+                    let existing: Option<String> = supporters::table
+                        .filter(supporters::email.eq(&email))
+                        .select(supporters::id)
+                        .first(c)
+                        .optional()?;
+                    let sid = match existing {
+                        Some(id) => id,
+                        None => {
+                            let id = clarion::db::new_id();
+                            diesel::insert_into(supporters::table)
+                                .values((
+                                    supporters::id.eq(&id),
+                                    supporters::email.eq(&email),
+                                    supporters::first_name.eq(&first),
+                                    supporters::last_name.eq(&last),
+                                    supporters::status.eq(&status),
+                                    supporters::created_at.eq(now),
+                                    supporters::updated_at.eq(now),
+                                ))
+                                .execute(c)?;
+                            id
+                        }
+                    };
+                    diesel::insert_into(list_members::table)
+                        .values((
+                            list_members::list_id.eq(&list_id),
+                            list_members::supporter_id.eq(&sid),
+                            list_members::added_at.eq(now),
+                        ))
+                        .execute(c)?;
+                }
+                Ok::<_, clarion::db::DbError>(list_id)
+            })
+            .await
+            .expect("list seeded")
+    }
+
+    pub async fn supporter_status(&self, email: &str) -> String {
+        use clarion::db::schema::supporters;
+        use diesel::prelude::*;
+        let email = email.to_string();
+        self.db
+            .run(move |c| {
+                supporters::table
+                    .filter(supporters::email.eq(&email))
+                    .select(supporters::status)
+                    .first::<String>(c)
+                    .map_err(clarion::db::DbError::from)
+            })
+            .await
+            .expect("supporter exists")
+    }
+
+    /// The alert's JSON from the API.
+    pub async fn alert(&self, token: &str, id: &str) -> Value {
+        let r = self.get(&format!("/api/v1/alerts/{id}"), token).await;
+        assert_eq!(r.status(), 200);
+        r.json().await.unwrap()
+    }
+
+    /// Waits until the alert has no delivery waiting and returns it.
+    pub async fn wait_alert_done(&self, token: &str, id: &str) -> Value {
+        wait_until(
+            "the alert to finish",
+            std::time::Duration::from_secs(30),
+            || async {
+                let a = self.alert(token, id).await;
+                (a["queued"] == 0 && a["status"] != "draft" && a["status"] != "sending")
+                    .then_some(a)
+            },
+        )
+        .await
+    }
 }

@@ -5,9 +5,11 @@ mod helpers;
 mod signers;
 mod smtp_sink;
 
+mod alerts;
 mod api_auth;
 mod cases;
 mod cli;
+mod crash;
 mod data_cli;
 mod data_roles;
 mod health;

@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`: bearer tokens, roles, problem+json errors,
 //! cursor paging, and its OpenAPI description.
 
+pub mod alerts;
 pub mod auth;
 pub mod cases;
 pub mod input;
@@ -30,6 +31,8 @@ pub const JSON_LIMIT: usize = 1024 * 1024;
         signatures::list, signatures::csv, signatures::counts_route,
         lists::create, lists::list, lists::get, lists::add_members, lists::import,
         supporters::list, supporters::get, supporters::export, supporters::erase,
+        alerts::create, alerts::list, alerts::get, alerts::preview, alerts::test_send,
+        alerts::send, alerts::cancel,
     ),
     components(schemas(Problem, FieldError, cases::CaseView, cases::CaseInput,
         petitions::PetitionView, petitions::PetitionInput,
@@ -37,7 +40,8 @@ pub const JSON_LIMIT: usize = 1024 * 1024;
         lists::ListView, lists::ListInput, lists::MemberInput,
         crate::import::ImportReport, crate::import::RowProblem,
         supporters::SupporterView, supporters::SubjectAccess, supporters::ConsentView,
-        supporters::MembershipView, supporters::SignatureHeld, supporters::DeliveryHeld)),
+        supporters::MembershipView, supporters::SignatureHeld, supporters::DeliveryHeld,
+        alerts::AlertView, alerts::AlertInput, alerts::PreviewView)),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;
@@ -126,6 +130,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/supporters/{id}", web::get().to(supporters::get))
             .route("/supporters/{id}", web::delete().to(supporters::erase))
             .route("/supporters/{id}/export", web::get().to(supporters::export))
+            .route("/alerts", web::post().to(alerts::create))
+            .route("/alerts", web::get().to(alerts::list))
+            .route("/alerts/{id}", web::get().to(alerts::get))
+            .route("/alerts/{id}/preview", web::post().to(alerts::preview))
+            .route("/alerts/{id}/test", web::post().to(alerts::test_send))
+            .route("/alerts/{id}/send", web::post().to(alerts::send))
+            .route("/alerts/{id}/cancel", web::post().to(alerts::cancel))
             .default_service(web::to(not_found)),
     );
 }

@@ -1,0 +1,616 @@
+//! The mail worker: claims due deliveries from the queue with a lease, sends
+//! them over `send_concurrency` connections at no more than `send_rate`, and
+//! records every outcome.
+//!
+//! Guarantees: a delivery is marked sent only after the server accepted it,
+//! so a crash can repeat only the messages in flight at that moment, never
+//! skip one (their lease runs out and they are claimed again). On shutdown
+//! the worker stops claiming, finishes what is in flight and releases the
+//! rest. A storm of temporary failures pauses claiming, so an outage burns
+//! the attempts of the few messages in flight, not of the whole queue.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use tokio::sync::{watch, Mutex, Notify};
+
+use super::compose::{AlertContent, Composer, Recipient};
+use super::transport::{Mailer, SendError};
+use crate::db::deliveries::{Delivery, Outcome, KIND_ALERT, KIND_CONFIRMATION, KIND_TEST};
+use crate::db::{self, Db, DbError};
+
+/// How the worker behaves; taken from `Settings`.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub concurrency: usize,
+    /// Messages per second at most; 0 = unlimited.
+    pub rate: u32,
+    pub retry_base: Duration,
+    pub max_attempts: u32,
+    pub lease: Duration,
+    /// How often to look for due work when nobody wakes the worker.
+    pub poll: Duration,
+}
+
+impl WorkerConfig {
+    pub fn from_settings(s: &crate::config::Settings) -> WorkerConfig {
+        WorkerConfig {
+            concurrency: s.send_concurrency as usize,
+            rate: s.send_rate,
+            retry_base: Duration::from_millis(s.retry_base_ms),
+            max_attempts: s.max_attempts,
+            lease: Duration::from_secs(s.lease_secs),
+            poll: Duration::from_millis(250),
+        }
+    }
+}
+
+/// One prepared job: a claimed delivery and what it takes to send it.
+struct Job {
+    delivery: Delivery,
+    recipient: Recipient,
+    kind: JobKind,
+}
+
+enum JobKind {
+    Alert(Arc<AlertContent>),
+    Test(Arc<AlertContent>),
+    Confirmation {
+        petition_title: String,
+        token: String,
+    },
+}
+
+pub struct Worker {
+    db: Db,
+    composer: Composer,
+    mailer: Mailer,
+    config: WorkerConfig,
+    wakeup: Arc<Notify>,
+    id: String,
+}
+
+/// Paces sends to at most `rate` per second across all connections.
+struct Pacer {
+    interval: Option<Duration>,
+    next: Mutex<tokio::time::Instant>,
+}
+
+impl Pacer {
+    fn new(rate: u32) -> Pacer {
+        Pacer {
+            interval: (rate > 0).then(|| Duration::from_secs_f64(1.0 / rate as f64)),
+            next: Mutex::new(tokio::time::Instant::now()),
+        }
+    }
+
+    async fn wait(&self) {
+        let Some(interval) = self.interval else {
+            return;
+        };
+        let slot = {
+            let mut next = self.next.lock().await;
+            let now = tokio::time::Instant::now();
+            let slot = (*next).max(now);
+            *next = slot + interval;
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
+}
+
+/// Shared between the senders and the claimer: consecutive temporary
+/// failures and the pause they impose.
+#[derive(Default)]
+struct Health {
+    consecutive_failures: u32,
+    paused_until: Option<tokio::time::Instant>,
+}
+
+impl Worker {
+    pub fn new(
+        db: Db,
+        composer: Composer,
+        mailer: Mailer,
+        config: WorkerConfig,
+        wakeup: Arc<Notify>,
+    ) -> Worker {
+        Worker {
+            db,
+            composer,
+            mailer,
+            config,
+            wakeup,
+            id: format!("worker-{}", uuid::Uuid::new_v4()),
+        }
+    }
+
+    /// Runs until `shutdown` turns true, then finishes the messages in
+    /// flight and releases every lease it still holds.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let worker_id = self.id.clone();
+        tracing::info!(worker.id = %worker_id, concurrency = self.config.concurrency, rate = self.config.rate, "mail worker started");
+        let (job_tx, job_rx) = async_channel::bounded::<Job>(self.config.concurrency * 4);
+        let (out_tx, out_rx) =
+            tokio::sync::mpsc::unbounded_channel::<(i64, Option<String>, Outcome)>();
+        let pacer = Arc::new(Pacer::new(self.config.rate));
+        let health = Arc::new(std::sync::Mutex::new(Health::default()));
+        let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+
+        let mut senders = Vec::new();
+        for _ in 0..self.config.concurrency {
+            let rx = job_rx.clone();
+            let tx = out_tx.clone();
+            let composer = self.composer.clone();
+            let mut session = self.mailer.session();
+            let pacer = pacer.clone();
+            let config = self.config.clone();
+            let health = health.clone();
+            let stopping = stopping.clone();
+            senders.push(tokio::spawn(async move {
+                while let Ok(job) = rx.recv().await {
+                    let alert_id = job.delivery.alert_id.clone();
+                    if stopping.load(std::sync::atomic::Ordering::SeqCst) {
+                        let _ = tx.send((job.delivery.id, alert_id, Outcome::Released));
+                        continue;
+                    }
+                    pacer.wait().await;
+                    let outcome = send_one(&composer, &mut session, &job, &config, &health).await;
+                    let _ = tx.send((job.delivery.id, alert_id, outcome));
+                }
+                session.close().await;
+            }));
+        }
+        drop(out_tx);
+        drop(job_rx);
+
+        let recorder = tokio::spawn(record_loop(self.db.clone(), worker_id.clone(), out_rx));
+
+        let mut alert_cache: HashMap<String, Arc<AlertContent>> = HashMap::new();
+        let mut last_reap = tokio::time::Instant::now() - Duration::from_secs(3600);
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let paused = health.lock().expect("health lock").paused_until;
+            if let Some(until) = paused {
+                if until > tokio::time::Instant::now() {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(until) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                    continue;
+                }
+            }
+            if last_reap.elapsed() > Duration::from_secs(5) {
+                last_reap = tokio::time::Instant::now();
+                match self
+                    .db
+                    .run(|c| db::deliveries::reap_expired(c, db::now()))
+                    .await
+                {
+                    Ok(n) if n > 0 => {
+                        tracing::warn!(deliveries = n, "reclaimed deliveries whose lease expired")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "reaping expired leases failed"),
+                }
+            }
+            let want = (self.config.concurrency * 16).max(32) as i64;
+            let jobs = match self.claim_and_prepare(want, &mut alert_cache).await {
+                Ok(jobs) => jobs,
+                Err(e) => {
+                    tracing::error!(error = ?e, "claiming deliveries failed");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                    continue;
+                }
+            };
+            if jobs.is_empty() {
+                tokio::select! {
+                    _ = self.wakeup.notified() => {}
+                    _ = tokio::time::sleep(self.config.poll) => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
+            for job in jobs {
+                if job_tx.send(job).await.is_err() {
+                    break;
+                }
+            }
+        }
+        // Shutdown: senders finish the message in hand; jobs still queued in
+        // the channel are released untouched.
+        stopping.store(true, std::sync::atomic::Ordering::SeqCst);
+        job_tx.close();
+        for s in senders {
+            let _ = s.await;
+        }
+        let _ = recorder.await;
+        let id = worker_id.clone();
+        match self
+            .db
+            .run(move |c| db::deliveries::release_all(c, &id))
+            .await
+        {
+            Ok(n) if n > 0 => tracing::info!(deliveries = n, "released leases at shutdown"),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "releasing leases failed"),
+        }
+        tracing::info!(worker.id = %worker_id, "mail worker stopped");
+    }
+
+    /// Claims due deliveries (confirmations first: a supporter is waiting
+    /// for that mail) and loads what sending them needs, in one blocking call.
+    async fn claim_and_prepare(
+        &self,
+        want: i64,
+        alert_cache: &mut HashMap<String, Arc<AlertContent>>,
+    ) -> Result<Vec<Job>, DbError> {
+        let worker = self.id.clone();
+        let lease =
+            chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::seconds(120));
+        let cached: HashSet<String> = alert_cache.keys().cloned().collect();
+        let base_url = self.composer_base();
+        let (claimed, recipients, petitions, alert_status, new_alerts) = self
+            .db
+            .run(move |c| {
+                let now = db::now();
+                let mut claimed = Vec::new();
+                for kind in [KIND_CONFIRMATION, KIND_TEST, KIND_ALERT] {
+                    let left = want - claimed.len() as i64;
+                    if left <= 0 {
+                        break;
+                    }
+                    claimed.extend(db::backend::claim(
+                        c,
+                        kind,
+                        &worker,
+                        now,
+                        now + lease,
+                        left,
+                    )?);
+                }
+                let supporter_ids: Vec<String> = claimed
+                    .iter()
+                    .filter_map(|d| d.supporter_id.clone())
+                    .collect();
+                let recipients = db::deliveries::recipients(c, &supporter_ids)?;
+                let signature_ids: Vec<String> = claimed
+                    .iter()
+                    .filter_map(|d| d.signature_id.clone())
+                    .collect();
+                let petitions = db::deliveries::confirmation_petitions(c, &signature_ids)?;
+                let alert_ids: Vec<String> = claimed
+                    .iter()
+                    .filter_map(|d| d.alert_id.clone())
+                    .collect::<HashSet<_>>()
+                    .into_iter()
+                    .collect();
+                let alert_status = db::alerts::statuses(c, &alert_ids)?;
+                let mut new_alerts = Vec::new();
+                for id in alert_ids.iter().filter(|id| !cached.contains(*id)) {
+                    if let Some(content) = load_alert_content(c, id, &base_url)? {
+                        new_alerts.push(content);
+                    }
+                }
+                Ok::<_, DbError>((claimed, recipients, petitions, alert_status, new_alerts))
+            })
+            .await?;
+        for content in new_alerts {
+            alert_cache.insert(content.alert_id.clone(), Arc::new(content));
+        }
+        let recipients: HashMap<String, db::deliveries::RecipientRow> =
+            recipients.into_iter().map(|r| (r.id.clone(), r)).collect();
+        let petitions: HashMap<String, (String, String)> = petitions
+            .into_iter()
+            .map(|(sig, title, status)| (sig, (title, status)))
+            .collect();
+        let alert_status: HashMap<String, String> = alert_status.into_iter().collect();
+
+        let mut jobs = Vec::new();
+        let mut skipped = Vec::new();
+        for d in claimed {
+            let skip = |reason: &str| {
+                (
+                    d.id,
+                    d.alert_id.clone(),
+                    Outcome::Skipped {
+                        reason: reason.into(),
+                    },
+                )
+            };
+            let job = match d.kind.as_str() {
+                KIND_TEST => {
+                    let content = d
+                        .alert_id
+                        .as_ref()
+                        .and_then(|a| alert_cache.get(a))
+                        .cloned();
+                    match (content, d.to_email.clone()) {
+                        (Some(content), Some(email)) => Some(Job {
+                            recipient: Recipient {
+                                supporter_id: None,
+                                email,
+                                first_name: String::new(),
+                                last_name: String::new(),
+                            },
+                            kind: JobKind::Test(content),
+                            delivery: d,
+                        }),
+                        _ => {
+                            skipped.push(skip("the alert or address is gone"));
+                            None
+                        }
+                    }
+                }
+                KIND_ALERT => {
+                    let alert_id = d.alert_id.clone().unwrap_or_default();
+                    let status = alert_status.get(&alert_id).map(String::as_str);
+                    let person = d.supporter_id.as_ref().and_then(|s| recipients.get(s));
+                    match (status, person, alert_cache.get(&alert_id)) {
+                        (Some("cancelled"), _, _) => {
+                            skipped.push(skip("alert cancelled"));
+                            None
+                        }
+                        (_, Some(p), Some(content))
+                            if p.status == "active" && p.email.is_some() =>
+                        {
+                            Some(Job {
+                                recipient: p.recipient(),
+                                kind: JobKind::Alert(content.clone()),
+                                delivery: d,
+                            })
+                        }
+                        (_, Some(p), _) => {
+                            skipped.push(skip(&format!("supporter is {}", p.status)));
+                            None
+                        }
+                        _ => {
+                            skipped.push(skip("supporter or alert not found"));
+                            None
+                        }
+                    }
+                }
+                KIND_CONFIRMATION => {
+                    let person = d.supporter_id.as_ref().and_then(|s| recipients.get(s));
+                    let petition = d.signature_id.as_ref().and_then(|s| petitions.get(s));
+                    match (person, petition, d.payload.clone()) {
+                        (Some(p), Some((title, sig_status)), Some(token))
+                            if p.email.is_some() && sig_status == "pending" =>
+                        {
+                            Some(Job {
+                                recipient: p.recipient(),
+                                kind: JobKind::Confirmation {
+                                    petition_title: title.clone(),
+                                    token,
+                                },
+                                delivery: d,
+                            })
+                        }
+                        _ => {
+                            skipped
+                                .push(skip("signature already confirmed, or the person is gone"));
+                            None
+                        }
+                    }
+                }
+                other => {
+                    skipped.push(skip(&format!("unknown kind {other}")));
+                    None
+                }
+            };
+            if let Some(job) = job {
+                jobs.push(job);
+            }
+        }
+        if !skipped.is_empty() {
+            let worker = self.id.clone();
+            let alert_ids: HashSet<String> =
+                skipped.iter().filter_map(|(_, a, _)| a.clone()).collect();
+            let outcomes: Vec<(i64, Outcome)> =
+                skipped.into_iter().map(|(id, _, o)| (id, o)).collect();
+            self.db
+                .run(move |c| {
+                    db::write_tx(c, |c| {
+                        db::deliveries::record(c, &worker, &outcomes)?;
+                        for a in &alert_ids {
+                            db::alerts::mark_finished(c, a, db::now())?;
+                        }
+                        Ok::<_, DbError>(())
+                    })
+                })
+                .await?;
+        }
+        // Forget alerts that are no longer sending, so edits to a draft are
+        // seen by its next test send.
+        alert_cache.retain(|id, _| alert_status.get(id).is_some_and(|s| s == "sending"));
+        Ok(jobs)
+    }
+
+    fn composer_base(&self) -> String {
+        self.composer.base_url().to_string()
+    }
+}
+
+/// The content of an alert, rendered once: Markdown to sanitised HTML and
+/// to text, the case, and the petition link.
+pub fn load_alert_content(
+    c: &mut db::DbConnection,
+    alert_id: &str,
+    base_url: &str,
+) -> Result<Option<AlertContent>, DbError> {
+    let Some(alert) = db::alerts::get(c, alert_id)? else {
+        return Ok(None);
+    };
+    let case = db::cases::get(c, &alert.case_id)?;
+    let petition = match &alert.petition_id {
+        Some(p) => db::petitions::get(c, p)?,
+        None => None,
+    };
+    Ok(Some(AlertContent {
+        alert_id: alert.id,
+        subject: alert.subject,
+        body_html: super::markdown::to_html(&alert.body_markdown),
+        body_text: super::markdown::to_text(&alert.body_markdown),
+        case_title: case.as_ref().map(|c| c.title.clone()).unwrap_or_default(),
+        case_summary: case.map(|c| c.summary).unwrap_or_default(),
+        petition_url: petition.map(|p| format!("{base_url}/petitions/{}", p.slug)),
+    }))
+}
+
+async fn send_one(
+    composer: &Composer,
+    session: &mut super::transport::Session,
+    job: &Job,
+    config: &WorkerConfig,
+    health: &std::sync::Mutex<Health>,
+) -> Outcome {
+    let built = match &job.kind {
+        JobKind::Alert(content) => composer.alert(content, &job.recipient, false),
+        JobKind::Test(content) => composer.alert(content, &job.recipient, true),
+        JobKind::Confirmation {
+            petition_title,
+            token,
+        } => composer.confirmation(petition_title, token, &job.recipient),
+    };
+    let out = match built {
+        Ok(out) => out,
+        Err(e) => {
+            tracing::error!(delivery.id = job.delivery.id, error = %e, "message could not be built");
+            return Outcome::Failed {
+                error: e.to_string(),
+                bounced_supporter: None,
+            };
+        }
+    };
+    let to = super::mask(&job.recipient.email);
+    match session.send(&out).await {
+        Ok(()) => {
+            health.lock().expect("health lock").consecutive_failures = 0;
+            tracing::debug!(delivery.id = job.delivery.id, mail.message_id = %out.message_id, mail.to = %to, "sent");
+            Outcome::Sent {
+                message_id: out.message_id,
+            }
+        }
+        Err(SendError::Permanent {
+            message,
+            mailbox_unknown,
+        }) => {
+            tracing::warn!(delivery.id = job.delivery.id, mail.to = %to, error = %message, "permanent failure");
+            Outcome::Failed {
+                error: message,
+                bounced_supporter: if mailbox_unknown {
+                    job.recipient.supporter_id.clone()
+                } else {
+                    None
+                },
+            }
+        }
+        Err(SendError::Temporary(message)) => {
+            let attempts = job.delivery.attempts as u32 + 1;
+            {
+                // Several connections failing in a row means the server is in
+                // trouble: pause claiming for a while, doubling up to a minute.
+                let mut h = health.lock().expect("health lock");
+                h.consecutive_failures += 1;
+                if h.consecutive_failures >= config.concurrency as u32 {
+                    let steps = (h.consecutive_failures / config.concurrency as u32).min(8);
+                    let pause = config
+                        .retry_base
+                        .saturating_mul(1 << (steps - 1))
+                        .min(Duration::from_secs(60));
+                    h.paused_until = Some(tokio::time::Instant::now() + pause);
+                }
+            }
+            tracing::warn!(delivery.id = job.delivery.id, mail.to = %to, attempts, error = %message, "temporary failure");
+            if attempts >= config.max_attempts {
+                Outcome::Failed {
+                    error: message,
+                    bounced_supporter: None,
+                }
+            } else {
+                Outcome::Retry {
+                    next_attempt_at: retry_at(config.retry_base, attempts),
+                    error: message,
+                }
+            }
+        }
+    }
+}
+
+/// The time of the next attempt after `attempts` failures: the base delay,
+/// doubled for each earlier failure.
+pub fn retry_at(base: Duration, attempts: u32) -> NaiveDateTime {
+    let factor = 1u32 << (attempts.saturating_sub(1)).min(20);
+    let delay = base.saturating_mul(factor);
+    db::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::days(1))
+}
+
+/// Writes outcomes in small batches: one transaction per batch keeps the
+/// database from being the bottleneck at thousands of messages a second.
+async fn record_loop(
+    db: Db,
+    worker: String,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<(i64, Option<String>, Outcome)>,
+) {
+    let mut buf = Vec::new();
+    loop {
+        let Some(first) = rx.recv().await else { break };
+        buf.push(first);
+        // Gather what else is already waiting, up to a batch.
+        while buf.len() < 500 {
+            match rx.try_recv() {
+                Ok(x) => buf.push(x),
+                Err(_) => break,
+            }
+        }
+        if buf.len() < 50 {
+            // Give a moment for more to arrive, without holding results long.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            while buf.len() < 500 {
+                match rx.try_recv() {
+                    Ok(x) => buf.push(x),
+                    Err(_) => break,
+                }
+            }
+        }
+        let batch = std::mem::take(&mut buf);
+        let alert_ids: HashSet<String> = batch.iter().filter_map(|(_, a, _)| a.clone()).collect();
+        let outcomes: Vec<(i64, Outcome)> = batch.into_iter().map(|(id, _, o)| (id, o)).collect();
+        let w = worker.clone();
+        let mut attempt = 0;
+        loop {
+            let (o, a, w2) = (outcomes.clone(), alert_ids.clone(), w.clone());
+            let r = db
+                .run(move |c| {
+                    db::write_tx(c, |c| {
+                        db::deliveries::record(c, &w2, &o)?;
+                        for id in &a {
+                            db::alerts::mark_finished(c, id, db::now())?;
+                        }
+                        Ok::<_, DbError>(())
+                    })
+                })
+                .await;
+            match r {
+                Ok(()) => break,
+                Err(e) => {
+                    attempt += 1;
+                    tracing::error!(error = %e, attempt, "recording delivery outcomes failed; retrying");
+                    if attempt >= 30 {
+                        // The leases will expire and the deliveries be sent
+                        // again: a duplicate rather than a skip.
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+                }
+            }
+        }
+    }
+}
