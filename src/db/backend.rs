@@ -173,3 +173,19 @@ pub fn insert_members(
     }
     Ok(())
 }
+
+pub fn insert_import_seen(conn: &mut DbConnection, rows: &[(&str, i64)]) -> QueryResult<()> {
+    use super::supporters::import_seen;
+    for chunk in rows.chunks(5000) {
+        let values: Vec<_> = chunk
+            .iter()
+            .map(|(e, l)| (import_seen::email.eq(*e), import_seen::line.eq(*l)))
+            .collect();
+        let q = diesel::insert_into(import_seen::table).values(values);
+        match conn {
+            DbConnection::Sqlite(c) => q.execute(c)?,
+            DbConnection::Postgres(c) => q.execute(c)?,
+        };
+    }
+    Ok(())
+}
