@@ -66,6 +66,56 @@ pub fn page(
     Ok(q.order(signatures::id.asc()).limit(limit).load(conn)?)
 }
 
+/// A signature as the CSV export needs it: times already RFC 3339 text.
+#[derive(Debug, Clone, Queryable)]
+pub struct CsvRow {
+    pub id: String,
+    pub signed_at: String,
+    pub confirmed_at: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub country: String,
+    pub postcode: Option<String>,
+    pub comment: Option<String>,
+    pub email_opt_in: bool,
+}
+
+/// Up to `limit` export rows of `petition_id` with `status`, after `after`.
+pub fn csv_page(
+    conn: &mut DbConnection,
+    petition_id: &str,
+    status: &str,
+    after: Option<&str>,
+    limit: i64,
+) -> DbResult<Vec<CsvRow>> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::{Nullable, Text};
+    let signed = super::backend::rfc3339_sql(conn, "signatures.signed_at");
+    let confirmed = super::backend::rfc3339_sql(conn, "signatures.confirmed_at");
+    let mut q = signatures::table
+        .inner_join(supporters::table)
+        .filter(signatures::petition_id.eq(petition_id))
+        .filter(signatures::status.eq(status))
+        .select((
+            signatures::id,
+            sql::<Text>(&signed),
+            sql::<Nullable<Text>>(&confirmed),
+            supporters::first_name,
+            supporters::last_name,
+            supporters::email,
+            signatures::country,
+            signatures::postcode,
+            signatures::comment,
+            signatures::email_opt_in,
+        ))
+        .into_boxed();
+    if let Some(after) = after {
+        q = q.filter(signatures::id.gt(after.to_string()));
+    }
+    Ok(q.order(signatures::id.asc()).limit(limit).load(conn)?)
+}
+
 /// Signatures of `petition_id` by status: (confirmed, pending), counted from
 /// the rows themselves rather than the counter cache, so they match an export.
 pub fn totals(conn: &mut DbConnection, petition_id: &str) -> DbResult<(i64, i64)> {
