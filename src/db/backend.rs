@@ -190,15 +190,13 @@ pub fn insert_import_seen(conn: &mut DbConnection, rows: &[(&str, i64)]) -> Quer
     Ok(())
 }
 
-/// SQL that renders a timestamp column as RFC 3339 UTC to the second
-/// (`2026-11-28T16:05:00Z`). The CSV export asks the database for text:
-/// parsing and re-formatting a million timestamps in Rust cost it an eighth
-/// of its time.
-pub fn rfc3339_sql(conn: &DbConnection, column: &str) -> String {
+/// SQL giving a timestamp column as text `YYYY-MM-DD HH:MM:SS[.ffffff]` (UTC),
+/// for [`super::signature_reports::rfc3339_from_text`]. SQLite stores
+/// timestamps as that text already, so the CSV export reads them without
+/// parsing a million dates; PostgreSQL renders its binary timestamps so.
+pub fn timestamp_text_sql(conn: &DbConnection, column: &str) -> String {
     match conn {
-        DbConnection::Sqlite(_) => format!("strftime('%Y-%m-%dT%H:%M:%SZ', {column})"),
-        DbConnection::Postgres(_) => {
-            format!("to_char({column}, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')")
-        }
+        DbConnection::Sqlite(_) => column.to_string(),
+        DbConnection::Postgres(_) => format!("to_char({column}, 'YYYY-MM-DD HH24:MI:SS')"),
     }
 }

@@ -66,7 +66,7 @@ pub fn page(
     Ok(q.order(signatures::id.asc()).limit(limit).load(conn)?)
 }
 
-/// A signature as the CSV export needs it: times already RFC 3339 text.
+/// A signature as the CSV export needs it: times as RFC 3339 text.
 #[derive(Debug, Clone, Queryable)]
 pub struct CsvRow {
     pub id: String,
@@ -91,8 +91,8 @@ pub fn csv_page(
 ) -> DbResult<Vec<CsvRow>> {
     use diesel::dsl::sql;
     use diesel::sql_types::{Nullable, Text};
-    let signed = super::backend::rfc3339_sql(conn, "signatures.signed_at");
-    let confirmed = super::backend::rfc3339_sql(conn, "signatures.confirmed_at");
+    let signed = super::backend::timestamp_text_sql(conn, "signatures.signed_at");
+    let confirmed = super::backend::timestamp_text_sql(conn, "signatures.confirmed_at");
     let mut q = signatures::table
         .inner_join(supporters::table)
         .filter(signatures::petition_id.eq(petition_id))
@@ -113,7 +113,25 @@ pub fn csv_page(
     if let Some(after) = after {
         q = q.filter(signatures::id.gt(after.to_string()));
     }
-    Ok(q.order(signatures::id.asc()).limit(limit).load(conn)?)
+    let mut rows: Vec<CsvRow> = q.order(signatures::id.asc()).limit(limit).load(conn)?;
+    for r in &mut rows {
+        rfc3339_from_text(&mut r.signed_at);
+        if let Some(t) = &mut r.confirmed_at {
+            rfc3339_from_text(t);
+        }
+    }
+    Ok(rows)
+}
+
+/// Turns `YYYY-MM-DD HH:MM:SS[.ffffff]` into RFC 3339 UTC to the second,
+/// in place; text of any other shape is left as it is.
+pub fn rfc3339_from_text(t: &mut String) {
+    let b = t.as_bytes();
+    if b.len() >= 19 && (b[10] == b' ' || b[10] == b'T') && t.is_char_boundary(19) {
+        t.truncate(19);
+        t.replace_range(10..11, "T");
+        t.push('Z');
+    }
 }
 
 /// Signatures of `petition_id` by status: (confirmed, pending), counted from
@@ -208,4 +226,23 @@ pub struct SupporterSignature {
     pub locale: Option<String>,
     pub signed_at: NaiveDateTime,
     pub confirmed_at: Option<NaiveDateTime>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339_from_text;
+
+    #[test]
+    fn stored_times_become_rfc3339_to_the_second() {
+        for (stored, want) in [
+            ("2026-11-28 16:05:00", "2026-11-28T16:05:00Z"),
+            ("2026-11-28 16:05:00.123456", "2026-11-28T16:05:00Z"),
+            ("2026-11-28T16:05:00", "2026-11-28T16:05:00Z"),
+            ("odd", "odd"),
+        ] {
+            let mut t = stored.to_string();
+            rfc3339_from_text(&mut t);
+            assert_eq!(t, want);
+        }
+    }
 }
