@@ -212,7 +212,7 @@ pub async fn embed(
             "pages/embed.html",
             &p.title,
             json!({
-                "petition": petition_summary(&page, &p),
+                "petition": petition_summary(&page, p),
                 "form": form.unwrap_or(Value::Null),
                 "full_href": format!("{}/petitions/{}{}", state.settings.base_url, p.slug, page.lang_query()),
             }),
