@@ -19,9 +19,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 
-use chrono::{NaiveDateTime, SecondsFormat};
-
-use crate::db::signature_reports::{self, SignatureRow, CONFIRMED, PENDING};
+use crate::db::signature_reports::{self, CsvRow, CONFIRMED, PENDING};
 use crate::db::{Db, DbConnection, DbError};
 use serde::Serialize;
 
@@ -82,10 +80,6 @@ pub fn safe_cell(s: &str) -> Cow<'_, str> {
     }
 }
 
-pub fn rfc3339(t: NaiveDateTime) -> String {
-    t.and_utc().to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
 fn writer(buf: Vec<u8>) -> csv::Writer<Vec<u8>> {
     csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
@@ -103,11 +97,10 @@ fn opt(v: &Option<String>) -> Cow<'_, str> {
     v.as_deref().map(safe_cell).unwrap_or(Cow::Borrowed(""))
 }
 
-fn write_row(w: &mut csv::Writer<Vec<u8>>, r: &SignatureRow) -> csv::Result<()> {
-    let confirmed = r.confirmed_at.map(rfc3339).unwrap_or_default();
+fn write_row(w: &mut csv::Writer<Vec<u8>>, r: &CsvRow) -> csv::Result<()> {
     w.write_record([
-        rfc3339(r.signed_at).as_str(),
-        confirmed.as_str(),
+        r.signed_at.as_str(),
+        r.confirmed_at.as_deref().unwrap_or(""),
         &opt(&r.first_name),
         &opt(&r.last_name),
         &opt(&r.email),
@@ -123,16 +116,16 @@ struct Cursor<'a> {
     db: &'a Db,
     petition_id: &'a str,
     status: &'static str,
-    buf: VecDeque<SignatureRow>,
+    buf: VecDeque<CsvRow>,
     after: Option<String>,
     done: bool,
 }
 
 impl Cursor<'_> {
-    fn peek(&mut self) -> Result<Option<&SignatureRow>, DbError> {
+    fn peek(&mut self) -> Result<Option<&CsvRow>, DbError> {
         if self.buf.is_empty() && !self.done {
             let mut conn = self.db.get()?;
-            let rows = signature_reports::page(
+            let rows = signature_reports::csv_page(
                 &mut conn,
                 self.petition_id,
                 self.status,

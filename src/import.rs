@@ -6,10 +6,11 @@
 //!   normalisation; other fields through their domain parsers. A row that
 //!   fails is rejected with its position and a reason a campaigner can act on.
 //! * Memory stays flat: rows are read one at a time and written in batches of
-//!   [`BATCH_ROWS`], one transaction each. The only thing that grows is the
-//!   duplicate check, a 64-bit hash and a line number per distinct address
-//!   (about 20 bytes), and the detailed rejection list, capped at
-//!   [`MAX_REPORTED`] entries (the counts stay exact).
+//!   [`BATCH_ROWS`], one transaction each. Duplicates within the file are
+//!   found through a temporary table of the addresses met so far (on disk,
+//!   private to the import's connection), not a set in memory; the detailed
+//!   rejection list is capped at [`MAX_REPORTED`] entries (the counts stay
+//!   exact).
 //! * An import never re-subscribes anyone: unsubscribed and bounced
 //!   supporters are left exactly as they are, and addresses of erased people
 //!   (remembered only as a hash) are not brought back. Such rows are
@@ -19,7 +20,6 @@
 //!   membership is only added when missing.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::BuildHasher;
 use std::io::Read;
 
 use serde::Serialize;
@@ -72,6 +72,12 @@ pub struct ImportReport {
 }
 
 impl ImportReport {
+    fn sort(&mut self) {
+        let key = |p: &RowProblem| (p.line, p.index);
+        self.rejected.sort_by_key(key);
+        self.skipped.sort_by_key(key);
+    }
+
     fn reject(&mut self, p: RowProblem) {
         self.rejected_count += 1;
         if self.rejected.len() < MAX_REPORTED {
@@ -234,8 +240,8 @@ pub struct Importer<'c> {
     consent_source: String,
     consent_wording: String,
     batch: Vec<(Position, ValidRow)>,
-    seen: HashMap<u64, u64>,
-    hasher: std::collections::hash_map::RandomState,
+    /// Addresses in the current batch (earlier batches are in the database).
+    in_batch: HashMap<String, Position>,
     report: ImportReport,
 }
 
@@ -244,8 +250,9 @@ impl<'c> Importer<'c> {
         conn: &'c mut DbConnection,
         list: &db::lists::List,
         provenance: &Provenance,
-    ) -> Importer<'c> {
-        Importer {
+    ) -> Result<Importer<'c>, DbError> {
+        supporters::import_seen_start(conn)?;
+        Ok(Importer {
             conn,
             list_id: list.id.clone(),
             consent_source: provenance.source.to_string(),
@@ -254,10 +261,9 @@ impl<'c> Importer<'c> {
                 list.name, provenance.actor, provenance.source
             ),
             batch: Vec::with_capacity(BATCH_ROWS),
-            seen: HashMap::new(),
-            hasher: Default::default(),
+            in_batch: HashMap::new(),
             report: ImportReport::default(),
-        }
+        })
     }
 
     fn push(&mut self, pos: Position, raw: &RawRow) -> Result<(), DbError> {
@@ -268,20 +274,11 @@ impl<'c> Importer<'c> {
                 return Ok(());
             }
         };
-        let key = self.hasher.hash_one(row.email.as_str());
-        let ordinal = match pos {
-            Position::Line(l) | Position::Index(l) => l,
-        };
-        if let Some(first) = self.seen.get(&key) {
-            let first = match pos {
-                Position::Line(_) => Position::Line(*first),
-                Position::Index(_) => Position::Index(*first),
-            };
-            self.report
-                .reject(pos.problem(format!("duplicate: the same email as {}", first.describe())));
+        if let Some(first) = self.in_batch.get(row.email.as_str()) {
+            self.report.reject(duplicate(pos, *first));
             return Ok(());
         }
-        self.seen.insert(key, ordinal);
+        self.in_batch.insert(row.email.as_str().to_string(), pos);
         self.batch.push((pos, row));
         if self.batch.len() >= BATCH_ROWS {
             self.flush()?;
@@ -294,6 +291,7 @@ impl<'c> Importer<'c> {
             return Ok(());
         }
         let batch = std::mem::take(&mut self.batch);
+        self.in_batch.clear();
         // On PostgreSQL a concurrent signature may create the same supporter
         // between our lookup and insert; the batch is then simply redone.
         let mut attempts = 0;
@@ -317,6 +315,9 @@ impl<'c> Importer<'c> {
         for p in outcome.skipped {
             r.skip(p);
         }
+        for p in outcome.duplicates {
+            r.reject(p);
+        }
         self.batch = batch;
         self.batch.clear();
         Ok(())
@@ -324,6 +325,8 @@ impl<'c> Importer<'c> {
 
     pub fn finish(mut self) -> Result<ImportReport, DbError> {
         self.flush()?;
+        supporters::import_seen_finish(self.conn)?;
+        self.report.sort();
         Ok(self.report)
     }
 
@@ -407,12 +410,23 @@ impl<'c> Importer<'c> {
     }
 }
 
+fn duplicate(pos: Position, first: Position) -> RowProblem {
+    pos.problem(format!("duplicate: the same email as {}", first.describe()))
+}
+
+fn ordinal(pos: Position) -> i64 {
+    match pos {
+        Position::Line(n) | Position::Index(n) => n as i64,
+    }
+}
+
 #[derive(Default)]
 struct BatchOutcome {
     added: u64,
     updated: u64,
     unchanged: u64,
     skipped: Vec<RowProblem>,
+    duplicates: Vec<RowProblem>,
 }
 
 fn write_batch(
@@ -424,6 +438,32 @@ fn write_batch(
 ) -> Result<BatchOutcome, DbError> {
     db::write_tx(conn, |conn| {
         let now = db::now();
+        let mut out = BatchOutcome::default();
+        // Addresses met in earlier batches are duplicates; the rest are
+        // remembered for the batches to come.
+        let all: Vec<&str> = batch.iter().map(|(_, r)| r.email.as_str()).collect();
+        let seen: HashMap<String, i64> = supporters::import_seen_among(conn, &all)?
+            .into_iter()
+            .collect();
+        let mut fresh = Vec::with_capacity(batch.len());
+        for (pos, row) in batch {
+            match seen.get(row.email.as_str()) {
+                Some(first) => {
+                    let first = match pos {
+                        Position::Line(_) => Position::Line(*first as u64),
+                        Position::Index(_) => Position::Index(*first as u64),
+                    };
+                    out.duplicates.push(duplicate(*pos, first));
+                }
+                None => fresh.push((*pos, row)),
+            }
+        }
+        let remember: Vec<(&str, i64)> = fresh
+            .iter()
+            .map(|(pos, r)| (r.email.as_str(), ordinal(*pos)))
+            .collect();
+        supporters::import_seen_add(conn, &remember)?;
+        let batch = fresh;
         let emails: Vec<&str> = batch.iter().map(|(_, r)| r.email.as_str()).collect();
         let existing: HashMap<String, Supporter> = supporters::by_emails(conn, &emails)?
             .into_iter()
@@ -446,10 +486,9 @@ fn write_batch(
             .into_iter()
             .collect();
 
-        let mut out = BatchOutcome::default();
         let mut new_rows = Vec::new();
         let mut join = Vec::new();
-        for (pos, row) in batch {
+        for (pos, row) in &batch {
             let email = row.email.as_str();
             match existing.get(email) {
                 Some(s) if s.status != supporters::ACTIVE => {

@@ -125,7 +125,7 @@ fn import_blocking(
         );
         bar
     });
-    let mut importer = Importer::new(&mut conn, &list, &provenance);
+    let mut importer = Importer::new(&mut conn, &list, &provenance)?;
     let mut last_line = 0;
     importer.read_csv(input, |r, bytes| {
         let rows = r.rows();

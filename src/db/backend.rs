@@ -180,3 +180,30 @@ pub fn insert_members(
     }
     Ok(())
 }
+
+pub fn insert_import_seen(conn: &mut DbConnection, rows: &[(&str, i64)]) -> QueryResult<()> {
+    use super::supporters::import_seen;
+    for chunk in rows.chunks(5000) {
+        let values: Vec<_> = chunk
+            .iter()
+            .map(|(e, l)| (import_seen::email.eq(*e), import_seen::line.eq(*l)))
+            .collect();
+        let q = diesel::insert_into(import_seen::table).values(values);
+        match conn {
+            DbConnection::Sqlite(c) => q.execute(c)?,
+            DbConnection::Postgres(c) => q.execute(c)?,
+        };
+    }
+    Ok(())
+}
+
+/// SQL giving a timestamp column as text `YYYY-MM-DD HH:MM:SS[.ffffff]` (UTC),
+/// for [`super::signature_reports::rfc3339_from_text`]. SQLite stores
+/// timestamps as that text already, so the CSV export reads them without
+/// parsing a million dates; PostgreSQL renders its binary timestamps so.
+pub fn timestamp_text_sql(conn: &DbConnection, column: &str) -> String {
+    match conn {
+        DbConnection::Sqlite(_) => column.to_string(),
+        DbConnection::Postgres(_) => format!("to_char({column}, 'YYYY-MM-DD HH24:MI:SS')"),
+    }
+}

@@ -66,6 +66,74 @@ pub fn page(
     Ok(q.order(signatures::id.asc()).limit(limit).load(conn)?)
 }
 
+/// A signature as the CSV export needs it: times as RFC 3339 text.
+#[derive(Debug, Clone, Queryable)]
+pub struct CsvRow {
+    pub id: String,
+    pub signed_at: String,
+    pub confirmed_at: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub country: String,
+    pub postcode: Option<String>,
+    pub comment: Option<String>,
+    pub email_opt_in: bool,
+}
+
+/// Up to `limit` export rows of `petition_id` with `status`, after `after`.
+pub fn csv_page(
+    conn: &mut DbConnection,
+    petition_id: &str,
+    status: &str,
+    after: Option<&str>,
+    limit: i64,
+) -> DbResult<Vec<CsvRow>> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::{Nullable, Text};
+    let signed = super::backend::timestamp_text_sql(conn, "signatures.signed_at");
+    let confirmed = super::backend::timestamp_text_sql(conn, "signatures.confirmed_at");
+    let mut q = signatures::table
+        .inner_join(supporters::table)
+        .filter(signatures::petition_id.eq(petition_id))
+        .filter(signatures::status.eq(status))
+        .select((
+            signatures::id,
+            sql::<Text>(&signed),
+            sql::<Nullable<Text>>(&confirmed),
+            supporters::first_name,
+            supporters::last_name,
+            supporters::email,
+            signatures::country,
+            signatures::postcode,
+            signatures::comment,
+            signatures::email_opt_in,
+        ))
+        .into_boxed();
+    if let Some(after) = after {
+        q = q.filter(signatures::id.gt(after.to_string()));
+    }
+    let mut rows: Vec<CsvRow> = q.order(signatures::id.asc()).limit(limit).load(conn)?;
+    for r in &mut rows {
+        rfc3339_from_text(&mut r.signed_at);
+        if let Some(t) = &mut r.confirmed_at {
+            rfc3339_from_text(t);
+        }
+    }
+    Ok(rows)
+}
+
+/// Turns `YYYY-MM-DD HH:MM:SS[.ffffff]` into RFC 3339 UTC to the second,
+/// in place; text of any other shape is left as it is.
+pub fn rfc3339_from_text(t: &mut String) {
+    let b = t.as_bytes();
+    if b.len() >= 19 && (b[10] == b' ' || b[10] == b'T') && t.is_char_boundary(19) {
+        t.truncate(19);
+        t.replace_range(10..11, "T");
+        t.push('Z');
+    }
+}
+
 /// Signatures of `petition_id` by status: (confirmed, pending), counted from
 /// the rows themselves rather than the counter cache, so they match an export.
 pub fn totals(conn: &mut DbConnection, petition_id: &str) -> DbResult<(i64, i64)> {
@@ -158,4 +226,23 @@ pub struct SupporterSignature {
     pub locale: Option<String>,
     pub signed_at: NaiveDateTime,
     pub confirmed_at: Option<NaiveDateTime>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339_from_text;
+
+    #[test]
+    fn stored_times_become_rfc3339_to_the_second() {
+        for (stored, want) in [
+            ("2026-11-28 16:05:00", "2026-11-28T16:05:00Z"),
+            ("2026-11-28 16:05:00.123456", "2026-11-28T16:05:00Z"),
+            ("2026-11-28T16:05:00", "2026-11-28T16:05:00Z"),
+            ("odd", "odd"),
+        ] {
+            let mut t = stored.to_string();
+            rfc3339_from_text(&mut t);
+            assert_eq!(t, want);
+        }
+    }
 }

@@ -218,16 +218,15 @@ pub fn erase(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> DbResult<O
         ))
         .execute(conn)?;
     let memberships = super::lists::remove_supporter(conn, id)?;
+    // Only mail still waiting: a delivery a worker holds (`sending`) is
+    // already on the wire and keeps its true outcome; if it comes back for a
+    // retry the worker finds the supporter erased and skips it.
     let deliveries_cancelled = diesel::update(
         deliveries::table
             .filter(deliveries::supporter_id.eq(id))
-            .filter(deliveries::status.ne_all(["sent", "failed", "cancelled"])),
+            .filter(deliveries::status.eq("queued")),
     )
-    .set((
-        deliveries::status.eq("cancelled"),
-        deliveries::locked_by.eq(None::<String>),
-        deliveries::locked_until.eq(None::<NaiveDateTime>),
-    ))
+    .set(deliveries::status.eq("cancelled"))
     .execute(conn)?;
     // Mail already made keeps its record, but not what could name the
     // person: SMTP error texts often quote the address, payloads hold tokens.
@@ -243,4 +242,52 @@ pub fn erase(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> DbResult<O
         memberships,
         deliveries_cancelled,
     }))
+}
+
+// The addresses one import has met so far, with the line (or index) each
+// was first seen on: a TEMPORARY table, private to the import's connection
+// and on disk (SQLite's default temp store), so finding duplicates within a
+// file of any size costs no memory.
+diesel::table! {
+    import_seen (email) {
+        email -> Text,
+        line -> BigInt,
+    }
+}
+
+/// Creates (or empties, if an earlier import on this connection stopped
+/// half-way) the table of addresses met by an import.
+pub fn import_seen_start(conn: &mut DbConnection) -> DbResult<()> {
+    use diesel::connection::SimpleConnection;
+    conn.batch_execute(
+        "CREATE TEMPORARY TABLE IF NOT EXISTS import_seen \
+         (email TEXT PRIMARY KEY, line BIGINT NOT NULL); \
+         DELETE FROM import_seen;",
+    )?;
+    Ok(())
+}
+
+/// Which of `emails` an import has met before, with the first position.
+pub fn import_seen_among(conn: &mut DbConnection, emails: &[&str]) -> DbResult<Vec<(String, i64)>> {
+    let mut out = Vec::new();
+    for chunk in emails.chunks(5000) {
+        out.extend(
+            import_seen::table
+                .filter(import_seen::email.eq_any(chunk))
+                .select((import_seen::email, import_seen::line))
+                .load::<(String, i64)>(conn)?,
+        );
+    }
+    Ok(out)
+}
+
+pub fn import_seen_add(conn: &mut DbConnection, rows: &[(&str, i64)]) -> DbResult<()> {
+    super::backend::insert_import_seen(conn, rows)?;
+    Ok(())
+}
+
+pub fn import_seen_finish(conn: &mut DbConnection) -> DbResult<()> {
+    use diesel::connection::SimpleConnection;
+    conn.batch_execute("DROP TABLE IF EXISTS import_seen")?;
+    Ok(())
 }

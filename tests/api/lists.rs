@@ -17,6 +17,7 @@ backend_tests!(
     an_import_never_resubscribes_unsubscribed_bounced_or_erased_people,
     an_import_needs_an_email_column_and_a_csv_body,
     an_import_into_an_unknown_list_is_404,
+    a_duplicate_far_down_a_long_file_is_found_and_names_the_first_line,
 );
 
 async fn a_campaigner_creates_a_list_and_the_listing_counts_its_members(b: Backend) {
@@ -420,4 +421,48 @@ async fn an_import_into_an_unknown_list_is_404(b: Backend) {
         .post(&format!("/api/v1/lists/{missing}/members"), &t, json!([]))
         .await;
     assert_problem(r, 404).await;
+}
+
+async fn a_duplicate_far_down_a_long_file_is_found_and_names_the_first_line(b: Backend) {
+    let app = spawn_app(b).await;
+    let t = app.token("campaigner").await;
+    let list = create_list(&app, &t, "Long").await;
+    let n = clarion::import::BATCH_ROWS + 10;
+    let mut csv = String::from("email\n");
+    for i in 0..n {
+        csv.push_str(&format!("p{i}@example.org\n"));
+    }
+    // Lines: header 1, p0 on 2 … the repeats come after every batch boundary.
+    csv.push_str("P0@Example.org\n");
+    csv.push_str(&format!("p{}@example.org\n", n - 1));
+    let r = post_csv(&app, &format!("/api/v1/lists/{list}/import"), &t, &csv).await;
+    let report: Value = r.json().await.unwrap();
+    assert_eq!(
+        report["added"].as_u64(),
+        Some(n as u64),
+        "{}",
+        report["rejected"]
+    );
+    let rejected: Vec<(u64, String)> = report["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["line"].as_u64().unwrap(),
+                p["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let last = n as u64 + 1;
+    assert_eq!(
+        rejected,
+        vec![
+            (last + 1, "duplicate: the same email as line 2".to_string()),
+            (
+                last + 2,
+                format!("duplicate: the same email as line {last}")
+            ),
+        ]
+    );
 }

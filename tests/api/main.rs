@@ -18,6 +18,7 @@ mod console_people;
 mod crash;
 mod data_cli;
 mod data_roles;
+mod demo;
 mod health;
 mod lists;
 mod petitions;

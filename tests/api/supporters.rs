@@ -16,6 +16,28 @@ backend_tests!(
     erasing_twice_is_harmless_and_an_unknown_supporter_is_404,
 );
 
+/// A confirmation mail queued for tomorrow, so the running worker leaves it
+/// alone while the test looks at it.
+async fn queue_later(app: &crate::helpers::TestApp, supporter_id: &str, signature_id: &str) {
+    let (s, g) = (supporter_id.to_string(), signature_id.to_string());
+    query(app, move |c| {
+        let t = clarion::db::now();
+        diesel::insert_into(deliveries::table)
+            .values((
+                deliveries::kind.eq("confirmation"),
+                deliveries::signature_id.eq(&g),
+                deliveries::supporter_id.eq(&s),
+                deliveries::payload.eq("token"),
+                deliveries::status.eq("queued"),
+                deliveries::attempts.eq(0),
+                deliveries::next_attempt_at.eq(t + chrono::Duration::days(1)),
+                deliveries::created_at.eq(t),
+            ))
+            .execute(c)
+    })
+    .await;
+}
+
 async fn a_supporter_is_found_by_email_however_it_is_spelt(b: Backend) {
     let app = spawn_app(b).await;
     let t = app.token("campaigner").await;
@@ -89,11 +111,7 @@ async fn subject_access_holds_profile_consent_lists_signatures_and_deliveries(b:
         json!([{"email": "aigul@example.org"}]),
     )
     .await;
-    let (s, g) = (supporter_id.clone(), signature_id.clone());
-    app.db
-        .run(move |c| clarion::db::deliveries::enqueue_confirmation(c, &g, &s, "tok"))
-        .await
-        .unwrap();
+    queue_later(&app, &supporter_id, &signature_id).await;
 
     let r = app
         .get(
@@ -119,7 +137,7 @@ async fn subject_access_holds_profile_consent_lists_signatures_and_deliveries(b:
     assert_eq!(doc["signatures"][0]["comment"], "Free her now");
     assert_eq!(doc["signatures"][0]["status"], "confirmed");
     assert_eq!(doc["deliveries"][0]["kind"], "confirmation");
-    assert_eq!(doc["deliveries"][0]["status"], "queued");
+    assert_eq!(doc["deliveries"][0]["signature_id"], signature_id.as_str());
     assert!(doc["exported_at"].as_str().unwrap().ends_with('Z'));
     assert_problem(
         app.get(
@@ -167,11 +185,7 @@ async fn erasure_keeps_every_count_and_removes_the_person_from_exports_lists_and
         json!([{"email": "keep@example.org"}, {"email": "erase@example.org"}]),
     )
     .await;
-    let (s, g) = (victim.clone(), ids[1].1.clone());
-    app.db
-        .run(move |c| clarion::db::deliveries::enqueue_confirmation(c, &g, &s, "tok"))
-        .await
-        .unwrap();
+    queue_later(&app, &victim, &ids[1].1).await;
 
     let counts = |by: &'static str| {
         let app = &app;
@@ -308,6 +322,38 @@ async fn erasure_keeps_every_count_and_removes_the_person_from_exports_lists_and
         audit,
         vec![("token:test".into(), "supporter".into(), None, None)]
     );
+
+    // A later alert to the list reaches only the person who stayed.
+    let r = app
+        .post(
+            "/api/v1/alerts",
+            &t,
+            json!({"case_id": p["case_id"], "petition_id": pid, "list_ids": [list],
+                   "subject": "Act now", "body_markdown": "Please sign."}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let alert: Value = r.json().await.unwrap();
+    let r = app
+        .post(
+            &format!("/api/v1/alerts/{}/send", alert["id"].as_str().unwrap()),
+            &t,
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+    let sent: Value = r.json().await.unwrap();
+    assert_eq!(sent["recipients"], 1, "{sent}");
+    let v = victim.clone();
+    let alert_mail: i64 = query(&app, move |c| {
+        deliveries::table
+            .filter(deliveries::supporter_id.eq(&v))
+            .filter(deliveries::kind.eq("alert"))
+            .count()
+            .get_result(c)
+    })
+    .await;
+    assert_eq!(alert_mail, 0);
 
     let found: Value = app
         .get("/api/v1/supporters?email=erase@example.org", &t)

@@ -196,7 +196,7 @@ pub async fn update_case(
     body: Value,
 ) -> Result<Case, ApiError> {
     let changes = parse_case(body, false)?;
-    state
+    let case = state
         .db
         .run(move |conn| {
             db::write_tx(conn, |conn| {
@@ -214,5 +214,8 @@ pub async fn update_case(
                 db::cases::get(conn, &id)?.ok_or(ApiError::NotFound("case"))
             })
         })
-        .await
+        .await?;
+    // Public pages cache cases and petitions briefly; show the change now.
+    state.public.petitions.invalidate();
+    Ok(case)
 }

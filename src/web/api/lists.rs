@@ -141,7 +141,7 @@ pub async fn import_file(
     let db_handle = state.db.clone();
     crate::telemetry::spawn_blocking_with_tracing(move || {
         let mut conn = db_handle.get()?;
-        let mut importer = Importer::new(&mut conn, &list, &provenance);
+        let mut importer = Importer::new(&mut conn, &list, &provenance)?;
         importer.read_csv(csv.as_slice(), |_, _| {})?;
         let report = importer.finish()?;
         record_import(
@@ -269,7 +269,7 @@ pub async fn add_members(
         .db
         .run(move |conn| {
             let list = db::lists::get(conn, &id)?.ok_or(ApiError::NotFound("list"))?;
-            let mut importer = Importer::new(conn, &list, &provenance);
+            let mut importer = Importer::new(conn, &list, &provenance)?;
             importer.add_rows(items.iter().map(json_row))?;
             let report = importer.finish()?;
             record_import(conn, &provenance.actor, "list.members", &list.id, &report)?;
@@ -386,7 +386,7 @@ pub async fn import(
     let db_handle = state.db.clone();
     let job = crate::telemetry::spawn_blocking_with_tracing(move || {
         let mut conn = db_handle.get()?;
-        let mut importer = Importer::new(&mut conn, &list, &provenance);
+        let mut importer = Importer::new(&mut conn, &list, &provenance)?;
         importer.read_csv(
             ChannelReader {
                 rx,

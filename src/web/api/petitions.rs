@@ -238,7 +238,7 @@ pub async fn update_petition(
     body: Value,
 ) -> Result<Petition, ApiError> {
     let Parsed { changes, .. } = parse_petition(body, false)?;
-    state
+    let p = state
         .db
         .run(move |conn| {
             db::write_tx(conn, |conn| {
@@ -256,5 +256,8 @@ pub async fn update_petition(
                 db::petitions::get(conn, &id)?.ok_or(ApiError::NotFound("petition"))
             })
         })
-        .await
+        .await?;
+    // Public pages cache cases and petitions briefly; show the change now.
+    state.public.petitions.invalidate();
+    Ok(p)
 }
