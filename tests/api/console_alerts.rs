@@ -86,6 +86,10 @@ async fn a_campaigner_composes_previews_test_sends_and_sends_an_alert(b: Backend
         "text part greets the sample supporter"
     );
     assert!(html.contains("id=\"send-button\""));
+    assert!(
+        html.contains(">Aziz was **detained** on Monday.\n\nPlease sign.</textarea>"),
+        "the Markdown comes back exactly as written"
+    );
     let preview = br.get(&format!("{page}/preview")).await;
     assert_eq!(preview.status(), StatusCode::OK);
     let csp = preview.headers()["content-security-policy"]

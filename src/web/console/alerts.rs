@@ -5,7 +5,7 @@
 //! Every write calls the API's own functions (`web::api::alerts`), so the
 //! rules (validation, one send only, audience snapshot) are the same.
 
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
@@ -223,22 +223,9 @@ async fn alert_page(
             "refresh": if view.status == "sending" { json!(5) } else { Value::Null },
         }),
     );
-    allow_same_origin_frames(&mut r);
+    // The page frames its own HTML preview, and nothing else.
+    super::extend_csp(&mut r, "frame-src 'self'");
     Ok(r)
-}
-
-/// The alert page frames its own HTML preview: let it, and nothing else.
-fn allow_same_origin_frames(r: &mut HttpResponse) {
-    let h = r.headers_mut();
-    if let Some(csp) = h
-        .get(header::CONTENT_SECURITY_POLICY)
-        .and_then(|v| v.to_str().ok())
-    {
-        let csp = format!("{csp}; frame-src 'self'");
-        if let Ok(v) = HeaderValue::from_str(&csp) {
-            h.insert(header::CONTENT_SECURITY_POLICY, v);
-        }
-    }
 }
 
 pub async fn show(c: Console, id: web::Path<String>, q: web::Query<Done>) -> HttpResponse {

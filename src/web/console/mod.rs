@@ -441,14 +441,17 @@ impl Console {
             d.entry("notice").or_insert(Value::Null);
             d.entry("refresh").or_insert(Value::Null);
         }
-        self.page.render(
+        let mut r = self.page.render(
             &self.state,
             status,
             &format!("pages/admin/{name}.html"),
             title,
             data,
             Framing::Nobody,
-        )
+        );
+        // The console's scripts fetch from the console (progress, preview).
+        extend_csp(&mut r, "connect-src 'self'");
+        r
     }
 
     pub fn fail(&self, fail: Fail) -> HttpResponse {
@@ -471,6 +474,20 @@ impl Console {
     /// The response for a handler's result.
     pub fn finish(&self, r: Result<HttpResponse, Fail>) -> HttpResponse {
         r.unwrap_or_else(|f| self.fail(f))
+    }
+}
+
+/// Adds `directive` to a rendered page's Content-Security-Policy.
+pub fn extend_csp(r: &mut HttpResponse, directive: &str) {
+    let h = r.headers_mut();
+    let Some(csp) = h
+        .get(header::CONTENT_SECURITY_POLICY)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return;
+    };
+    if let Ok(v) = header::HeaderValue::from_str(&format!("{csp}; {directive}")) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
     }
 }
 
