@@ -425,11 +425,14 @@ pub async fn counts_csv(
                 .and_then(CountBy::parse)
                 .ok_or(Fail::NotFound)?;
         let p = load(&c, id.into_inner()).await?;
-        let pid = p.id.clone();
+        let (pid, actor) = (p.id.clone(), c.actor());
         let view = c
             .state
             .db
-            .run(move |conn| crate::export::counts(conn, &pid, by))
+            .run(move |conn| -> Result<_, DbError> {
+                db::audit::record(conn, &actor, "counts.export", "petition", Some(&pid), None)?;
+                crate::export::counts(conn, &pid, by)
+            })
             .await?;
         let rows: Vec<(String, i64)> = view.by.into_iter().collect();
         let csv = crate::export::counts_csv(&rows).map_err(|e| Fail::Internal(e.into()))?;

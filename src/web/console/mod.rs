@@ -539,3 +539,35 @@ pub fn errors_map(errors: &[FieldError]) -> Value {
 pub fn when(t: chrono::NaiveDateTime) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_multipart_form_gives_its_fields_and_file_bytes_exactly() {
+        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\ntok.en\r\n\
+--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.csv\"\r\nContent-Type: text/csv\r\n\r\n\
+email\r\na@example.org\r\n\r\n--XyZ--\r\n";
+        let f = Form::parse("multipart/form-data; boundary=XyZ", body);
+        assert_eq!(f.get("csrf"), Some("tok.en"));
+        assert_eq!(f.file("file"), Some(&b"email\r\na@example.org\r\n"[..]));
+        let none = Form::parse("multipart/form-data", body);
+        assert!(none.fields.is_empty() && none.files.is_empty());
+    }
+
+    #[test]
+    fn url_encoded_forms_keep_repeated_names() {
+        let f = Form::parse(
+            "application/x-www-form-urlencoded",
+            b"list_ids=a&list_ids=b&subject=+Hi+there+&empty=",
+        );
+        assert_eq!(f.all("list_ids"), vec!["a", "b"]);
+        assert_eq!(f.value("subject").as_deref(), Some("Hi there"));
+        assert_eq!(f.value("empty"), None);
+        assert_eq!(
+            f.json(&["subject", "empty"]),
+            json!({"subject": "Hi there"})
+        );
+    }
+}
