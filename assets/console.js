@@ -63,3 +63,11 @@
     });
   }
 })();
+
+// A form that came back with mistakes: move focus to its error summary, so
+// screen-reader and keyboard users learn of them at once.
+(function () {
+  "use strict";
+  var summary = document.querySelector(".error-summary[tabindex]");
+  if (summary) { summary.focus(); }
+})();

@@ -7,12 +7,13 @@ use reqwest::StatusCode;
 
 use crate::backend_tests;
 use crate::console::{csrf_of, location, signed_in, Browser};
-use crate::helpers::{spawn_app, Backend, Person, TestApp};
+use crate::helpers::{spawn_app, spawn_app_with, Backend, Person, TestApp};
 
 backend_tests!(
     a_campaigner_composes_previews_test_sends_and_sends_an_alert,
     an_organiser_cannot_reach_the_send_button_nor_post_the_send_route,
     compose_names_every_bad_field_and_keeps_the_values,
+    a_campaigner_cancels_a_send_from_the_progress_page,
 );
 
 /// A case, a petition and two overlapping lists; returns (case id, petition
@@ -232,4 +233,47 @@ async fn compose_names_every_bad_field_and_keeps_the_values(b: Backend) {
         html.matches("class=\"error-message\"").count() >= 3,
         "{html}"
     );
+}
+
+async fn a_campaigner_cancels_a_send_from_the_progress_page(b: Backend) {
+    let app = spawn_app_with(b, |raw| {
+        raw.send_rate = 20;
+        raw.send_concurrency = 2;
+    })
+    .await;
+    let token = app.token("campaigner").await;
+    let case = app.create_case(&token, "slow-case").await;
+    let case_id = case["id"].as_str().unwrap().to_string();
+    let emails: Vec<String> = (0..60).map(|i| format!("p{i}@example.org")).collect();
+    let people: Vec<Person> = emails.iter().map(|e| Person::active(e, "P")).collect();
+    let list = app.seed_list("many", &people).await;
+    let br = signed_in(&app, "campaigner").await;
+    let page = compose(&br, &case_id, "", &[list]).await;
+    let r = br
+        .submit(&format!("{page}/send"), &format!("{page}/send"), &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    app.smtp.wait_for(3, Duration::from_secs(20)).await;
+    let html = br.page(&page).await;
+    assert!(
+        html.contains("http-equiv=\"refresh\""),
+        "refreshes itself without scripts"
+    );
+    assert!(html.contains(&format!("action=\"{page}/cancel\"")));
+    let r = br.submit(&page, &format!("{page}/cancel"), &[]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let p = crate::helpers::wait_until("the send to stop", Duration::from_secs(20), || async {
+        let p: serde_json::Value = br
+            .get(&format!("{page}/progress.json"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        (p["queued"] == 0).then_some(p)
+    })
+    .await;
+    assert_eq!(p["status"], "cancelled");
+    let sent = p["sent"].as_i64().unwrap();
+    assert!(sent < 60, "cancel stopped the send ({sent} sent)");
+    assert_eq!(sent + p["cancelled"].as_i64().unwrap(), 60);
 }
