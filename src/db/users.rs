@@ -105,6 +105,16 @@ pub fn record_failure(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> D
     Ok(failures)
 }
 
+/// Ends every session of the user issued before `at`: sessions older than
+/// the user's `updated_at` are void (see `web::console::session`), so a
+/// sign-out, a role change or a new password signs the user out everywhere.
+pub fn revoke_sessions(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> DbResult<()> {
+    diesel::update(users::table.find(id))
+        .set(users::updated_at.eq(at))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// A successful sign-in: the failure count and any lock are cleared.
 pub fn record_success(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> DbResult<()> {
     diesel::update(users::table.find(id))

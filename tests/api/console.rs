@@ -182,10 +182,29 @@ async fn a_user_signs_in_sees_the_dashboard_and_signs_out(b: Backend) {
     // Russian through the same locale machinery.
     let ru = br.page("/admin?lang=ru").await;
     assert!(ru.contains("<html lang=\"ru\">") && ru.contains("Подписи по дням"));
-    // Sign out, then the dashboard is closed again.
+    // Sign out, then the dashboard is closed again, even to a copy of the
+    // old cookie.
+    let old_cookie = cookie.split(';').next().unwrap().to_string();
     let r = br.submit("/admin", "/admin/logout", &[]).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(br.get("/admin").await.status(), StatusCode::SEE_OTHER);
+    let copied = app
+        .client
+        .get(format!("{}/admin", app.address))
+        .header("cookie", &old_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        copied.status(),
+        StatusCode::SEE_OTHER,
+        "a copied cookie dies with the sign-out"
+    );
+    assert_eq!(
+        br.get("/admin/login").await.status(),
+        StatusCode::OK,
+        "no redirect loop"
+    );
     let actions = audit_actions(&app).await;
     assert!(actions.contains(&("user:ana@example.org".into(), "user.login".into())));
     assert!(actions.contains(&("user:ana@example.org".into(), "user.logout".into())));

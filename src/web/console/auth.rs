@@ -59,9 +59,11 @@ pub async fn login_page(
     q: web::Query<NextQuery>,
 ) -> HttpResponse {
     if let Some(s) = session::read(&req, &state.keys) {
-        let uid = s.user_id;
-        if let Ok(Some(_)) = state.db.run(move |c| db::users::get(c, &uid)).await {
-            return see_other(&safe_next(q.next.as_deref()));
+        let uid = s.user_id.clone();
+        if let Ok(Some(u)) = state.db.run(move |c| db::users::get(c, &uid)).await {
+            if s.still_valid_for(u.updated_at) {
+                return see_other(&safe_next(q.next.as_deref()));
+            }
         }
     }
     login_form(
@@ -200,11 +202,19 @@ pub async fn login(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
 pub async fn logout(p: Posted) -> HttpResponse {
     let c = &p.c;
     let (actor, uid) = (c.actor(), c.user.id.clone());
-    let _ = c
+    let done = c
         .state
         .db
-        .run(move |conn| db::audit::record(conn, &actor, "user.logout", "user", Some(&uid), None))
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                db::users::revoke_sessions(conn, &uid, db::now())?;
+                db::audit::record(conn, &actor, "user.logout", "user", Some(&uid), None)
+            })
+        })
         .await;
+    if let Err(e) = done {
+        return c.fail(Fail::Internal(e.into()));
+    }
     let mut r = see_other("/admin/login");
     let _ = r.add_cookie(&session::end(&c.state.settings.base_url));
     r

@@ -191,6 +191,9 @@ impl FromRequest for Console {
                 .await
                 .map_err(actix_web::error::ErrorInternalServerError)?
                 .ok_or_else(signed_out)?;
+            if !s.still_valid_for(user.updated_at) {
+                return Err(signed_out());
+            }
             let role = Role::parse(&user.role).ok_or_else(signed_out)?;
             tracing::Span::current().record("auth.user", user.email.as_str());
             Ok(Console {

@@ -1,8 +1,11 @@
-//! Console sessions: a cookie holding `user_id|session_id|expiry`, signed
+//! Console sessions: a cookie holding `user_id|session_id|issued|expiry`
+//! (times in Unix milliseconds), signed
 //! with the process keys (HMAC-SHA256), `HttpOnly`, `SameSite=Strict`,
 //! `Path=/admin`, `Secure` when the base URL is https. Nothing is stored
 //! server-side; the user row is read on every request, so a deleted user or a
-//! changed role takes effect at once. CSRF tokens are an HMAC of the session
+//! changed role takes effect at once, and a session issued before the user's
+//! `updated_at` is void: signing out (or a role change) ends every session
+//! of that user, including a copied cookie. CSRF tokens are an HMAC of the session
 //! id under their own purpose, so a token from one session fails in another.
 
 use actix_web::cookie::{time, Cookie, SameSite};
@@ -23,6 +26,16 @@ const LOGIN_PURPOSE: &str = "console-login";
 pub struct Session {
     pub user_id: String,
     pub sid: String,
+    /// When the session began, Unix milliseconds.
+    pub issued_ms: i64,
+}
+
+impl Session {
+    /// False when the user's record changed (sign-out, role) after the
+    /// session began.
+    pub fn still_valid_for(&self, user_updated_at: chrono::NaiveDateTime) -> bool {
+        self.issued_ms >= user_updated_at.and_utc().timestamp_millis()
+    }
 }
 
 /// The valid, unexpired session of the request, if any.
@@ -30,14 +43,16 @@ pub fn read(req: &HttpRequest, keys: &Keys) -> Option<Session> {
     let cookie = req.cookie(COOKIE)?;
     let payload = keys.verify(SESSION_PURPOSE, cookie.value())?;
     let mut parts = payload.split('|');
-    let (user_id, sid, exp) = (parts.next()?, parts.next()?, parts.next()?);
-    let exp: i64 = exp.parse().ok()?;
-    if exp <= chrono::Utc::now().timestamp() {
+    let (user_id, sid) = (parts.next()?, parts.next()?);
+    let issued_ms: i64 = parts.next()?.parse().ok()?;
+    let exp_ms: i64 = parts.next()?.parse().ok()?;
+    if exp_ms <= chrono::Utc::now().timestamp_millis() {
         return None;
     }
     Some(Session {
         user_id: user_id.to_string(),
         sid: sid.to_string(),
+        issued_ms,
     })
 }
 
@@ -58,8 +73,9 @@ fn cookie<'a>(name: &'a str, value: String, base_url: &str, max_age: time::Durat
 /// A new session cookie for `user_id`.
 pub fn start(keys: &Keys, base_url: &str, user_id: &str) -> Cookie<'static> {
     let sid = crate::security::random_token();
-    let exp = chrono::Utc::now().timestamp() + SESSION_HOURS * 3600;
-    let value = keys.sign(SESSION_PURPOSE, &format!("{user_id}|{sid}|{exp}"));
+    let now = chrono::Utc::now().timestamp_millis();
+    let exp = now + SESSION_HOURS * 3600 * 1000;
+    let value = keys.sign(SESSION_PURPOSE, &format!("{user_id}|{sid}|{now}|{exp}"));
     cookie(
         COOKIE,
         value,
