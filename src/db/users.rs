@@ -115,6 +115,19 @@ pub fn revoke_sessions(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> 
     Ok(())
 }
 
+/// Sets a new password hash, clears any lock and ends every session.
+pub fn set_password(conn: &mut DbConnection, id: &str, password_hash: &str) -> DbResult<bool> {
+    let n = diesel::update(users::table.find(id))
+        .set((
+            users::password_hash.eq(password_hash),
+            users::failed_logins.eq(0),
+            users::locked_until.eq(None::<NaiveDateTime>),
+            users::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
 /// A successful sign-in: the failure count and any lock are cleared.
 pub fn record_success(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> DbResult<()> {
     diesel::update(users::table.find(id))

@@ -244,6 +244,31 @@ async fn a_wrong_password_fails_and_repeated_failures_lock_the_account(b: Backen
             .count(),
         5
     );
+    // An admin sets a new password, which unlocks the account.
+    let admin = signed_in(&app, "admin").await;
+    let path = format!("/admin/users/{}/password", user.id);
+    let r = admin
+        .submit("/admin/users", &path, &[("password", "short")])
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = admin
+        .submit(
+            "/admin/users",
+            &path,
+            &[("password", "a brand new passphrase")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        br.login("bo@example.org", PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let r = br.login("bo@example.org", "a brand new passphrase").await;
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "unlocked, new password works"
+    );
 }
 
 async fn a_form_without_its_csrf_token_is_refused(b: Backend) {

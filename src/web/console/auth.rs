@@ -357,3 +357,45 @@ pub async fn change_role(p: Posted, id: web::Path<String>) -> HttpResponse {
     .await;
     c.finish(r)
 }
+
+/// An admin sets a user's password: the account is unlocked and every
+/// session of that user ends.
+pub async fn set_password(p: Posted, id: web::Path<String>) -> HttpResponse {
+    let Posted { c, form } = p;
+    let r = async {
+        c.require(Role::Admin)?;
+        let password = form.get("password").unwrap_or("").to_string();
+        if password.chars().count() < crate::commands::MIN_PASSWORD_CHARS {
+            let errors = [FieldError::new("reset", c.t("admin_users_short_password"))];
+            return users_page(
+                &c,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({"email": ""}),
+                &errors,
+            )
+            .await;
+        }
+        let hash = crate::security::hash_password(&password)?;
+        let id = id.into_inner();
+        let actor = c.actor();
+        let found = c
+            .state
+            .db
+            .run(move |conn| {
+                db::write_tx(conn, |conn| {
+                    let ok = db::users::set_password(conn, &id, &hash)?;
+                    if ok {
+                        db::audit::record(conn, &actor, "user.password", "user", Some(&id), None)?;
+                    }
+                    Ok::<_, DbError>(ok)
+                })
+            })
+            .await?;
+        if !found {
+            return Err(Fail::NotFound);
+        }
+        Ok(see_other("/admin/users"))
+    }
+    .await;
+    c.finish(r)
+}

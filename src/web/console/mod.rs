@@ -48,6 +48,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/users", web::get().to(auth::users))
             .route("/users", web::post().to(auth::create_user))
             .route("/users/{id}/role", web::post().to(auth::change_role))
+            .route("/users/{id}/password", web::post().to(auth::set_password))
             .route("/cases", web::get().to(campaigns::cases))
             .route("/cases/new", web::get().to(campaigns::new_case))
             .route("/cases", web::post().to(campaigns::create_case))
