@@ -220,6 +220,18 @@ pub fn record(conn: &mut DbConnection, worker: &str, outcomes: &[(i64, Outcome)]
     Ok(())
 }
 
+/// Whether any delivery of an alert still waits to be sent (queued or being
+/// sent): one index probe, unlike counting them.
+pub fn alert_has_waiting(conn: &mut DbConnection, alert_id: &str) -> DbResult<bool> {
+    Ok(diesel::select(diesel::dsl::exists(
+        deliveries::table
+            .filter(deliveries::alert_id.eq(alert_id))
+            .filter(deliveries::kind.eq(KIND_ALERT))
+            .filter(deliveries::status.eq_any(["queued", "sending"])),
+    ))
+    .get_result(conn)?)
+}
+
 /// Puts back deliveries whose lease ran out (their worker died): they are
 /// due again at once. Returns how many.
 pub fn reap_expired(conn: &mut DbConnection, now: NaiveDateTime) -> DbResult<usize> {
