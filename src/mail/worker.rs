@@ -186,6 +186,21 @@ impl Worker {
                         continue;
                     }
                     pacer.wait().await;
+                    if job
+                        .delivery
+                        .locked_until
+                        .is_some_and(|until| until <= db::now())
+                    {
+                        // The lease ran out while the job waited: the row is
+                        // the reaper's (or another worker's) now. Sending it
+                        // could duplicate it; recording anything could undo
+                        // a newer claim. Leave it be.
+                        tracing::warn!(
+                            delivery.id = job.delivery.id,
+                            "lease expired before sending; left for the reaper"
+                        );
+                        continue;
+                    }
                     if let JobKind::Alert(content) = &job.kind {
                         let gone = cancelled
                             .read()
