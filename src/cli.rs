@@ -34,6 +34,16 @@ pub enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Bring supporters in from CSV files.
+    Import {
+        #[command(subcommand)]
+        command: crate::commands::ImportCommand,
+    },
+    /// Write signatures and counts out as CSV.
+    Export {
+        #[command(subcommand)]
+        command: crate::commands::ExportCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -104,6 +114,8 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             println!("migrations are up to date");
             Ok(())
         }
+        Command::Import { command } => crate::commands::import(command, &settings).await,
+        Command::Export { command } => crate::commands::export(command, &settings).await,
         Command::Token {
             command: TokenCommand::Create { name, role },
         } => {

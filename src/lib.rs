@@ -5,12 +5,15 @@
 //! or SQL.
 
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod export;
 pub mod i18n;
+pub mod import;
 pub mod mail;
 pub mod security;
 pub mod startup;

@@ -3,9 +3,11 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text, Timestamp};
+use diesel::sql_types::{Array, BigInt, Text, Timestamp};
 
 use super::deliveries::Delivery;
+use super::schema::{list_members, supporters};
+use super::supporters::Supporter;
 use super::{DbConnection, DbResult};
 
 /// Which backend a connection talks to, for the few queries that must differ.
@@ -43,11 +45,18 @@ pub fn claim(
         .bind::<Timestamp, _>(now)
         .bind::<BigInt, _>(limit)
         .load::<Delivery>(c)?,
+        // The CTE is evaluated once: an `IN (SELECT … LIMIT … SKIP LOCKED)`
+        // subquery may be run again by the planner and claim more rows.
         DbConnection::Postgres(c) => diesel::sql_query(format!(
-            "UPDATE deliveries SET status = 'sending', locked_by = $1, locked_until = $2 \
-             WHERE id IN (SELECT id FROM deliveries WHERE kind = $3 AND status = 'queued' \
+            "WITH picked AS (SELECT id FROM deliveries WHERE kind = $3 AND status = 'queued' \
              AND next_attempt_at <= $4 ORDER BY next_attempt_at LIMIT $5 FOR UPDATE SKIP LOCKED) \
-             RETURNING {DELIVERY_COLUMNS}"
+             UPDATE deliveries d SET status = 'sending', locked_by = $1, locked_until = $2 \
+             FROM picked WHERE d.id = picked.id RETURNING {}",
+            DELIVERY_COLUMNS
+                .split(", ")
+                .map(|c| format!("d.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ))
         .bind::<Text, _>(worker)
         .bind::<Timestamp, _>(lease_until)
@@ -59,6 +68,37 @@ pub fn claim(
     let mut rows = rows;
     rows.sort_by_key(|d| d.id);
     Ok(rows)
+}
+
+/// Marks sent, in one statement, the deliveries `worker` holds among `ids`
+/// (`message_ids` in the same order), exactly as `deliveries::record` does
+/// row by row. PostgreSQL only, where each statement is a round trip; returns
+/// false on SQLite, whose per-row updates run in-process and stay as they are.
+pub fn record_sent_many(
+    conn: &mut DbConnection,
+    worker: &str,
+    sent_at: NaiveDateTime,
+    ids: Vec<i64>,
+    message_ids: Vec<String>,
+) -> DbResult<bool> {
+    match conn {
+        DbConnection::Sqlite(_) => Ok(false),
+        DbConnection::Postgres(c) => {
+            diesel::sql_query(
+                "UPDATE deliveries AS d SET status = 'sent', sent_at = $1, \
+                 message_id = v.message_id, attempts = d.attempts + 1, payload = NULL, \
+                 locked_until = NULL, last_error = NULL \
+                 FROM unnest($2::bigint[], $3::text[]) AS v(id, message_id) \
+                 WHERE d.id = v.id AND d.status = 'sending' AND d.locked_by = $4",
+            )
+            .bind::<Timestamp, _>(sent_at)
+            .bind::<Array<BigInt>, _>(ids)
+            .bind::<Array<Text>, _>(message_ids)
+            .bind::<Text, _>(worker)
+            .execute(c)?;
+            Ok(true)
+        }
+    }
 }
 
 /// Queues one alert delivery per eligible person (see `alerts::start_send`).
@@ -95,4 +135,106 @@ pub fn snapshot_audience(
                 .execute(c)?
         }
     })
+}
+
+#[derive(diesel::QueryableByName)]
+struct DayCount {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    status: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    day: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// Signatures of a petition by status and UTC day of signing (`YYYY-MM-DD`).
+/// Date truncation is spelled differently by each backend.
+pub fn signatures_by_day(
+    conn: &mut DbConnection,
+    petition_id: &str,
+) -> super::DbResult<Vec<(String, String, i64)>> {
+    use diesel::sql_types::Text;
+    const TAIL: &str =
+        "FROM signatures WHERE petition_id = $1 GROUP BY status, day ORDER BY status, day";
+    let rows: Vec<DayCount> = match conn {
+        DbConnection::Sqlite(c) => diesel::sql_query(format!(
+            "SELECT status, date(signed_at) AS day, COUNT(*) AS n {}",
+            TAIL.replace("$1", "?")
+        ))
+        .bind::<Text, _>(petition_id)
+        .load(c)?,
+        DbConnection::Postgres(c) => diesel::sql_query(format!(
+            "SELECT status, to_char(signed_at, 'YYYY-MM-DD') AS day, COUNT(*) AS n {TAIL}"
+        ))
+        .bind::<Text, _>(petition_id)
+        .load(c)?,
+    };
+    Ok(rows.into_iter().map(|r| (r.status, r.day, r.n)).collect())
+}
+
+/// Multi-row INSERTs, which diesel's combined connection cannot build; the
+/// bulk imports depend on them for speed.
+pub fn insert_supporters(conn: &mut DbConnection, rows: &[Supporter]) -> QueryResult<()> {
+    // 17 columns: 1000 rows stay under SQLite's 32766 bound parameters.
+    for chunk in rows.chunks(1000) {
+        let q = diesel::insert_into(supporters::table).values(chunk);
+        match conn {
+            DbConnection::Sqlite(c) => q.execute(c)?,
+            DbConnection::Postgres(c) => q.execute(c)?,
+        };
+    }
+    Ok(())
+}
+
+pub fn insert_members(
+    conn: &mut DbConnection,
+    list_id: &str,
+    supporter_ids: &[String],
+    at: NaiveDateTime,
+) -> QueryResult<()> {
+    for chunk in supporter_ids.chunks(5000) {
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|s| {
+                (
+                    list_members::list_id.eq(list_id),
+                    list_members::supporter_id.eq(s),
+                    list_members::added_at.eq(at),
+                )
+            })
+            .collect();
+        let q = diesel::insert_into(list_members::table).values(rows);
+        match conn {
+            DbConnection::Sqlite(c) => q.execute(c)?,
+            DbConnection::Postgres(c) => q.execute(c)?,
+        };
+    }
+    Ok(())
+}
+
+pub fn insert_import_seen(conn: &mut DbConnection, rows: &[(&str, i64)]) -> QueryResult<()> {
+    use super::supporters::import_seen;
+    for chunk in rows.chunks(5000) {
+        let values: Vec<_> = chunk
+            .iter()
+            .map(|(e, l)| (import_seen::email.eq(*e), import_seen::line.eq(*l)))
+            .collect();
+        let q = diesel::insert_into(import_seen::table).values(values);
+        match conn {
+            DbConnection::Sqlite(c) => q.execute(c)?,
+            DbConnection::Postgres(c) => q.execute(c)?,
+        };
+    }
+    Ok(())
+}
+
+/// SQL giving a timestamp column as text `YYYY-MM-DD HH:MM:SS[.ffffff]` (UTC),
+/// for [`super::signature_reports::rfc3339_from_text`]. SQLite stores
+/// timestamps as that text already, so the CSV export reads them without
+/// parsing a million dates; PostgreSQL renders its binary timestamps so.
+pub fn timestamp_text_sql(conn: &DbConnection, column: &str) -> String {
+    match conn {
+        DbConnection::Sqlite(_) => column.to_string(),
+        DbConnection::Postgres(_) => format!("to_char({column}, 'YYYY-MM-DD HH24:MI:SS')"),
+    }
 }

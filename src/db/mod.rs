@@ -12,11 +12,14 @@ pub mod audit;
 pub mod backend;
 pub mod cases;
 pub mod deliveries;
+pub mod lists;
 pub mod petitions;
 pub mod schema;
 pub mod secrets;
+pub mod signature_reports;
 pub mod signatures;
 pub mod subscriptions;
+pub mod supporters;
 pub mod tokens;
 
 use std::time::Duration;

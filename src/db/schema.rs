@@ -218,3 +218,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     users,
     audit_log,
 );
+
+diesel::table! {
+    erased_emails (email_hash) {
+        email_hash -> Text,
+    }
+}

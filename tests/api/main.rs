@@ -3,6 +3,7 @@
 
 mod helpers;
 mod public_support;
+mod signers;
 mod smtp_sink;
 
 mod alerts;
@@ -11,7 +12,13 @@ mod cases;
 mod cli;
 mod confirm;
 mod crash;
+mod data_cli;
+mod data_roles;
+mod demo;
 mod health;
+mod lists;
 mod petitions;
 mod public_pages;
+mod signature_exports;
 mod signing;
+mod supporters;

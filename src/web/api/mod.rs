@@ -5,8 +5,11 @@ pub mod alerts;
 pub mod auth;
 pub mod cases;
 pub mod input;
+pub mod lists;
 pub mod paging;
 pub mod petitions;
+pub mod signatures;
+pub mod supporters;
 
 use actix_web::error::JsonPayloadError;
 use actix_web::http::StatusCode;
@@ -27,10 +30,18 @@ pub const JSON_LIMIT: usize = 1024 * 1024;
         petitions::create, petitions::list, petitions::get, petitions::update,
         alerts::create, alerts::list, alerts::get, alerts::preview, alerts::test_send,
         alerts::send, alerts::cancel,
+        signatures::list, signatures::csv, signatures::counts_route,
+        lists::create, lists::list, lists::get, lists::add_members, lists::import,
+        supporters::list, supporters::get, supporters::export, supporters::erase,
     ),
     components(schemas(Problem, FieldError, cases::CaseView, cases::CaseInput,
         petitions::PetitionView, petitions::PetitionInput,
-        alerts::AlertView, alerts::AlertInput, alerts::PreviewView)),
+        alerts::AlertView, alerts::AlertInput, alerts::PreviewView,
+        signatures::SignatureView, crate::export::CountsView,
+        lists::ListView, lists::ListInput, lists::MemberInput,
+        crate::import::ImportReport, crate::import::RowProblem,
+        supporters::SupporterView, supporters::SubjectAccess, supporters::ConsentView,
+        supporters::MembershipView, supporters::SignatureHeld, supporters::DeliveryHeld)),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;
@@ -105,6 +116,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/alerts/{id}/test", web::post().to(alerts::test_send))
             .route("/alerts/{id}/send", web::post().to(alerts::send))
             .route("/alerts/{id}/cancel", web::post().to(alerts::cancel))
+            .route(
+                "/petitions/{id}/signatures",
+                web::get().to(signatures::list),
+            )
+            .route(
+                "/petitions/{id}/signatures.csv",
+                web::get().to(signatures::csv),
+            )
+            .route(
+                "/petitions/{id}/counts",
+                web::get().to(signatures::counts_route),
+            )
+            .route("/lists", web::post().to(lists::create))
+            .route("/lists", web::get().to(lists::list))
+            .route("/lists/{id}", web::get().to(lists::get))
+            .route("/lists/{id}/members", web::post().to(lists::add_members))
+            .route("/lists/{id}/import", web::post().to(lists::import))
+            .route("/supporters", web::get().to(supporters::list))
+            .route("/supporters/{id}", web::get().to(supporters::get))
+            .route("/supporters/{id}", web::delete().to(supporters::erase))
+            .route("/supporters/{id}/export", web::get().to(supporters::export))
             .default_service(web::to(not_found)),
     );
 }

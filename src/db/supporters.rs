@@ -1,0 +1,293 @@
+//! Queries on `supporters`: the people Clarion holds data about.
+//!
+//! Addresses arrive here already normalised by `domain::Email::parse`; this
+//! module never rewrites them. Erasure ([`erase`]) is the one place that
+//! removes a person's data, and it keeps every count unchanged.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use sha2::{Digest, Sha256};
+
+use super::schema::{deliveries, erased_emails, signatures, supporters};
+use super::{DbConnection, DbResult};
+
+pub const ACTIVE: &str = "active";
+pub const UNSUBSCRIBED: &str = "unsubscribed";
+pub const BOUNCED: &str = "bounced";
+pub const ERASED: &str = "erased";
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = supporters, treat_none_as_default_value = false)]
+pub struct Supporter {
+    pub id: String,
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub country: Option<String>,
+    pub postcode: Option<String>,
+    pub locale: Option<String>,
+    pub status: String,
+    pub email_opt_in: bool,
+    pub consent_at: Option<NaiveDateTime>,
+    pub consent_wording: Option<String>,
+    pub consent_source: Option<String>,
+    pub unsubscribed_at: Option<NaiveDateTime>,
+    pub bounced_at: Option<NaiveDateTime>,
+    pub erased_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// Details an import or the members route may set; `None` leaves a stored
+/// value as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, AsChangeset)]
+#[diesel(table_name = supporters)]
+pub struct SupporterDetails {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub country: Option<String>,
+    pub postcode: Option<String>,
+    pub locale: Option<String>,
+}
+
+impl SupporterDetails {
+    /// The details that differ from what `s` holds, or `None` when nothing
+    /// would change.
+    pub fn changes_to(&self, s: &Supporter) -> Option<SupporterDetails> {
+        fn diff(new: &Option<String>, old: &Option<String>) -> Option<String> {
+            match new {
+                Some(v) if old.as_deref() != Some(v.as_str()) => Some(v.clone()),
+                _ => None,
+            }
+        }
+        let d = SupporterDetails {
+            first_name: diff(&self.first_name, &s.first_name),
+            last_name: diff(&self.last_name, &s.last_name),
+            country: diff(&self.country, &s.country),
+            postcode: diff(&self.postcode, &s.postcode),
+            locale: diff(&self.locale, &s.locale),
+        };
+        (d != SupporterDetails::default()).then_some(d)
+    }
+}
+
+pub fn get(conn: &mut DbConnection, id: &str) -> DbResult<Option<Supporter>> {
+    Ok(supporters::table
+        .find(id)
+        .select(Supporter::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// `email` must be normalised (`Email::parse`).
+pub fn get_by_email(conn: &mut DbConnection, email: &str) -> DbResult<Option<Supporter>> {
+    Ok(supporters::table
+        .filter(supporters::email.eq(email))
+        .select(Supporter::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn page(conn: &mut DbConnection, after: Option<&str>, limit: i64) -> DbResult<Vec<Supporter>> {
+    let mut q = supporters::table
+        .select(Supporter::as_select())
+        .into_boxed();
+    if let Some(after) = after {
+        q = q.filter(supporters::id.gt(after.to_string()));
+    }
+    Ok(q.order(supporters::id.asc()).limit(limit).load(conn)?)
+}
+
+/// The supporters holding any of `emails` (normalised).
+pub fn by_emails(conn: &mut DbConnection, emails: &[&str]) -> DbResult<Vec<Supporter>> {
+    let mut out = Vec::with_capacity(emails.len());
+    for chunk in emails.chunks(5000) {
+        out.extend(
+            supporters::table
+                .filter(supporters::email.eq_any(chunk))
+                .select(Supporter::as_select())
+                .load(conn)?,
+        );
+    }
+    Ok(out)
+}
+
+pub fn insert_many(conn: &mut DbConnection, rows: &[Supporter]) -> QueryResult<()> {
+    super::backend::insert_supporters(conn, rows)
+}
+
+pub fn update_details(
+    conn: &mut DbConnection,
+    id: &str,
+    details: &SupporterDetails,
+    at: NaiveDateTime,
+) -> DbResult<()> {
+    diesel::update(supporters::table.find(id))
+        .set((details, supporters::updated_at.eq(at)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The hash under which an erased address is remembered (see the
+/// `erased_emails` migration for why it is unkeyed).
+pub fn erased_email_hash(email: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"clarion-erased-email\0");
+    h.update(email.as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// Which of `emails` (normalised) belonged to erased supporters.
+pub fn erased_among(conn: &mut DbConnection, emails: &[&str]) -> DbResult<Vec<String>> {
+    let mut by_hash: std::collections::HashMap<String, &str> =
+        emails.iter().map(|e| (erased_email_hash(e), *e)).collect();
+    let hashes: Vec<String> = by_hash.keys().cloned().collect();
+    let mut out = Vec::new();
+    for chunk in hashes.chunks(5000) {
+        let found: Vec<String> = erased_emails::table
+            .filter(erased_emails::email_hash.eq_any(chunk))
+            .select(erased_emails::email_hash)
+            .load(conn)?;
+        for h in found {
+            if let Some(e) = by_hash.remove(&h) {
+                out.push(e.to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// What an erasure changed, for the caller's log line.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Erasure {
+    pub signatures: usize,
+    pub memberships: usize,
+    pub deliveries_cancelled: usize,
+}
+
+/// Erases a supporter: every personal field gone, status `erased`; their
+/// signatures stay (so counts do not move) without comment, postcode, IP hash
+/// or confirmation token; memberships removed; mail not yet sent cancelled;
+/// the address remembered only as a hash so imports cannot bring it back.
+/// Run inside a write transaction. Returns `None` if there is no such
+/// supporter.
+pub fn erase(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> DbResult<Option<Erasure>> {
+    let Some(s) = get(conn, id)? else {
+        return Ok(None);
+    };
+    if let Some(email) = &s.email {
+        let hash = erased_email_hash(email);
+        let known = erased_emails::table
+            .find(&hash)
+            .select(erased_emails::email_hash)
+            .first::<String>(conn)
+            .optional()?;
+        if known.is_none() {
+            diesel::insert_into(erased_emails::table)
+                .values(erased_emails::email_hash.eq(&hash))
+                .execute(conn)?;
+        }
+    }
+    diesel::update(supporters::table.find(id))
+        .set((
+            supporters::email.eq(None::<String>),
+            supporters::first_name.eq(None::<String>),
+            supporters::last_name.eq(None::<String>),
+            supporters::country.eq(None::<String>),
+            supporters::postcode.eq(None::<String>),
+            supporters::locale.eq(None::<String>),
+            supporters::status.eq(ERASED),
+            supporters::email_opt_in.eq(false),
+            supporters::consent_at.eq(None::<NaiveDateTime>),
+            supporters::consent_wording.eq(None::<String>),
+            supporters::consent_source.eq(None::<String>),
+            supporters::unsubscribed_at.eq(None::<NaiveDateTime>),
+            supporters::bounced_at.eq(None::<NaiveDateTime>),
+            supporters::erased_at.eq(s.erased_at.unwrap_or(at)),
+            supporters::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+    // Country, status and times stay: they are what the counts are made of.
+    let signatures = diesel::update(signatures::table.filter(signatures::supporter_id.eq(id)))
+        .set((
+            signatures::postcode.eq(None::<String>),
+            signatures::comment.eq(None::<String>),
+            signatures::ip_hash.eq(None::<String>),
+            signatures::confirm_token_hash.eq(None::<String>),
+            signatures::locale.eq(None::<String>),
+        ))
+        .execute(conn)?;
+    let memberships = super::lists::remove_supporter(conn, id)?;
+    // Only mail still waiting: a delivery a worker holds (`sending`) is
+    // already on the wire and keeps its true outcome; if it comes back for a
+    // retry the worker finds the supporter erased and skips it.
+    let deliveries_cancelled = diesel::update(
+        deliveries::table
+            .filter(deliveries::supporter_id.eq(id))
+            .filter(deliveries::status.eq("queued")),
+    )
+    .set(deliveries::status.eq("cancelled"))
+    .execute(conn)?;
+    // Mail already made keeps its record, but not what could name the
+    // person: SMTP error texts often quote the address, payloads hold tokens.
+    diesel::update(deliveries::table.filter(deliveries::supporter_id.eq(id)))
+        .set((
+            deliveries::payload.eq(None::<String>),
+            deliveries::last_error.eq(None::<String>),
+            deliveries::to_email.eq(None::<String>),
+        ))
+        .execute(conn)?;
+    Ok(Some(Erasure {
+        signatures,
+        memberships,
+        deliveries_cancelled,
+    }))
+}
+
+// The addresses one import has met so far, with the line (or index) each
+// was first seen on: a TEMPORARY table, private to the import's connection
+// and on disk (SQLite's default temp store), so finding duplicates within a
+// file of any size costs no memory.
+diesel::table! {
+    import_seen (email) {
+        email -> Text,
+        line -> BigInt,
+    }
+}
+
+/// Creates (or empties, if an earlier import on this connection stopped
+/// half-way) the table of addresses met by an import.
+pub fn import_seen_start(conn: &mut DbConnection) -> DbResult<()> {
+    use diesel::connection::SimpleConnection;
+    conn.batch_execute(
+        "CREATE TEMPORARY TABLE IF NOT EXISTS import_seen \
+         (email TEXT PRIMARY KEY, line BIGINT NOT NULL); \
+         DELETE FROM import_seen;",
+    )?;
+    Ok(())
+}
+
+/// Which of `emails` an import has met before, with the first position.
+pub fn import_seen_among(conn: &mut DbConnection, emails: &[&str]) -> DbResult<Vec<(String, i64)>> {
+    let mut out = Vec::new();
+    for chunk in emails.chunks(5000) {
+        out.extend(
+            import_seen::table
+                .filter(import_seen::email.eq_any(chunk))
+                .select((import_seen::email, import_seen::line))
+                .load::<(String, i64)>(conn)?,
+        );
+    }
+    Ok(out)
+}
+
+pub fn import_seen_add(conn: &mut DbConnection, rows: &[(&str, i64)]) -> DbResult<()> {
+    super::backend::insert_import_seen(conn, rows)?;
+    Ok(())
+}
+
+pub fn import_seen_finish(conn: &mut DbConnection) -> DbResult<()> {
+    use diesel::connection::SimpleConnection;
+    conn.batch_execute("DROP TABLE IF EXISTS import_seen")?;
+    Ok(())
+}
