@@ -151,13 +151,11 @@ fn validate(v: &FormValues, locale: Locale) -> Result<Valid, Vec<(&'static str, 
 /// summary and the country list.
 pub fn form_context(
     page: &Page,
-    state: &AppState,
     p: &Petition,
     v: &FormValues,
     errors: &[(&'static str, String)],
     embed: bool,
 ) -> Value {
-    let _ = state;
     let error_of = |f: &str| {
         errors
             .iter()
@@ -332,7 +330,7 @@ async fn sign_inner(
     let valid = match validate(&values, page.locale) {
         Ok(v) => v,
         Err(errors) => {
-            let form = form_context(page, state, petition, &values, &errors, values.embed);
+            let form = form_context(page, petition, &values, &errors, values.embed);
             let title = format!("{}: {}", page.t("error_summary_title"), petition.title);
             if values.embed {
                 return Ok(page.render(
