@@ -12,6 +12,7 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod export;
+pub mod i18n;
 pub mod import;
 pub mod mail;
 pub mod security;

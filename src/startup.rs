@@ -85,6 +85,7 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("metrics: {e}"))?;
         let metrics = Arc::new(routes::health::Metrics::new(prometheus.registry.clone()));
         let templates = Templates::load(settings.templates_dir.as_deref())?;
+        let public = routes::public::PublicState::start(db.clone(), &settings);
         let state = AppState {
             db,
             settings: settings.clone(),
@@ -92,6 +93,7 @@ impl Application {
             metrics,
             templates,
             mail_wakeup: Arc::new(tokio::sync::Notify::new()),
+            public,
         };
         let port = bound.port();
         let data = actix_web::web::Data::new(state.clone());

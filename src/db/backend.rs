@@ -45,11 +45,18 @@ pub fn claim(
         .bind::<Timestamp, _>(now)
         .bind::<BigInt, _>(limit)
         .load::<Delivery>(c)?,
+        // The CTE is evaluated once: an `IN (SELECT … LIMIT … SKIP LOCKED)`
+        // subquery may be run again by the planner and claim more rows.
         DbConnection::Postgres(c) => diesel::sql_query(format!(
-            "UPDATE deliveries SET status = 'sending', locked_by = $1, locked_until = $2 \
-             WHERE id IN (SELECT id FROM deliveries WHERE kind = $3 AND status = 'queued' \
+            "WITH picked AS (SELECT id FROM deliveries WHERE kind = $3 AND status = 'queued' \
              AND next_attempt_at <= $4 ORDER BY next_attempt_at LIMIT $5 FOR UPDATE SKIP LOCKED) \
-             RETURNING {DELIVERY_COLUMNS}"
+             UPDATE deliveries d SET status = 'sending', locked_by = $1, locked_until = $2 \
+             FROM picked WHERE d.id = picked.id RETURNING {}",
+            DELIVERY_COLUMNS
+                .split(", ")
+                .map(|c| format!("d.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ))
         .bind::<Text, _>(worker)
         .bind::<Timestamp, _>(lease_until)

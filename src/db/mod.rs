@@ -17,6 +17,8 @@ pub mod petitions;
 pub mod schema;
 pub mod secrets;
 pub mod signature_reports;
+pub mod signatures;
+pub mod subscriptions;
 pub mod supporters;
 pub mod tokens;
 

@@ -52,6 +52,9 @@ struct Job {
     delivery: Delivery,
     recipient: Recipient,
     kind: JobKind,
+    /// Past this instant the lease may have run out and another worker may
+    /// hold the delivery: send nothing, let the queue have it back.
+    lease_deadline: tokio::time::Instant,
 }
 
 enum JobKind {
@@ -132,7 +135,10 @@ impl Worker {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let worker_id = self.id.clone();
         tracing::info!(worker.id = %worker_id, concurrency = self.config.concurrency, rate = self.config.rate, "mail worker started");
-        let (job_tx, job_rx) = async_channel::bounded::<Job>(self.config.concurrency * 4);
+        // Claim no more than the senders will take soon, so claimed
+        // deliveries never wait in memory longer than their lease.
+        let capacity = self.config.concurrency * 8;
+        let (job_tx, job_rx) = async_channel::bounded::<Job>(capacity);
         let (out_tx, out_rx) =
             tokio::sync::mpsc::unbounded_channel::<(i64, Option<String>, Outcome)>();
         let pacer = Arc::new(Pacer::new(self.config.rate));
@@ -157,6 +163,14 @@ impl Worker {
                         continue;
                     }
                     pacer.wait().await;
+                    if tokio::time::Instant::now() > job.lease_deadline {
+                        tracing::warn!(
+                            delivery.id = job.delivery.id,
+                            "lease ran out before sending; released"
+                        );
+                        let _ = tx.send((job.delivery.id, alert_id, Outcome::Released));
+                        continue;
+                    }
                     let outcome = send_one(&composer, &mut session, &job, &config, &health).await;
                     let _ = tx.send((job.delivery.id, alert_id, outcome));
                 }
@@ -198,7 +212,15 @@ impl Worker {
                     Err(e) => tracing::error!(error = %e, "reaping expired leases failed"),
                 }
             }
-            let want = (self.config.concurrency * 16).max(32) as i64;
+            let want = capacity.saturating_sub(job_tx.len()) as i64;
+            if want < self.config.concurrency as i64 {
+                // The senders are busy; look again in a moment.
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(2)) => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
             let jobs = match self.claim_and_prepare(want, &mut alert_cache).await {
                 Ok(jobs) => jobs,
                 Err(e) => {
@@ -253,6 +275,8 @@ impl Worker {
         alert_cache: &mut HashMap<String, Arc<AlertContent>>,
     ) -> Result<Vec<Job>, DbError> {
         let worker = self.id.clone();
+        // A margin for clock steps and the time to record the outcome.
+        let lease_deadline = tokio::time::Instant::now() + self.config.lease.mul_f64(0.8);
         let lease =
             chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::seconds(120));
         let cached: HashSet<String> = alert_cache.keys().cloned().collect();
@@ -342,6 +366,7 @@ impl Worker {
                             },
                             kind: JobKind::Test(content),
                             delivery: d,
+                            lease_deadline,
                         }),
                         _ => {
                             skipped.push(skip("the alert or address is gone"));
@@ -365,6 +390,7 @@ impl Worker {
                                 recipient: p.recipient(),
                                 kind: JobKind::Alert(content.clone()),
                                 delivery: d,
+                                lease_deadline,
                             })
                         }
                         (_, Some(p), _) => {
@@ -391,6 +417,7 @@ impl Worker {
                                     token,
                                 },
                                 delivery: d,
+                                lease_deadline,
                             })
                         }
                         _ => {

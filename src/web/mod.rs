@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod health;
+pub mod public;
 pub mod request_id;
 
 use std::sync::Arc;
@@ -23,10 +24,14 @@ pub struct AppState {
     /// Woken after a delivery is queued, so the worker need not wait for its
     /// next poll.
     pub mail_wakeup: Arc<tokio::sync::Notify>,
+    /// The public pages' per-process state: signing limiter and writer.
+    pub public: Arc<public::PublicState>,
 }
 
 /// Registers every route on an actix `App`.
 pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     health::configure(cfg);
     api::configure(cfg);
+    // Last: it owns the catch-all 404 page.
+    public::configure(cfg);
 }

@@ -26,6 +26,8 @@ backend_tests!(
     queue_depth_is_on_metrics,
     messages_are_dkim_signed_when_a_key_is_configured,
     without_smtp_messages_are_written_to_the_outbox_folder,
+    one_click_unsubscribe_through_the_received_url_stops_further_alerts,
+    someone_who_unsubscribes_after_the_snapshot_is_skipped,
 );
 
 async fn case_and_petition(app: &TestApp, token: &str) -> (String, String) {
@@ -625,4 +627,96 @@ async fn without_smtp_messages_are_written_to_the_outbox_folder(b: Backend) {
         "{text}"
     );
     assert_eq!(app.smtp.messages().len(), 0);
+}
+
+async fn one_click_unsubscribe_through_the_received_url_stops_further_alerts(b: Backend) {
+    let app = spawn_app(b).await;
+    let token = app.token("campaigner").await;
+    let (case_id, petition_id) = case_and_petition(&app, &token).await;
+    let l = app
+        .seed_list(
+            "l",
+            &[
+                Person::active("leaver@example.org", "Lea"),
+                Person::active("stayer@example.org", "Sam"),
+            ],
+        )
+        .await;
+    let first = create_alert(&app, &token, &case_id, &petition_id, &[&l]).await;
+    send(&app, &token, &first).await;
+    let mails = app.smtp.wait_for(2, Duration::from_secs(20)).await;
+    let mail = mails
+        .iter()
+        .find(|m| m.rcpt_to[0] == "leaver@example.org")
+        .unwrap();
+    let url = mail.header("List-Unsubscribe").unwrap();
+    let url = url.trim_matches(|c| c == '<' || c == '>');
+    // RFC 8058: a POST with this body, no cookie, no CSRF token.
+    let r = app
+        .client
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(
+        app.supporter_status("leaver@example.org").await,
+        "unsubscribed"
+    );
+    app.wait_alert_done(&token, &first).await;
+
+    let second = create_alert(&app, &token, &case_id, &petition_id, &[&l]).await;
+    assert_eq!(send(&app, &token, &second).await["recipients"], 1);
+    app.wait_alert_done(&token, &second).await;
+    let to_leaver = app
+        .smtp
+        .messages()
+        .iter()
+        .filter(|m| m.rcpt_to[0] == "leaver@example.org")
+        .count();
+    assert_eq!(to_leaver, 1, "no alert after unsubscribing");
+}
+
+async fn someone_who_unsubscribes_after_the_snapshot_is_skipped(b: Backend) {
+    let app = spawn_app(b).await;
+    let token = app.token("campaigner").await;
+    let (case_id, petition_id) = case_and_petition(&app, &token).await;
+    let l = app
+        .seed_list(
+            "l",
+            &[
+                Person::active("late@example.org", "Late"),
+                Person::active("keen@example.org", "Keen"),
+            ],
+        )
+        .await;
+    let id = create_alert(&app, &token, &case_id, &petition_id, &[&l]).await;
+    app.smtp.stop().await;
+    assert_eq!(send(&app, &token, &id).await["recipients"], 2);
+    app.db
+        .run(|c| {
+            use clarion::db::schema::supporters;
+            use diesel::prelude::*;
+            diesel::update(supporters::table.filter(supporters::email.eq("late@example.org")))
+                .set(supporters::status.eq("unsubscribed"))
+                .execute(c)
+                .map_err(clarion::db::DbError::from)
+        })
+        .await
+        .unwrap();
+    app.smtp.restart().await;
+    let done = app.wait_alert_done(&token, &id).await;
+    assert_eq!(
+        (done["sent"].as_i64(), done["cancelled"].as_i64()),
+        (Some(1), Some(1))
+    );
+    let rcpts: Vec<String> = app
+        .smtp
+        .messages()
+        .iter()
+        .map(|m| m.rcpt_to[0].clone())
+        .collect();
+    assert_eq!(rcpts, vec!["keen@example.org".to_string()]);
 }

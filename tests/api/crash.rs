@@ -270,7 +270,13 @@ async fn after_kill_9_mid_send_and_a_restart_nobody_is_skipped(b: Backend) {
     let duplicates: usize = counts.values().map(|c| c - 1).sum();
     // Only messages in flight at the crash may repeat: at most one per
     // connection being written plus those accepted but not yet recorded.
-    assert!(duplicates <= concurrency * 4, "{duplicates} duplicates");
+    let logs = |f: &str| std::fs::read_to_string(_dir.path().join(f)).unwrap_or_default();
+    assert!(
+        duplicates <= concurrency * 4,
+        "{duplicates} duplicates (sink had {before} before the restart)\n--- first run\n{}\n--- second run\n{}",
+        logs("serve-1.log"),
+        logs("serve-2.log")
+    );
     child.kill().unwrap();
     child.wait().unwrap();
 }

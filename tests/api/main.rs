@@ -2,6 +2,7 @@
 //! run against SQLite and PostgreSQL through the real HTTP server.
 
 mod helpers;
+mod public_support;
 mod signers;
 mod smtp_sink;
 
@@ -9,11 +10,15 @@ mod alerts;
 mod api_auth;
 mod cases;
 mod cli;
+mod confirm;
 mod crash;
 mod data_cli;
 mod data_roles;
+mod demo;
 mod health;
 mod lists;
 mod petitions;
+mod public_pages;
 mod signature_exports;
+mod signing;
 mod supporters;

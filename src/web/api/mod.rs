@@ -36,12 +36,12 @@ pub const JSON_LIMIT: usize = 1024 * 1024;
     ),
     components(schemas(Problem, FieldError, cases::CaseView, cases::CaseInput,
         petitions::PetitionView, petitions::PetitionInput,
+        alerts::AlertView, alerts::AlertInput, alerts::PreviewView,
         signatures::SignatureView, crate::export::CountsView,
         lists::ListView, lists::ListInput, lists::MemberInput,
         crate::import::ImportReport, crate::import::RowProblem,
         supporters::SupporterView, supporters::SubjectAccess, supporters::ConsentView,
-        supporters::MembershipView, supporters::SignatureHeld, supporters::DeliveryHeld,
-        alerts::AlertView, alerts::AlertInput, alerts::PreviewView)),
+        supporters::MembershipView, supporters::SignatureHeld, supporters::DeliveryHeld)),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;
@@ -109,6 +109,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/petitions", web::get().to(petitions::list))
             .route("/petitions/{id}", web::get().to(petitions::get))
             .route("/petitions/{id}", web::patch().to(petitions::update))
+            .route("/alerts", web::post().to(alerts::create))
+            .route("/alerts", web::get().to(alerts::list))
+            .route("/alerts/{id}", web::get().to(alerts::get))
+            .route("/alerts/{id}/preview", web::post().to(alerts::preview))
+            .route("/alerts/{id}/test", web::post().to(alerts::test_send))
+            .route("/alerts/{id}/send", web::post().to(alerts::send))
+            .route("/alerts/{id}/cancel", web::post().to(alerts::cancel))
             .route(
                 "/petitions/{id}/signatures",
                 web::get().to(signatures::list),
@@ -130,13 +137,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/supporters/{id}", web::get().to(supporters::get))
             .route("/supporters/{id}", web::delete().to(supporters::erase))
             .route("/supporters/{id}/export", web::get().to(supporters::export))
-            .route("/alerts", web::post().to(alerts::create))
-            .route("/alerts", web::get().to(alerts::list))
-            .route("/alerts/{id}", web::get().to(alerts::get))
-            .route("/alerts/{id}/preview", web::post().to(alerts::preview))
-            .route("/alerts/{id}/test", web::post().to(alerts::test_send))
-            .route("/alerts/{id}/send", web::post().to(alerts::send))
-            .route("/alerts/{id}/cancel", web::post().to(alerts::cancel))
             .default_service(web::to(not_found)),
     );
 }

@@ -1,0 +1,548 @@
+//! Signing and confirming: the supporter upsert, the signature row, its
+//! confirmation mail in the queue, and the petition's counter caches, all in
+//! one transaction.
+//!
+//! Policy:
+//! - One signature per supporter and petition; signing again with the same
+//!   (normalised) email changes nothing the signer could observe.
+//! - Signing never changes a supporter's status: an unsubscribed, bounced or
+//!   erased person who signs gets their signature recorded and stays as they
+//!   were. An existing supporter's details are only filled in where empty,
+//!   because anyone can type anyone's address into a form.
+//! - Consent to campaign mail (`email_opt_in`, `consent_at`,
+//!   `consent_wording`, `consent_source`) is written to the supporter when the
+//!   signature is confirmed (at once when the petition needs no
+//!   confirmation): only then do we know the address belongs to the person
+//!   who ticked the box. The signature keeps the ticked box meanwhile.
+//! - Counter caches (`petitions.confirmed_count`, `pending_count`,
+//!   `petition_country_counts`) change in the same transaction as the
+//!   signatures they count; `confirmed` counts only ever go up.
+
+use std::collections::BTreeMap;
+
+use chrono::{Duration, NaiveDateTime};
+use diesel::prelude::*;
+
+use super::schema::{deliveries, petition_country_counts, petitions, signatures, supporters};
+use super::{deliveries as queue, new_id, write_tx, DbConnection, DbError, DbResult};
+use crate::domain::{Comment, CountryCode, Email, PersonName, Postcode};
+use crate::security::{hash_token, random_token};
+
+/// A re-signature of a still-pending signature resends the confirmation mail,
+/// but not more often than this, so a form cannot be used to flood a mailbox.
+const RESEND_AFTER_MINUTES: i64 = 10;
+
+/// A signature as submitted through the form, already parsed.
+#[derive(Debug, Clone)]
+pub struct NewSignature {
+    pub petition_id: String,
+    pub petition_slug: String,
+    pub require_confirmation: bool,
+    pub email: Email,
+    pub first_name: PersonName,
+    pub last_name: PersonName,
+    pub country: CountryCode,
+    pub postcode: Option<Postcode>,
+    pub comment: Option<Comment>,
+    pub email_opt_in: bool,
+    /// The exact consent sentence shown beside the checkbox, recorded with
+    /// the consent when the signature is confirmed.
+    pub consent_wording: String,
+    pub ip_hash: Option<String>,
+    pub locale: String,
+}
+
+/// What storing a signature did. The web layer answers every case alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignOutcome {
+    /// A new pending signature and its confirmation mail were queued.
+    Pending,
+    /// Counted at once (the petition needs no confirmation).
+    Confirmed,
+    /// Already signed; a confirmation mail may have been queued again.
+    Duplicate { mail_queued: bool },
+}
+
+impl SignOutcome {
+    pub fn mail_queued(self) -> bool {
+        matches!(
+            self,
+            SignOutcome::Pending | SignOutcome::Duplicate { mail_queued: true }
+        )
+    }
+}
+
+#[derive(Default)]
+struct CounterDeltas {
+    /// petition id → (pending, confirmed)
+    petitions: BTreeMap<String, (i64, i64)>,
+    /// (petition id, country) → confirmed
+    countries: BTreeMap<(String, String), i64>,
+}
+
+impl CounterDeltas {
+    fn pending(&mut self, petition: &str, n: i64) {
+        self.petitions.entry(petition.to_string()).or_default().0 += n;
+    }
+    fn confirmed(&mut self, petition: &str, country: &str) {
+        self.petitions.entry(petition.to_string()).or_default().1 += 1;
+        *self
+            .countries
+            .entry((petition.to_string(), country.to_string()))
+            .or_default() += 1;
+    }
+
+    fn apply(self, conn: &mut DbConnection, now: NaiveDateTime) -> DbResult<()> {
+        for (id, (pending, confirmed)) in self.petitions {
+            if pending == 0 && confirmed == 0 {
+                continue;
+            }
+            diesel::update(petitions::table.find(&id))
+                .set((
+                    petitions::pending_count.eq(petitions::pending_count + pending),
+                    petitions::confirmed_count.eq(petitions::confirmed_count + confirmed),
+                ))
+                .execute(conn)?;
+        }
+        let _ = now;
+        for ((petition, country), n) in self.countries {
+            let updated =
+                diesel::update(petition_country_counts::table.find((&petition, &country)))
+                    .set(
+                        petition_country_counts::confirmed
+                            .eq(petition_country_counts::confirmed + n),
+                    )
+                    .execute(conn)?;
+            if updated == 0 {
+                diesel::insert_into(petition_country_counts::table)
+                    .values((
+                        petition_country_counts::petition_id.eq(&petition),
+                        petition_country_counts::country.eq(&country),
+                        petition_country_counts::confirmed.eq(n),
+                    ))
+                    .execute(conn)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Queryable)]
+struct ExistingSupporter {
+    id: String,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    country: Option<String>,
+    postcode: Option<String>,
+    locale: Option<String>,
+}
+
+/// Finds the supporter with this (normalised) email or creates one from the
+/// form. Fills in only the details an existing supporter lacks, and never
+/// touches their status or consent. Returns the supporter id.
+pub fn upsert_supporter_for_signature(
+    conn: &mut DbConnection,
+    s: &NewSignature,
+    now: NaiveDateTime,
+) -> DbResult<String> {
+    let existing: Option<ExistingSupporter> = supporters::table
+        .filter(supporters::email.eq(s.email.as_str()))
+        .select((
+            supporters::id,
+            supporters::first_name,
+            supporters::last_name,
+            supporters::country,
+            supporters::postcode,
+            supporters::locale,
+        ))
+        .first(conn)
+        .optional()?;
+    match existing {
+        Some(e) => {
+            let fill = |have: &Option<String>, new: Option<&str>| -> Option<String> {
+                match (have, new) {
+                    (None, Some(v)) => Some(v.to_string()),
+                    _ => None,
+                }
+            };
+            let first = fill(&e.first_name, Some(s.first_name.as_str()));
+            let last = fill(&e.last_name, Some(s.last_name.as_str()));
+            let country = fill(&e.country, Some(s.country.as_str()));
+            let postcode = fill(&e.postcode, s.postcode.as_ref().map(|p| p.as_str()));
+            let locale = fill(&e.locale, Some(s.locale.as_str()));
+            if first.is_some()
+                || last.is_some()
+                || country.is_some()
+                || postcode.is_some()
+                || locale.is_some()
+            {
+                diesel::update(supporters::table.find(&e.id))
+                    .set((
+                        supporters::first_name.eq(first.or(e.first_name)),
+                        supporters::last_name.eq(last.or(e.last_name)),
+                        supporters::country.eq(country.or(e.country)),
+                        supporters::postcode.eq(postcode.or(e.postcode)),
+                        supporters::locale.eq(locale.or(e.locale)),
+                        supporters::updated_at.eq(now),
+                    ))
+                    .execute(conn)?;
+            }
+            Ok(e.id)
+        }
+        None => {
+            let id = new_id();
+            diesel::insert_into(supporters::table)
+                .values((
+                    supporters::id.eq(&id),
+                    supporters::email.eq(s.email.as_str()),
+                    supporters::first_name.eq(s.first_name.as_str()),
+                    supporters::last_name.eq(s.last_name.as_str()),
+                    supporters::country.eq(s.country.as_str()),
+                    supporters::postcode.eq(s.postcode.as_ref().map(|p| p.as_str())),
+                    supporters::locale.eq(&s.locale),
+                    supporters::status.eq("active"),
+                    supporters::email_opt_in.eq(false),
+                    supporters::created_at.eq(now),
+                    supporters::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+            Ok(id)
+        }
+    }
+}
+
+/// Records consent on a confirmed signature's supporter, if they ticked the
+/// box and are still active (an unsubscribed person is not re-subscribed by
+/// signing).
+fn record_consent(
+    conn: &mut DbConnection,
+    supporter_id: &str,
+    wording: &str,
+    source: &str,
+    now: NaiveDateTime,
+) -> DbResult<()> {
+    diesel::update(
+        supporters::table
+            .find(supporter_id)
+            .filter(supporters::status.eq("active")),
+    )
+    .set((
+        supporters::email_opt_in.eq(true),
+        supporters::consent_at.eq(now),
+        supporters::consent_wording.eq(wording),
+        supporters::consent_source.eq(source),
+        supporters::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+fn consent_source(slug: &str) -> String {
+    format!("petition:{slug}")
+}
+
+#[derive(Queryable)]
+struct ExistingSignature {
+    id: String,
+    status: String,
+    expires_at: Option<NaiveDateTime>,
+}
+
+fn sign_in_tx(
+    conn: &mut DbConnection,
+    s: &NewSignature,
+    now: NaiveDateTime,
+    ttl: Duration,
+    deltas: &mut CounterDeltas,
+) -> DbResult<SignOutcome> {
+    let supporter_id = upsert_supporter_for_signature(conn, s, now)?;
+    let existing: Option<ExistingSignature> = signatures::table
+        .filter(signatures::petition_id.eq(&s.petition_id))
+        .filter(signatures::supporter_id.eq(&supporter_id))
+        .select((signatures::id, signatures::status, signatures::expires_at))
+        .first(conn)
+        .optional()?;
+    let token = random_token();
+    let token_hash = hash_token(&token);
+    match existing {
+        Some(e) if e.status == "confirmed" => Ok(SignOutcome::Duplicate { mail_queued: false }),
+        Some(e) if e.expires_at.is_some_and(|t| t > now) => {
+            // Still pending: the person may have lost the mail. Send a fresh
+            // link unless one was queued a moment ago.
+            let recent: i64 = deliveries::table
+                .filter(deliveries::signature_id.eq(&e.id))
+                .filter(deliveries::created_at.gt(now - Duration::minutes(RESEND_AFTER_MINUTES)))
+                .count()
+                .get_result(conn)?;
+            if recent > 0 {
+                return Ok(SignOutcome::Duplicate { mail_queued: false });
+            }
+            diesel::update(signatures::table.find(&e.id))
+                .set(signatures::confirm_token_hash.eq(&token_hash))
+                .execute(conn)?;
+            queue::enqueue_confirmation(conn, &e.id, &supporter_id, &token)?;
+            Ok(SignOutcome::Duplicate { mail_queued: true })
+        }
+        Some(e) => {
+            // An expired pending signature: the person starts again.
+            let confirm_now = !s.require_confirmation;
+            diesel::update(signatures::table.find(&e.id))
+                .set((
+                    signatures::status.eq(if confirm_now { "confirmed" } else { "pending" }),
+                    signatures::country.eq(s.country.as_str()),
+                    signatures::postcode.eq(s.postcode.as_ref().map(|p| p.as_str())),
+                    signatures::comment.eq(s.comment.as_ref().map(|c| c.as_str())),
+                    signatures::email_opt_in.eq(s.email_opt_in),
+                    signatures::ip_hash.eq(&s.ip_hash),
+                    signatures::confirm_token_hash.eq(&token_hash),
+                    signatures::locale.eq(&s.locale),
+                    signatures::signed_at.eq(now),
+                    signatures::confirmed_at.eq(confirm_now.then_some(now)),
+                    signatures::expires_at.eq((!confirm_now).then_some(now + ttl)),
+                ))
+                .execute(conn)?;
+            if confirm_now {
+                deltas.pending(&s.petition_id, -1);
+                deltas.confirmed(&s.petition_id, s.country.as_str());
+                if s.email_opt_in {
+                    record_consent(
+                        conn,
+                        &supporter_id,
+                        &s.consent_wording,
+                        &consent_source(&s.petition_slug),
+                        now,
+                    )?;
+                }
+                Ok(SignOutcome::Confirmed)
+            } else {
+                queue::enqueue_confirmation(conn, &e.id, &supporter_id, &token)?;
+                Ok(SignOutcome::Pending)
+            }
+        }
+        None => {
+            let id = new_id();
+            let confirm_now = !s.require_confirmation;
+            diesel::insert_into(signatures::table)
+                .values((
+                    signatures::id.eq(&id),
+                    signatures::petition_id.eq(&s.petition_id),
+                    signatures::supporter_id.eq(&supporter_id),
+                    signatures::status.eq(if confirm_now { "confirmed" } else { "pending" }),
+                    signatures::country.eq(s.country.as_str()),
+                    signatures::postcode.eq(s.postcode.as_ref().map(|p| p.as_str())),
+                    signatures::comment.eq(s.comment.as_ref().map(|c| c.as_str())),
+                    signatures::email_opt_in.eq(s.email_opt_in),
+                    signatures::ip_hash.eq(&s.ip_hash),
+                    // Kept when confirmed at once too: the thanks page after
+                    // a confirmation link is idempotent either way.
+                    signatures::confirm_token_hash.eq((!confirm_now).then_some(&token_hash)),
+                    signatures::locale.eq(&s.locale),
+                    signatures::signed_at.eq(now),
+                    signatures::confirmed_at.eq(confirm_now.then_some(now)),
+                    signatures::expires_at.eq((!confirm_now).then_some(now + ttl)),
+                ))
+                .execute(conn)?;
+            if confirm_now {
+                deltas.confirmed(&s.petition_id, s.country.as_str());
+                if s.email_opt_in {
+                    record_consent(
+                        conn,
+                        &supporter_id,
+                        &s.consent_wording,
+                        &consent_source(&s.petition_slug),
+                        now,
+                    )?;
+                }
+                Ok(SignOutcome::Confirmed)
+            } else {
+                deltas.pending(&s.petition_id, 1);
+                queue::enqueue_confirmation(conn, &id, &supporter_id, &token)?;
+                Ok(SignOutcome::Pending)
+            }
+        }
+    }
+}
+
+/// Stores a batch of signatures in one write transaction, in order (so two
+/// submissions of one address in the same batch make one signature).
+/// Either every signature of the batch is stored or none is; on an error the
+/// caller retries them one by one with [`sign`].
+pub fn sign_batch(
+    conn: &mut DbConnection,
+    batch: &[NewSignature],
+    pending_ttl: Duration,
+) -> DbResult<Vec<SignOutcome>> {
+    let now = super::now();
+    write_tx(conn, |conn| {
+        let mut deltas = CounterDeltas::default();
+        let mut out = Vec::with_capacity(batch.len());
+        for s in batch {
+            out.push(sign_in_tx(conn, s, now, pending_ttl, &mut deltas)?);
+        }
+        deltas.apply(conn, now)?;
+        Ok(out)
+    })
+}
+
+/// Stores one signature in its own transaction. A unique violation means
+/// another process stored the same supporter or signature at the same
+/// moment; the second try sees it.
+pub fn sign(
+    conn: &mut DbConnection,
+    s: &NewSignature,
+    pending_ttl: Duration,
+) -> DbResult<SignOutcome> {
+    let one = std::slice::from_ref(s);
+    match sign_batch(conn, one, pending_ttl) {
+        Err(DbError::Query(e)) if super::is_unique_violation(&e) => {
+            Ok(sign_batch(conn, one, pending_ttl)?[0])
+        }
+        other => other.map(|v| v[0]),
+    }
+}
+
+/// What a confirmation token points at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenTarget {
+    pub signature_id: String,
+    pub petition_id: String,
+    pub status: String,
+    pub expired: bool,
+    /// The language the signer used, for the pages the link leads to.
+    pub locale: Option<String>,
+}
+
+/// Looks up a confirmation token (by its hash); changes nothing.
+pub fn find_by_token(
+    conn: &mut DbConnection,
+    token: &str,
+    now: NaiveDateTime,
+) -> DbResult<Option<TokenTarget>> {
+    #[allow(clippy::type_complexity)]
+    let row: Option<(
+        String,
+        String,
+        String,
+        Option<NaiveDateTime>,
+        Option<String>,
+    )> = signatures::table
+        .filter(signatures::confirm_token_hash.eq(hash_token(token)))
+        .select((
+            signatures::id,
+            signatures::petition_id,
+            signatures::status,
+            signatures::expires_at,
+            signatures::locale,
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(row.map(
+        |(signature_id, petition_id, status, expires_at, locale)| TokenTarget {
+            expired: status == "pending" && expires_at.is_some_and(|t| t <= now),
+            signature_id,
+            petition_id,
+            status,
+            locale,
+        },
+    ))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfirmOutcome {
+    /// Confirmed now.
+    Confirmed {
+        petition_id: String,
+    },
+    /// Confirmed before: nothing changed.
+    AlreadyConfirmed {
+        petition_id: String,
+    },
+    /// Pending past its expiry: the person must sign again.
+    Expired {
+        petition_id: String,
+    },
+    Unknown,
+}
+
+/// Confirms the pending signature a token belongs to, idempotently, and
+/// updates the counter caches and the supporter's consent in the same
+/// transaction. `consent_wording` gives the consent sentence for a locale
+/// (the one the signer saw).
+pub fn confirm(
+    conn: &mut DbConnection,
+    token: &str,
+    consent_wording: &dyn Fn(Option<&str>) -> String,
+) -> DbResult<ConfirmOutcome> {
+    let now = super::now();
+    write_tx(conn, |conn| {
+        #[allow(clippy::type_complexity)]
+        let row: Option<(
+            String,
+            String,
+            String,
+            String,
+            String,
+            bool,
+            Option<String>,
+            Option<NaiveDateTime>,
+        )> = signatures::table
+            .filter(signatures::confirm_token_hash.eq(hash_token(token)))
+            .select((
+                signatures::id,
+                signatures::petition_id,
+                signatures::supporter_id,
+                signatures::status,
+                signatures::country,
+                signatures::email_opt_in,
+                signatures::locale,
+                signatures::expires_at,
+            ))
+            .first(conn)
+            .optional()?;
+        let Some((id, petition_id, supporter_id, status, country, opt_in, locale, expires_at)) =
+            row
+        else {
+            return Ok(ConfirmOutcome::Unknown);
+        };
+        if status == "confirmed" {
+            return Ok(ConfirmOutcome::AlreadyConfirmed { petition_id });
+        }
+        if expires_at.is_some_and(|t| t <= now) {
+            return Ok(ConfirmOutcome::Expired { petition_id });
+        }
+        // The status guard makes a concurrent second confirmation a no-op
+        // rather than a second count.
+        let changed = diesel::update(
+            signatures::table
+                .find(&id)
+                .filter(signatures::status.eq("pending")),
+        )
+        .set((
+            signatures::status.eq("confirmed"),
+            signatures::confirmed_at.eq(now),
+            signatures::expires_at.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)?;
+        if changed == 0 {
+            return Ok(ConfirmOutcome::AlreadyConfirmed { petition_id });
+        }
+        let mut deltas = CounterDeltas::default();
+        deltas.pending(&petition_id, -1);
+        deltas.confirmed(&petition_id, &country);
+        deltas.apply(conn, now)?;
+        if opt_in {
+            let slug: String = petitions::table
+                .find(&petition_id)
+                .select(petitions::slug)
+                .first(conn)?;
+            record_consent(
+                conn,
+                &supporter_id,
+                &consent_wording(locale.as_deref()),
+                &consent_source(&slug),
+                now,
+            )?;
+        }
+        Ok(ConfirmOutcome::Confirmed { petition_id })
+    })
+}

@@ -1,0 +1,418 @@
+//! The public pages: what supporters see and sign (contract §3).
+//!
+//! Policy: every page is server-rendered from `templates/pages/` with strict,
+//! HTML-escaping handlebars, in the locale chosen by [`crate::i18n`], and
+//! carries the security headers of [`respond`]: a Content-Security-Policy
+//! whose only scripts are the page's own nonce'd inline ones, no framing
+//! (except the embed page, for configured origins), `nosniff` and a
+//! same-origin referrer. Nothing here writes to the database except through
+//! [`writer`] (signatures), `db::signatures::confirm` and
+//! `db::subscriptions::unsubscribe`.
+
+pub mod confirm;
+pub mod limiter;
+pub mod pages;
+pub mod signing;
+pub mod unsubscribe;
+pub mod writer;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Map, Value};
+
+use super::AppState;
+use crate::config::Settings;
+use crate::db::Db;
+use crate::i18n::Locale;
+
+/// Shared state of the public pages, one per process (not per HTTP worker):
+/// the per-IP signing limiter and the batching signature writer.
+pub struct PublicState {
+    pub limiter: limiter::RateLimiter,
+    pub writer: writer::SignWriter,
+    /// `scheme://host[:port]` of the base URL: the only `Origin` the
+    /// signing form accepts.
+    pub base_origin: String,
+}
+
+impl PublicState {
+    /// Starts the signature writer on the current tokio runtime.
+    pub fn start(db: Db, settings: &Settings) -> Arc<PublicState> {
+        let base_origin = url::Url::parse(&settings.base_url)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default();
+        Arc::new(PublicState {
+            limiter: limiter::RateLimiter::new(settings.sign_rate_per_ip),
+            writer: writer::SignWriter::start(
+                db,
+                chrono::Duration::hours(settings.pending_signature_ttl_hours as i64),
+            ),
+            base_origin,
+        })
+    }
+}
+
+const SITE_CSS: &str = include_str!("../../../assets/site.css");
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(pages::home))
+        .route("/assets/site.css", web::get().to(site_css))
+        .route("/cases/{slug}", web::get().to(pages::case))
+        .route("/petitions/{slug}", web::get().to(pages::petition))
+        .route(
+            "/petitions/{slug}/signatures",
+            web::post().to(signing::sign),
+        )
+        .route("/petitions/{slug}/thanks", web::get().to(pages::thanks))
+        .route(
+            "/petitions/{slug}/counts.json",
+            web::get().to(pages::counts),
+        )
+        .route("/petitions/{slug}/embed", web::get().to(pages::embed))
+        .route("/confirm/{token}", web::get().to(confirm::show))
+        .route("/confirm/{token}", web::head().to(confirm::show))
+        .route("/confirm/{token}", web::post().to(confirm::confirm))
+        .route("/unsubscribe/{token}", web::get().to(unsubscribe::show))
+        .route(
+            "/unsubscribe/{token}",
+            web::post().to(unsubscribe::unsubscribe),
+        )
+        .default_service(web::to(not_found));
+}
+
+async fn site_css() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .body(SITE_CSS)
+}
+
+async fn not_found(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let page = Page::new(&req, &state);
+    page.error(&state, Fail::NotFound)
+}
+
+/// Why a public request did not get its page.
+#[derive(Debug)]
+pub enum Fail {
+    NotFound,
+    Gone,
+    Forbidden,
+    TooLarge,
+    TooMany { retry_after_secs: u64 },
+    Internal(anyhow::Error),
+}
+
+impl From<crate::db::DbError> for Fail {
+    fn from(e: crate::db::DbError) -> Self {
+        Fail::Internal(e.into())
+    }
+}
+
+impl From<anyhow::Error> for Fail {
+    fn from(e: anyhow::Error) -> Self {
+        Fail::Internal(e)
+    }
+}
+
+/// Who may frame a page (CSP `frame-ancestors`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    Nobody,
+    /// The embed page: the configured partner origins.
+    Partners,
+}
+
+/// What every page render needs from the request: its locale, whether the
+/// locale came from `?lang=` (then links keep it), and a fresh CSP nonce.
+pub struct Page {
+    pub locale: Locale,
+    pub lang_in_query: bool,
+    pub nonce: String,
+    pub path: String,
+}
+
+#[derive(serde::Deserialize)]
+struct LangQuery {
+    lang: Option<String>,
+}
+
+impl Page {
+    pub fn new(req: &HttpRequest, state: &AppState) -> Page {
+        let q = web::Query::<LangQuery>::from_query(req.query_string())
+            .ok()
+            .and_then(|q| q.into_inner().lang);
+        Page::with_lang(req, state, q.as_deref())
+    }
+
+    /// As [`Page::new`] with an explicit `lang` (the signing form carries it
+    /// as a field).
+    pub fn with_lang(req: &HttpRequest, state: &AppState, lang: Option<&str>) -> Page {
+        let from_query = lang.and_then(Locale::from_tag);
+        let accept = req
+            .headers()
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok());
+        let default = Locale::from_tag(&state.settings.default_locale).unwrap_or(Locale::En);
+        Page {
+            locale: Locale::negotiate(from_query.map(Locale::code), accept, default),
+            lang_in_query: from_query.is_some(),
+            nonce: crate::security::random_token(),
+            path: req.path().to_string(),
+        }
+    }
+
+    /// `?lang=xx` when the locale was chosen in the URL, else empty: appended
+    /// to internal links so a chosen language sticks.
+    pub fn lang_query(&self) -> String {
+        if self.lang_in_query {
+            format!("?lang={}", self.locale.code())
+        } else {
+            String::new()
+        }
+    }
+
+    pub fn t(&self, key: &str) -> &'static str {
+        self.locale.get(key)
+    }
+
+    /// The template data every page shares, merged under `data`.
+    fn context(&self, state: &AppState, title: &str, mut data: Value) -> Value {
+        let langs: Vec<Value> = Locale::ALL
+            .iter()
+            .map(|l| {
+                json!({
+                    "code": l.code(),
+                    "name": match l { Locale::En => "English", Locale::Ru => "Русский" },
+                    "href": format!("{}?lang={}", self.path, l.code()),
+                    "current": *l == self.locale,
+                })
+            })
+            .collect();
+        let common = json!({
+            "lang": self.locale.code(),
+            "t": self.locale.strings(),
+            "nonce": self.nonce,
+            "page_title": title,
+            "lang_query": self.lang_query(),
+            "langs": langs,
+            "base_url": state.settings.base_url,
+        });
+        if let (Some(d), Value::Object(c)) = (data.as_object_mut(), common) {
+            for (k, v) in c {
+                d.entry(k).or_insert(v);
+            }
+        }
+        data
+    }
+
+    /// Renders `template` (`pages/…`) with the shared context and the
+    /// security headers.
+    pub fn render(
+        &self,
+        state: &AppState,
+        status: StatusCode,
+        template: &str,
+        title: &str,
+        data: Value,
+        framing: Framing,
+    ) -> HttpResponse {
+        let ctx = self.context(state, title, data);
+        match state.templates.render(template, &ctx) {
+            Ok(html) => respond(state, status, &self.nonce, framing, html),
+            Err(e) => {
+                tracing::error!(error.cause_chain = ?e, template, "page rendering failed");
+                self.server_error(state)
+            }
+        }
+    }
+
+    /// The friendly error page for `fail`.
+    pub fn error(&self, state: &AppState, fail: Fail) -> HttpResponse {
+        let (status, key) = match &fail {
+            Fail::NotFound => (StatusCode::NOT_FOUND, "404"),
+            Fail::Gone => (StatusCode::GONE, "410"),
+            Fail::Forbidden => (StatusCode::FORBIDDEN, "403"),
+            Fail::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "413"),
+            Fail::TooMany { .. } => (StatusCode::TOO_MANY_REQUESTS, "429"),
+            Fail::Internal(e) => {
+                tracing::error!(
+                    request_id = crate::error::current_request_id().unwrap_or_default(),
+                    error.cause_chain = ?e,
+                    error.message = %e,
+                    "request failed"
+                );
+                return self.server_error(state);
+            }
+        };
+        let title = self.t(&format!("error_{key}_title"));
+        let body = match &fail {
+            Fail::TooMany { retry_after_secs } => self.locale.format(
+                "error_429_body",
+                &[("seconds", &retry_after_secs.to_string())],
+            ),
+            _ => self.t(&format!("error_{key}_body")).to_string(),
+        };
+        let mut r = self.render(
+            state,
+            status,
+            "pages/error.html",
+            title,
+            json!({"heading": title, "message": body}),
+            Framing::Nobody,
+        );
+        if let Fail::TooMany { retry_after_secs } = fail {
+            r.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_str(&retry_after_secs.to_string())
+                    .expect("digits are a valid header"),
+            );
+        }
+        r
+    }
+
+    /// The 500 page; rendered without the template engine's help if that
+    /// is what failed.
+    fn server_error(&self, state: &AppState) -> HttpResponse {
+        let id = crate::error::current_request_id().unwrap_or_default();
+        let title = self.t("error_500_title");
+        let body = self.locale.format("error_500_body", &[("request_id", &id)]);
+        let ctx = self.context(state, title, json!({"heading": title, "message": body}));
+        let html = state
+            .templates
+            .render("pages/error.html", &ctx)
+            .unwrap_or_else(|_| {
+                format!(
+                    "<!doctype html><html lang=\"{}\"><title>{}</title><p>{}</p></html>",
+                    self.locale.code(),
+                    escape(title),
+                    escape(&body)
+                )
+            });
+        respond(
+            state,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &self.nonce,
+            Framing::Nobody,
+            html,
+        )
+    }
+}
+
+fn escape(s: &str) -> String {
+    handlebars::html_escape(s)
+}
+
+/// The Content-Security-Policy of a page: only the page's own nonce'd
+/// scripts, styles from our stylesheet, forms posting to us, framing as asked.
+fn csp(state: &AppState, nonce: &str, framing: Framing) -> String {
+    let ancestors = match framing {
+        Framing::Nobody => "'none'".to_string(),
+        Framing::Partners if state.settings.embed_allowed_origins.is_empty() => "'self'".into(),
+        Framing::Partners => {
+            let mut v = vec!["'self'".to_string()];
+            v.extend(state.settings.embed_allowed_origins.iter().cloned());
+            v.join(" ")
+        }
+    };
+    format!(
+        "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'self'; img-src 'self' data:; \
+         form-action 'self'; base-uri 'none'; frame-ancestors {ancestors}"
+    )
+}
+
+/// An HTML response with Clarion's security headers.
+pub fn respond(
+    state: &AppState,
+    status: StatusCode,
+    nonce: &str,
+    framing: Framing,
+    html: String,
+) -> HttpResponse {
+    let csp = csp(state, nonce, framing);
+    let mut b = HttpResponse::build(status);
+    b.content_type("text/html; charset=utf-8")
+        .insert_header((header::CONTENT_SECURITY_POLICY, csp))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::REFERRER_POLICY, "same-origin"))
+        .insert_header((header::CACHE_CONTROL, "no-store"));
+    if framing == Framing::Nobody {
+        // For browsers older than CSP frame-ancestors.
+        b.insert_header((header::X_FRAME_OPTIONS, "DENY"));
+    }
+    b.body(html)
+}
+
+/// Lets configured partners frame an already rendered page.
+pub fn reframe(state: &AppState, mut r: HttpResponse, nonce: &str) -> HttpResponse {
+    let h = r.headers_mut();
+    h.remove(header::X_FRAME_OPTIONS);
+    if let Ok(v) = HeaderValue::from_str(&csp(state, nonce, Framing::Partners)) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    r
+}
+
+/// The client's IP: the peer, or, when the peer is a trusted proxy, the
+/// right-most `X-Forwarded-For` entry that is not itself a trusted proxy
+/// (entries further left are whatever the client claimed).
+pub fn client_ip(req: &HttpRequest, trusted: &[IpAddr]) -> Option<IpAddr> {
+    let peer = req.peer_addr()?.ip();
+    if !trusted.contains(&peer) {
+        return Some(peer);
+    }
+    let forwarded: Vec<IpAddr> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+        .collect();
+    forwarded
+        .iter()
+        .rev()
+        .find(|ip| !trusted.contains(ip))
+        .or(forwarded.first())
+        .copied()
+        .or(Some(peer))
+}
+
+/// True for a browser request made from another site: `Sec-Fetch-Site:
+/// cross-site`, or an `Origin` other than the base URL's. Requests with
+/// neither header (scripts, curl) are not cross-site.
+pub fn is_cross_site(req: &HttpRequest, base_origin: &str) -> bool {
+    let h = req.headers();
+    if h.get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("cross-site"))
+    {
+        return true;
+    }
+    match h.get(header::ORIGIN) {
+        Some(o) => o.to_str().map(|o| o != base_origin).unwrap_or(true),
+        None => false,
+    }
+}
+
+/// Splits plain text into paragraphs at blank lines, for `<p>` elements.
+pub fn paragraphs(text: &str) -> Vec<String> {
+    text.replace("\r\n", "\n")
+        .split("\n\n")
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// JSON map helper for templates.
+pub fn obj(pairs: Vec<(&str, Value)>) -> Value {
+    let mut m = Map::new();
+    for (k, v) in pairs {
+        m.insert(k.to_string(), v);
+    }
+    Value::Object(m)
+}

@@ -1,0 +1,340 @@
+//! Read-only pages: home, case, petition, thanks, embed, counts.json.
+//! Counts come from the petitions' counter caches, never from counting rows.
+
+use actix_web::http::header;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+
+use super::signing::{form_context, FormValues};
+use super::{paragraphs, Fail, Framing, Page};
+use crate::db::cases::Case;
+use crate::db::petitions::{self, Petition};
+use crate::i18n::Locale;
+use crate::web::AppState;
+
+/// A petition with its case, by slug; drafts are not public.
+pub async fn load_petition(state: &AppState, slug: &str) -> Result<(Petition, Case), Fail> {
+    let slug = slug.to_string();
+    let found = state
+        .db
+        .run(move |c| -> Result<_, crate::db::DbError> {
+            let Some(p) = petitions::get_by_slug(c, &slug)? else {
+                return Ok(None);
+            };
+            let case = crate::db::cases::get(c, &p.case_id)?;
+            Ok(case.map(|case| (p, case)))
+        })
+        .await?;
+    match found {
+        Some((p, c)) if p.status != "draft" => Ok((p, c)),
+        _ => Err(Fail::NotFound),
+    }
+}
+
+/// "1,234 of 10,000 signatures" or "1,234 signatures".
+pub fn count_text(locale: Locale, count: i64, goal: Option<i64>) -> String {
+    match goal {
+        Some(g) => locale.format(
+            "count_of_goal",
+            &[
+                ("count", &locale.number(count)),
+                ("goal", &locale.number(g)),
+            ],
+        ),
+        None => locale.format("count_only", &[("count", &locale.number(count))]),
+    }
+}
+
+fn petition_summary(page: &Page, p: &Petition) -> Value {
+    json!({
+        "slug": p.slug,
+        "title": p.title,
+        "target": p.target,
+        "href": format!("/petitions/{}{}", p.slug, page.lang_query()),
+        "is_open": p.status == "open",
+        "count_text": count_text(page.locale, p.confirmed_count, p.goal),
+        "goal": p.goal,
+        "progress_max": p.goal.unwrap_or(0),
+        "progress_value": p.confirmed_count.min(p.goal.unwrap_or(0)),
+    })
+}
+
+pub async fn home(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let page = Page::new(&req, &state);
+    match state.db.run(petitions::open).await {
+        Ok(list) => {
+            let items: Vec<Value> = list.iter().map(|p| petition_summary(&page, p)).collect();
+            page.render(
+                &state,
+                StatusCode::OK,
+                "pages/home.html",
+                page.t("home_title"),
+                json!({"petitions": items}),
+                Framing::Nobody,
+            )
+        }
+        Err(e) => page.error(&state, e.into()),
+    }
+}
+
+pub async fn case(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+) -> HttpResponse {
+    let page = Page::new(&req, &state);
+    let slug = slug.into_inner();
+    let found = state
+        .db
+        .run(move |c| -> Result<_, crate::db::DbError> {
+            let Some(case) = crate::db::cases::get_by_slug(c, &slug)? else {
+                return Ok(None);
+            };
+            let list = petitions::for_case(c, &case.id)?;
+            Ok(Some((case, list)))
+        })
+        .await;
+    match found {
+        Ok(Some((case, list))) => {
+            let items: Vec<Value> = list
+                .iter()
+                .filter(|p| p.status != "draft")
+                .map(|p| petition_summary(&page, p))
+                .collect();
+            page.render(
+                &state,
+                StatusCode::OK,
+                "pages/case.html",
+                &case.title,
+                json!({
+                    "case": {
+                        "title": case.title,
+                        "summary": case.summary,
+                        "body": paragraphs(case.body.as_deref().unwrap_or("")),
+                    },
+                    "petitions": items,
+                }),
+                Framing::Nobody,
+            )
+        }
+        Ok(None) => page.error(&state, Fail::NotFound),
+        Err(e) => page.error(&state, e.into()),
+    }
+}
+
+/// The data of the petition page (and of the signing form's 422 answer).
+pub async fn petition_context(
+    state: &AppState,
+    page: &Page,
+    p: &Petition,
+    case: &Case,
+    form: Option<Value>,
+) -> Result<Value, Fail> {
+    let id = p.id.clone();
+    let by_country = state
+        .db
+        .run(move |c| petitions::country_counts(c, &id))
+        .await?;
+    let mut by_country: Vec<(String, i64)> = by_country;
+    by_country.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let countries: Vec<Value> = by_country
+        .iter()
+        .take(10)
+        .map(|(code, n)| {
+            let name = crate::domain::CountryCode::parse(code)
+                .map(|c| page.locale.country_name(&c))
+                .unwrap_or("?");
+            json!({"name": name, "count": page.locale.number(*n)})
+        })
+        .collect();
+    let mut summary = petition_summary(page, p);
+    summary["body"] = json!(paragraphs(&p.body));
+    Ok(json!({
+        "petition": summary,
+        "case": {
+            "title": case.title,
+            "summary": case.summary,
+            "href": format!("/cases/{}{}", case.slug, page.lang_query()),
+        },
+        "by_country": countries,
+        "form": form.unwrap_or(Value::Null),
+    }))
+}
+
+pub async fn petition(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+) -> HttpResponse {
+    let page = Page::new(&req, &state);
+    let result = async {
+        let (p, case) = load_petition(&state, &slug).await?;
+        let form = (p.status == "open")
+            .then(|| form_context(&page, &state, &p, &FormValues::default(), &[], false));
+        let ctx = petition_context(&state, &page, &p, &case, form).await?;
+        Ok::<_, Fail>(page.render(
+            &state,
+            StatusCode::OK,
+            "pages/petition.html",
+            &p.title,
+            ctx,
+            Framing::Nobody,
+        ))
+    }
+    .await;
+    result.unwrap_or_else(|f| page.error(&state, f))
+}
+
+pub async fn embed(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+) -> HttpResponse {
+    let page = Page::new(&req, &state);
+    let result = async {
+        let (p, _case) = load_petition(&state, &slug).await?;
+        let form = (p.status == "open")
+            .then(|| form_context(&page, &state, &p, &FormValues::default(), &[], true));
+        Ok::<_, Fail>(page.render(
+            &state,
+            StatusCode::OK,
+            "pages/embed.html",
+            &p.title,
+            json!({
+                "petition": petition_summary(&page, &p),
+                "form": form.unwrap_or(Value::Null),
+                "full_href": format!("{}/petitions/{}{}", state.settings.base_url, p.slug, page.lang_query()),
+            }),
+            Framing::Partners,
+        ))
+    }
+    .await;
+    result.unwrap_or_else(|f| page.error(&state, f))
+}
+
+fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+pub async fn thanks(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+) -> HttpResponse {
+    let page = Page::new(&req, &state);
+    let result = async {
+        let (p, _case) = load_petition(&state, &slug).await?;
+        let mut r = thanks_page(&state, &page, &p, None);
+        // After the embedded form, the thanks page shows inside the partner's frame.
+        if req.query_string().split('&').any(|kv| kv == "embed=1") {
+            r = super::reframe(&state, r, &page.nonce);
+        }
+        Ok::<_, Fail>(r)
+    }
+    .await;
+    result.unwrap_or_else(|f| page.error(&state, f))
+}
+
+/// The thanks page; `confirmed` says the visitor just confirmed (or had
+/// confirmed) their signature, so there is no "check your email".
+pub fn thanks_page(
+    state: &AppState,
+    page: &Page,
+    p: &Petition,
+    confirmed: Option<bool>,
+) -> HttpResponse {
+    let url = format!("{}/petitions/{}", state.settings.base_url, p.slug);
+    let l = page.locale;
+    let text = l.format("share_text", &[("title", &p.title)]);
+    let subject = l.format("share_email_subject", &[("title", &p.title)]);
+    let body = l.format("share_email_body", &[("url", &url)]);
+    let share = vec![
+        json!({"label": l.get("share_x"), "href": format!("https://x.com/intent/post?text={}&url={}", enc(&text), enc(&url))}),
+        json!({"label": l.get("share_facebook"), "href": format!("https://www.facebook.com/sharer/sharer.php?u={}", enc(&url))}),
+        json!({"label": l.get("share_whatsapp"), "href": format!("https://wa.me/?text={}", enc(&format!("{text} {url}")))}),
+        json!({"label": l.get("share_telegram"), "href": format!("https://t.me/share/url?url={}&text={}", enc(&url), enc(&text))}),
+        json!({"label": l.get("share_vk"), "href": format!("https://vk.com/share.php?url={}&title={}", enc(&url), enc(&p.title))}),
+    ];
+    // mailto: wants %20 for spaces, not '+'.
+    let mailto = format!(
+        "mailto:?subject={}&body={}",
+        enc(&subject).replace('+', "%20"),
+        enc(&body).replace('+', "%20")
+    );
+    let (title, message) = match confirmed {
+        Some(true) => (
+            l.get("confirmed_title").to_string(),
+            l.format("confirmed_body", &[("title", &p.title)]),
+        ),
+        _ if p.require_confirmation => (
+            l.get("thanks_title").into(),
+            l.get("thanks_check_email").into(),
+        ),
+        _ => (l.get("thanks_title").into(), l.get("thanks_counted").into()),
+    };
+    page.render(
+        state,
+        StatusCode::OK,
+        "pages/thanks.html",
+        &title,
+        json!({
+            "heading": title,
+            "message": message,
+            "petition": petition_summary(page, p),
+            "share_url": url,
+            "share_links": share,
+            "mailto": mailto,
+        }),
+        Framing::Nobody,
+    )
+}
+
+/// `{"petition", "signatures", "goal", "by_country"}`: confirmed signatures
+/// only, from the counter caches. Public data, so any site may read it.
+pub async fn counts(state: web::Data<AppState>, slug: web::Path<String>) -> HttpResponse {
+    let slug = slug.into_inner();
+    let found = state
+        .db
+        .run(move |c| -> Result<_, crate::db::DbError> {
+            let Some(p) = petitions::get_by_slug(c, &slug)? else {
+                return Ok(None);
+            };
+            if p.status == "draft" {
+                return Ok(None);
+            }
+            let by = petitions::country_counts(c, &p.id)?;
+            Ok(Some((p, by)))
+        })
+        .await;
+    let json_headers = |b: &mut actix_web::HttpResponseBuilder| {
+        b.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+            .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+            .insert_header((header::CACHE_CONTROL, "no-cache"));
+    };
+    match found {
+        Ok(Some((p, by))) => {
+            let by_country: serde_json::Map<String, Value> =
+                by.into_iter().map(|(k, v)| (k, json!(v))).collect();
+            let mut b = HttpResponse::Ok();
+            json_headers(&mut b);
+            b.json(json!({
+                "petition": p.slug,
+                "signatures": p.confirmed_count,
+                "goal": p.goal,
+                "by_country": by_country,
+            }))
+        }
+        Ok(None) => {
+            let mut b = HttpResponse::NotFound();
+            json_headers(&mut b);
+            b.json(json!({"error": "no such petition"}))
+        }
+        Err(e) => {
+            tracing::error!(error.cause_chain = ?e, "counts failed");
+            let mut b = HttpResponse::InternalServerError();
+            json_headers(&mut b);
+            b.json(json!({"error": "internal error", "request_id": crate::error::current_request_id()}))
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! The signature writer: one task that stores signatures in batches.
+//!
+//! Why: one SQLite write transaction committed per request tops out near
+//! 9,000 a second on a small machine, and the commit (not the inserts) is
+//! the cost. Requests queue on a channel; the task takes everything waiting
+//! (up to [`MAX_BATCH`]) and stores it in one transaction; while that commits
+//! the next batch gathers. Under light load a batch is one signature and
+//! nothing waits; under heavy load batches grow and commits stay few. Each
+//! request is answered only after its batch has committed, so a `303` always
+//! means a stored signature. One writer also means two submissions of one
+//! address never race each other inside this process.
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::db::signatures::{self, NewSignature, SignOutcome};
+use crate::db::{Db, DbError};
+
+/// Largest batch committed at once.
+pub const MAX_BATCH: usize = 512;
+/// Submissions waiting beyond this make senders wait (back-pressure).
+const CHANNEL: usize = 8192;
+
+type Reply = oneshot::Sender<Result<SignOutcome, DbError>>;
+
+#[derive(Clone)]
+pub struct SignWriter {
+    tx: mpsc::Sender<(NewSignature, Reply)>,
+}
+
+impl SignWriter {
+    pub fn start(db: Db, pending_ttl: chrono::Duration) -> SignWriter {
+        let (tx, rx) = mpsc::channel(CHANNEL);
+        tokio::spawn(run(db, rx, pending_ttl));
+        SignWriter { tx }
+    }
+
+    /// Stores one signature; returns once its batch has committed.
+    pub async fn sign(&self, s: NewSignature) -> Result<SignOutcome, DbError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send((s, reply))
+            .await
+            .map_err(|_| DbError::Connect("the signature writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| DbError::Connect("the signature writer has stopped".into()))?
+    }
+}
+
+async fn run(db: Db, mut rx: mpsc::Receiver<(NewSignature, Reply)>, ttl: chrono::Duration) {
+    let mut buf = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut buf, MAX_BATCH).await > 0 {
+        let (batch, replies): (Vec<NewSignature>, Vec<Reply>) =
+            std::mem::take(&mut buf).into_iter().unzip();
+        let n = batch.len();
+        let results = db
+            .run(move |conn| -> Result<Vec<Result<SignOutcome, DbError>>, DbError> {
+                match signatures::sign_batch(conn, &batch, ttl) {
+                    Ok(v) => Ok(v.into_iter().map(Ok).collect()),
+                    Err(e) => {
+                        // One bad signature (or a race with another process)
+                        // must not fail the others: retry them one by one.
+                        if batch.len() > 1 {
+                            tracing::warn!(error = %e, size = batch.len(), "signature batch failed; storing one by one");
+                        }
+                        Ok(batch
+                            .iter()
+                            .map(|s| signatures::sign(conn, s, ttl))
+                            .collect())
+                    }
+                }
+            })
+            .await;
+        match results {
+            Ok(results) => {
+                for (reply, r) in replies.into_iter().zip(results) {
+                    let _ = reply.send(r);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, size = n, "signature batch could not run");
+                for reply in replies {
+                    let _ = reply.send(Err(DbError::Connect("database unavailable".into())));
+                }
+            }
+        }
+        buf = Vec::with_capacity(MAX_BATCH);
+    }
+}
