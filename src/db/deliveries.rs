@@ -135,8 +135,20 @@ pub fn record(conn: &mut DbConnection, worker: &str, outcomes: &[(i64, Outcome)]
             .filter(deliveries::status.eq("sending"))
             .filter(deliveries::locked_by.eq(worker.to_string()))
     };
+    // The common case, many messages sent, in one statement where the
+    // backend can (PostgreSQL: one round trip instead of one per message).
+    let (sent_ids, sent_message_ids): (Vec<i64>, Vec<String>) = outcomes
+        .iter()
+        .filter_map(|(id, o)| match o {
+            Outcome::Sent { message_id } => Some((*id, message_id.clone())),
+            _ => None,
+        })
+        .unzip();
+    let sent_done = !sent_ids.is_empty()
+        && super::backend::record_sent_many(conn, worker, t, sent_ids, sent_message_ids)?;
     for (id, outcome) in outcomes {
         match outcome {
+            Outcome::Sent { .. } if sent_done => {}
             Outcome::Sent { message_id } => {
                 diesel::update(mine(*id))
                     .set((
@@ -218,6 +230,18 @@ pub fn record(conn: &mut DbConnection, worker: &str, outcomes: &[(i64, Outcome)]
         }
     }
     Ok(())
+}
+
+/// Whether any delivery of an alert still waits to be sent (queued or being
+/// sent): one index probe, unlike counting them.
+pub fn alert_has_waiting(conn: &mut DbConnection, alert_id: &str) -> DbResult<bool> {
+    Ok(diesel::select(diesel::dsl::exists(
+        deliveries::table
+            .filter(deliveries::alert_id.eq(alert_id))
+            .filter(deliveries::kind.eq(KIND_ALERT))
+            .filter(deliveries::status.eq_any(["queued", "sending"])),
+    ))
+    .get_result(conn)?)
 }
 
 /// Puts back deliveries whose lease ran out (their worker died): they are

@@ -61,6 +61,8 @@ pub enum SignOutcome {
     Confirmed,
     /// Already signed; a confirmation mail may have been queued again.
     Duplicate { mail_queued: bool },
+    /// The petition is no longer open (closed since the form was checked).
+    Closed,
 }
 
 impl SignOutcome {
@@ -376,7 +378,27 @@ pub fn sign_batch(
     write_tx(conn, |conn| {
         let mut deltas = CounterDeltas::default();
         let mut out = Vec::with_capacity(batch.len());
+        // The web layer checked the petition a moment ago, maybe from a
+        // cache; the status that counts is the one in this transaction.
+        let mut open: BTreeMap<&str, bool> = BTreeMap::new();
         for s in batch {
+            let is_open = match open.get(s.petition_id.as_str()) {
+                Some(o) => *o,
+                None => {
+                    let status: Option<String> = petitions::table
+                        .find(&s.petition_id)
+                        .select(petitions::status)
+                        .first(conn)
+                        .optional()?;
+                    let o = status.as_deref() == Some("open");
+                    open.insert(&s.petition_id, o);
+                    o
+                }
+            };
+            if !is_open {
+                out.push(SignOutcome::Closed);
+                continue;
+            }
             out.push(sign_in_tx(conn, s, now, pending_ttl, &mut deltas)?);
         }
         deltas.apply(conn, now)?;

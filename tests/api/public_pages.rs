@@ -16,6 +16,7 @@ backend_tests!(
     unknown_pages_get_a_friendly_404_page,
     counts_json_has_the_contract_shape_and_hides_drafts,
     pages_speak_russian_by_lang_then_accept_language_then_the_default,
+    a_petition_closed_through_the_api_shows_closed_at_once_despite_the_page_cache,
 );
 
 async fn the_petition_page_shows_title_target_case_count_goal_and_an_accessible_form(b: Backend) {
@@ -274,4 +275,24 @@ async fn pages_speak_russian_by_lang_then_accept_language_then_the_default(b: Ba
         ru.contains("href=\"/?lang&#x3D;ru\""),
         "links keep the chosen language"
     );
+}
+
+async fn a_petition_closed_through_the_api_shows_closed_at_once_despite_the_page_cache(b: Backend) {
+    let app = spawn_app(b).await;
+    let p = app.open_petition("free-them", json!({})).await;
+    assert!(app
+        .page("/petitions/free-them")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains("<form"));
+    app.set_petition_status(p["id"].as_str().unwrap(), "closed")
+        .await;
+    let html = app.page("/petitions/free-them").await.text().await.unwrap();
+    assert!(html.contains("This petition is closed") && !html.contains("<form"));
+    let r = app
+        .sign("free-them", &crate::public_support::form("ann@example.org"))
+        .await;
+    assert_eq!(r.status(), 410);
 }

@@ -202,5 +202,7 @@ pub async fn update(
             })
         })
         .await?;
+    // Public pages cache cases and petitions briefly; show the change now.
+    state.public.petitions.invalidate();
     Ok(HttpResponse::Ok().json(CaseView::from(case)))
 }

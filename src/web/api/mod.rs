@@ -28,11 +28,11 @@ pub const JSON_LIMIT: usize = 1024 * 1024;
     paths(
         cases::create, cases::list, cases::get, cases::update,
         petitions::create, petitions::list, petitions::get, petitions::update,
+        alerts::create, alerts::list, alerts::get, alerts::preview, alerts::test_send,
+        alerts::send, alerts::cancel,
         signatures::list, signatures::csv, signatures::counts_route,
         lists::create, lists::list, lists::get, lists::add_members, lists::import,
         supporters::list, supporters::get, supporters::export, supporters::erase,
-        alerts::create, alerts::list, alerts::get, alerts::preview, alerts::test_send,
-        alerts::send, alerts::cancel,
     ),
     components(schemas(Problem, FieldError, cases::CaseView, cases::CaseInput,
         petitions::PetitionView, petitions::PetitionInput,

@@ -137,8 +137,12 @@ pub async fn confirm(
         match outcome {
             ConfirmOutcome::Unknown => Err(Fail::NotFound),
             ConfirmOutcome::Expired { .. } => Ok(expired(&state, &page)),
-            ConfirmOutcome::Confirmed { petition_id }
-            | ConfirmOutcome::AlreadyConfirmed { petition_id } => {
+            ConfirmOutcome::Confirmed { petition_id } => {
+                state.public.petitions.invalidate();
+                let petition = petition_by_id(&state, petition_id).await?;
+                Ok(thanks_page(&state, &page, &petition, Some(true)))
+            }
+            ConfirmOutcome::AlreadyConfirmed { petition_id } => {
                 let petition = petition_by_id(&state, petition_id).await?;
                 Ok(thanks_page(&state, &page, &petition, Some(true)))
             }

@@ -9,6 +9,7 @@
 //! [`writer`] (signatures), `db::signatures::confirm` and
 //! `db::subscriptions::unsubscribe`.
 
+pub mod cache;
 pub mod confirm;
 pub mod limiter;
 pub mod pages;
@@ -34,6 +35,8 @@ use crate::i18n::Locale;
 pub struct PublicState {
     pub limiter: limiter::RateLimiter,
     pub writer: writer::SignWriter,
+    /// Petitions with their cases by slug, for a moment (see [`cache`]).
+    pub petitions: cache::PetitionCache,
     /// `scheme://host[:port]` of the base URL: the only `Origin` the
     /// signing form accepts.
     pub base_origin: String,
@@ -52,6 +55,7 @@ impl PublicState {
                 chrono::Duration::hours(settings.pending_signature_ttl_hours as i64),
             ),
             base_origin,
+            petitions: cache::PetitionCache::default(),
         })
     }
 }

@@ -8,28 +8,46 @@ use serde_json::{json, Value};
 
 use super::signing::{form_context, FormValues};
 use super::{paragraphs, Fail, Framing, Page};
-use crate::db::cases::Case;
+use std::sync::Arc;
+
+use super::cache::PetitionData;
 use crate::db::petitions::{self, Petition};
 use crate::i18n::Locale;
 use crate::web::AppState;
 
-/// A petition with its case, by slug; drafts are not public.
-pub async fn load_petition(state: &AppState, slug: &str) -> Result<(Petition, Case), Fail> {
-    let slug = slug.to_string();
-    let found = state
-        .db
-        .run(move |c| -> Result<_, crate::db::DbError> {
-            let Some(p) = petitions::get_by_slug(c, &slug)? else {
-                return Ok(None);
-            };
-            let case = crate::db::cases::get(c, &p.case_id)?;
-            Ok(case.map(|case| (p, case)))
-        })
-        .await?;
-    match found {
-        Some((p, c)) if p.status != "draft" => Ok((p, c)),
-        _ => Err(Fail::NotFound),
+/// A petition with its case and country counts, by slug, from the short
+/// cache or the database; drafts are not public.
+pub async fn load_petition(state: &AppState, slug: &str) -> Result<Arc<PetitionData>, Fail> {
+    let cache = &state.public.petitions;
+    let data = match cache.get(slug) {
+        Some(d) => d,
+        None => {
+            let key = slug.to_string();
+            let found = state
+                .db
+                .run(move |c| -> Result<_, crate::db::DbError> {
+                    let Some(petition) = petitions::get_by_slug(c, &key)? else {
+                        return Ok(None);
+                    };
+                    let Some(case) = crate::db::cases::get(c, &petition.case_id)? else {
+                        return Ok(None);
+                    };
+                    let by_country = petitions::country_counts(c, &petition.id)?;
+                    Ok(Some(PetitionData {
+                        petition,
+                        case,
+                        by_country,
+                    }))
+                })
+                .await?
+                .ok_or(Fail::NotFound)?;
+            cache.put(slug, found)
+        }
+    };
+    if data.petition.status == "draft" {
+        return Err(Fail::NotFound);
     }
+    Ok(data)
 }
 
 /// "1,234 of 10,000 signatures" or "1,234 signatures".
@@ -124,19 +142,9 @@ pub async fn case(
 }
 
 /// The data of the petition page (and of the signing form's 422 answer).
-pub async fn petition_context(
-    state: &AppState,
-    page: &Page,
-    p: &Petition,
-    case: &Case,
-    form: Option<Value>,
-) -> Result<Value, Fail> {
-    let id = p.id.clone();
-    let by_country = state
-        .db
-        .run(move |c| petitions::country_counts(c, &id))
-        .await?;
-    let mut by_country: Vec<(String, i64)> = by_country;
+pub fn petition_context(page: &Page, data: &PetitionData, form: Option<Value>) -> Value {
+    let (p, case) = (&data.petition, &data.case);
+    let mut by_country = data.by_country.clone();
     by_country.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     let countries: Vec<Value> = by_country
         .iter()
@@ -150,7 +158,7 @@ pub async fn petition_context(
         .collect();
     let mut summary = petition_summary(page, p);
     summary["body"] = json!(paragraphs(&p.body));
-    Ok(json!({
+    json!({
         "petition": summary,
         "case": {
             "title": case.title,
@@ -159,7 +167,7 @@ pub async fn petition_context(
         },
         "by_country": countries,
         "form": form.unwrap_or(Value::Null),
-    }))
+    })
 }
 
 pub async fn petition(
@@ -169,10 +177,11 @@ pub async fn petition(
 ) -> HttpResponse {
     let page = Page::new(&req, &state);
     let result = async {
-        let (p, case) = load_petition(&state, &slug).await?;
+        let data = load_petition(&state, &slug).await?;
+        let p = &data.petition;
         let form = (p.status == "open")
-            .then(|| form_context(&page, &state, &p, &FormValues::default(), &[], false));
-        let ctx = petition_context(&state, &page, &p, &case, form).await?;
+            .then(|| form_context(&page, &state, p, &FormValues::default(), &[], false));
+        let ctx = petition_context(&page, &data, form);
         Ok::<_, Fail>(page.render(
             &state,
             StatusCode::OK,
@@ -193,16 +202,17 @@ pub async fn embed(
 ) -> HttpResponse {
     let page = Page::new(&req, &state);
     let result = async {
-        let (p, _case) = load_petition(&state, &slug).await?;
+        let data = load_petition(&state, &slug).await?;
+        let p = &data.petition;
         let form = (p.status == "open")
-            .then(|| form_context(&page, &state, &p, &FormValues::default(), &[], true));
+            .then(|| form_context(&page, &state, p, &FormValues::default(), &[], true));
         Ok::<_, Fail>(page.render(
             &state,
             StatusCode::OK,
             "pages/embed.html",
             &p.title,
             json!({
-                "petition": petition_summary(&page, &p),
+                "petition": petition_summary(&page, p),
                 "form": form.unwrap_or(Value::Null),
                 "full_href": format!("{}/petitions/{}{}", state.settings.base_url, p.slug, page.lang_query()),
             }),
@@ -224,8 +234,8 @@ pub async fn thanks(
 ) -> HttpResponse {
     let page = Page::new(&req, &state);
     let result = async {
-        let (p, _case) = load_petition(&state, &slug).await?;
-        let mut r = thanks_page(&state, &page, &p, None);
+        let data = load_petition(&state, &slug).await?;
+        let mut r = thanks_page(&state, &page, &data.petition, None);
         // After the embedded form, the thanks page shows inside the partner's frame.
         if req.query_string().split('&').any(|kv| kv == "embed=1") {
             r = super::reframe(&state, r, &page.nonce);

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use super::pages::{load_petition, petition_context};
 use super::{client_ip, is_cross_site, Fail, Framing, Page};
 use crate::db::petitions::Petition;
-use crate::db::signatures::NewSignature;
+use crate::db::signatures::{NewSignature, SignOutcome};
 use crate::domain::{Comment, CountryCode, DomainError, Email, PersonName, Postcode};
 use crate::i18n::Locale;
 use crate::web::AppState;
@@ -268,7 +268,8 @@ async fn sign_inner(
     if is_cross_site(req, &public.base_origin) {
         return Err(Fail::Forbidden);
     }
-    let (petition, case) = load_petition(state, slug).await?;
+    let data = load_petition(state, slug).await?;
+    let petition = &data.petition;
     if petition.status != "open" {
         return Err(Fail::Gone);
     }
@@ -302,7 +303,7 @@ async fn sign_inner(
     let valid = match validate(&values, page.locale) {
         Ok(v) => v,
         Err(errors) => {
-            let form = form_context(page, state, &petition, &values, &errors, values.embed);
+            let form = form_context(page, state, petition, &values, &errors, values.embed);
             let title = format!("{}: {}", page.t("error_summary_title"), petition.title);
             if values.embed {
                 return Ok(page.render(
@@ -318,7 +319,7 @@ async fn sign_inner(
                     Framing::Partners,
                 ));
             }
-            let ctx = petition_context(state, page, &petition, &case, Some(form)).await?;
+            let ctx = petition_context(page, &data, Some(form));
             return Ok(page.render(
                 state,
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -345,8 +346,11 @@ async fn sign_inner(
         locale: page.locale.code().to_string(),
     };
     let outcome = public.writer.sign(signature).await?;
-    if outcome.mail_queued() {
-        state.mail_wakeup.notify_one();
+    match outcome {
+        SignOutcome::Closed => return Err(Fail::Gone),
+        SignOutcome::Confirmed => public.petitions.invalidate(),
+        o if o.mail_queued() => state.mail_wakeup.notify_one(),
+        _ => {}
     }
     tracing::debug!(?outcome, "signature stored");
     Ok(see_thanks())
