@@ -317,11 +317,12 @@ pub fn recipients(conn: &mut DbConnection, ids: &[String]) -> DbResult<Vec<Recip
     Ok(out)
 }
 
-/// (signature id, petition title, signature status) for confirmation mails.
+/// (signature id, petition title, signature status, signer's locale) for
+/// confirmation mails.
 pub fn confirmation_petitions(
     conn: &mut DbConnection,
     signature_ids: &[String],
-) -> DbResult<Vec<(String, String, String)>> {
+) -> DbResult<Vec<(String, String, String, Option<String>)>> {
     use super::schema::{petitions, signatures};
     let mut out = Vec::new();
     for chunk in signature_ids.chunks(500) {
@@ -329,8 +330,13 @@ pub fn confirmation_petitions(
             signatures::table
                 .inner_join(petitions::table)
                 .filter(signatures::id.eq_any(chunk))
-                .select((signatures::id, petitions::title, signatures::status))
-                .load::<(String, String, String)>(conn)?,
+                .select((
+                    signatures::id,
+                    petitions::title,
+                    signatures::status,
+                    signatures::locale,
+                ))
+                .load::<(String, String, String, Option<String>)>(conn)?,
         );
     }
     Ok(out)

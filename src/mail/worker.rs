@@ -73,6 +73,7 @@ enum JobKind {
     Confirmation {
         petition_title: String,
         token: String,
+        locale: crate::i18n::Locale,
     },
 }
 
@@ -390,9 +391,9 @@ impl Worker {
         }
         let recipients: HashMap<String, db::deliveries::RecipientRow> =
             recipients.into_iter().map(|r| (r.id.clone(), r)).collect();
-        let petitions: HashMap<String, (String, String)> = petitions
+        let petitions: HashMap<String, (String, String, Option<String>)> = petitions
             .into_iter()
-            .map(|(sig, title, status)| (sig, (title, status)))
+            .map(|(sig, title, status, locale)| (sig, (title, status, locale)))
             .collect();
         let alert_status: HashMap<String, String> = alert_status.into_iter().collect();
         self.watched.lock().expect("watched lock").extend(
@@ -470,7 +471,7 @@ impl Worker {
                     let person = d.supporter_id.as_ref().and_then(|s| recipients.get(s));
                     let petition = d.signature_id.as_ref().and_then(|s| petitions.get(s));
                     match (person, petition, d.payload.clone()) {
-                        (Some(p), Some((title, sig_status)), Some(token))
+                        (Some(p), Some((title, sig_status, locale)), Some(token))
                             if p.email.is_some() && sig_status == "pending" =>
                         {
                             Some(Job {
@@ -478,6 +479,10 @@ impl Worker {
                                 kind: JobKind::Confirmation {
                                     petition_title: title.clone(),
                                     token,
+                                    locale: locale
+                                        .as_deref()
+                                        .and_then(crate::i18n::Locale::from_tag)
+                                        .unwrap_or(crate::i18n::Locale::En),
                                 },
                                 delivery: d,
                             })
@@ -566,7 +571,8 @@ async fn send_one(
         JobKind::Confirmation {
             petition_title,
             token,
-        } => composer.confirmation(petition_title, token, &job.recipient),
+            locale,
+        } => composer.confirmation(petition_title, token, &job.recipient, *locale),
     };
     let out = match built {
         Ok(out) => out,
