@@ -317,12 +317,14 @@ pub fn recipients(conn: &mut DbConnection, ids: &[String]) -> DbResult<Vec<Recip
     Ok(out)
 }
 
-/// (signature id, petition title, signature status, signer's locale) for
-/// confirmation mails.
+/// (signature id, petition title, signature status, signer's locale).
+pub type ConfirmationRow = (String, String, String, Option<String>);
+
+/// What confirmation mails need of their signatures.
 pub fn confirmation_petitions(
     conn: &mut DbConnection,
     signature_ids: &[String],
-) -> DbResult<Vec<(String, String, String, Option<String>)>> {
+) -> DbResult<Vec<ConfirmationRow>> {
     use super::schema::{petitions, signatures};
     let mut out = Vec::new();
     for chunk in signature_ids.chunks(500) {
@@ -336,7 +338,7 @@ pub fn confirmation_petitions(
                     signatures::status,
                     signatures::locale,
                 ))
-                .load::<(String, String, String, Option<String>)>(conn)?,
+                .load::<ConfirmationRow>(conn)?,
         );
     }
     Ok(out)
