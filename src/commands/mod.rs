@@ -116,6 +116,10 @@ fn import_blocking(
         actor: "cli".into(),
     };
     let bar = std::io::stderr().is_terminal().then(|| {
+        if size == 0 {
+            // Standard input: no length to measure against.
+            return indicatif::ProgressBar::new_spinner();
+        }
         let bar = indicatif::ProgressBar::new(size);
         bar.set_style(
             indicatif::ProgressStyle::with_template(

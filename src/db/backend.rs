@@ -3,7 +3,7 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text, Timestamp};
+use diesel::sql_types::{Array, BigInt, Text, Timestamp};
 
 use super::deliveries::Delivery;
 use super::schema::{list_members, supporters};
@@ -68,6 +68,37 @@ pub fn claim(
     let mut rows = rows;
     rows.sort_by_key(|d| d.id);
     Ok(rows)
+}
+
+/// Marks sent, in one statement, the deliveries `worker` holds among `ids`
+/// (`message_ids` in the same order), exactly as `deliveries::record` does
+/// row by row. PostgreSQL only, where each statement is a round trip; returns
+/// false on SQLite, whose per-row updates run in-process and stay as they are.
+pub fn record_sent_many(
+    conn: &mut DbConnection,
+    worker: &str,
+    sent_at: NaiveDateTime,
+    ids: Vec<i64>,
+    message_ids: Vec<String>,
+) -> DbResult<bool> {
+    match conn {
+        DbConnection::Sqlite(_) => Ok(false),
+        DbConnection::Postgres(c) => {
+            diesel::sql_query(
+                "UPDATE deliveries AS d SET status = 'sent', sent_at = $1, \
+                 message_id = v.message_id, attempts = d.attempts + 1, payload = NULL, \
+                 locked_until = NULL, last_error = NULL \
+                 FROM unnest($2::bigint[], $3::text[]) AS v(id, message_id) \
+                 WHERE d.id = v.id AND d.status = 'sending' AND d.locked_by = $4",
+            )
+            .bind::<Timestamp, _>(sent_at)
+            .bind::<Array<BigInt>, _>(ids)
+            .bind::<Array<Text>, _>(message_ids)
+            .bind::<Text, _>(worker)
+            .execute(c)?;
+            Ok(true)
+        }
+    }
 }
 
 /// Queues one alert delivery per eligible person (see `alerts::start_send`).

@@ -135,8 +135,20 @@ pub fn record(conn: &mut DbConnection, worker: &str, outcomes: &[(i64, Outcome)]
             .filter(deliveries::status.eq("sending"))
             .filter(deliveries::locked_by.eq(worker.to_string()))
     };
+    // The common case, many messages sent, in one statement where the
+    // backend can (PostgreSQL: one round trip instead of one per message).
+    let (sent_ids, sent_message_ids): (Vec<i64>, Vec<String>) = outcomes
+        .iter()
+        .filter_map(|(id, o)| match o {
+            Outcome::Sent { message_id } => Some((*id, message_id.clone())),
+            _ => None,
+        })
+        .unzip();
+    let sent_done = !sent_ids.is_empty()
+        && super::backend::record_sent_many(conn, worker, t, sent_ids, sent_message_ids)?;
     for (id, outcome) in outcomes {
         match outcome {
+            Outcome::Sent { .. } if sent_done => {}
             Outcome::Sent { message_id } => {
                 diesel::update(mine(*id))
                     .set((
@@ -220,6 +232,18 @@ pub fn record(conn: &mut DbConnection, worker: &str, outcomes: &[(i64, Outcome)]
     Ok(())
 }
 
+/// Whether any delivery of an alert still waits to be sent (queued or being
+/// sent): one index probe, unlike counting them.
+pub fn alert_has_waiting(conn: &mut DbConnection, alert_id: &str) -> DbResult<bool> {
+    Ok(diesel::select(diesel::dsl::exists(
+        deliveries::table
+            .filter(deliveries::alert_id.eq(alert_id))
+            .filter(deliveries::kind.eq(KIND_ALERT))
+            .filter(deliveries::status.eq_any(["queued", "sending"])),
+    ))
+    .get_result(conn)?)
+}
+
 /// Puts back deliveries whose lease ran out (their worker died): they are
 /// due again at once. Returns how many.
 pub fn reap_expired(conn: &mut DbConnection, now: NaiveDateTime) -> DbResult<usize> {
@@ -293,11 +317,14 @@ pub fn recipients(conn: &mut DbConnection, ids: &[String]) -> DbResult<Vec<Recip
     Ok(out)
 }
 
-/// (signature id, petition title, signature status) for confirmation mails.
+/// (signature id, petition title, signature status, signer's locale).
+pub type ConfirmationRow = (String, String, String, Option<String>);
+
+/// What confirmation mails need of their signatures.
 pub fn confirmation_petitions(
     conn: &mut DbConnection,
     signature_ids: &[String],
-) -> DbResult<Vec<(String, String, String)>> {
+) -> DbResult<Vec<ConfirmationRow>> {
     use super::schema::{petitions, signatures};
     let mut out = Vec::new();
     for chunk in signature_ids.chunks(500) {
@@ -305,8 +332,13 @@ pub fn confirmation_petitions(
             signatures::table
                 .inner_join(petitions::table)
                 .filter(signatures::id.eq_any(chunk))
-                .select((signatures::id, petitions::title, signatures::status))
-                .load::<(String, String, String)>(conn)?,
+                .select((
+                    signatures::id,
+                    petitions::title,
+                    signatures::status,
+                    signatures::locale,
+                ))
+                .load::<ConfirmationRow>(conn)?,
         );
     }
     Ok(out)

@@ -94,7 +94,7 @@ impl CounterDeltas {
             .or_default() += 1;
     }
 
-    fn apply(self, conn: &mut DbConnection, now: NaiveDateTime) -> DbResult<()> {
+    fn apply(self, conn: &mut DbConnection) -> DbResult<()> {
         for (id, (pending, confirmed)) in self.petitions {
             if pending == 0 && confirmed == 0 {
                 continue;
@@ -106,7 +106,6 @@ impl CounterDeltas {
                 ))
                 .execute(conn)?;
         }
-        let _ = now;
         for ((petition, country), n) in self.countries {
             let updated =
                 diesel::update(petition_country_counts::table.find((&petition, &country)))
@@ -401,7 +400,7 @@ pub fn sign_batch(
             }
             out.push(sign_in_tx(conn, s, now, pending_ttl, &mut deltas)?);
         }
-        deltas.apply(conn, now)?;
+        deltas.apply(conn)?;
         Ok(out)
     })
 }
@@ -551,7 +550,7 @@ pub fn confirm(
         let mut deltas = CounterDeltas::default();
         deltas.pending(&petition_id, -1);
         deltas.confirmed(&petition_id, &country);
-        deltas.apply(conn, now)?;
+        deltas.apply(conn)?;
         if opt_in {
             let slug: String = petitions::table
                 .find(&petition_id)

@@ -10,6 +10,7 @@ use lettre::{Address, Message};
 use serde::Serialize;
 use std::sync::Arc;
 
+use crate::i18n::Locale;
 use crate::security::Keys;
 use crate::templates::Templates;
 
@@ -152,8 +153,13 @@ struct ConfirmCtx<'a> {
     title: &'a str,
     banner: &'a str,
     footer: String,
-    first_name: &'a str,
-    petition_title: &'a str,
+    subject: String,
+    greeting: String,
+    thanks: String,
+    counts_once: &'a str,
+    button: &'a str,
+    or_open: &'a str,
+    ignore: &'a str,
     confirm_url: String,
     unsubscribe_url: Option<String>,
 }
@@ -257,26 +263,32 @@ impl Composer {
         self.build(r, rendered, unsubscribe)
     }
 
+    /// The confirmation mail of a pending signature, in the language the
+    /// person signed in.
     pub fn confirmation(
         &self,
         petition_title: &str,
         token: &str,
         r: &Recipient,
+        locale: Locale,
     ) -> Result<Outgoing, ComposeError> {
+        let name = if r.first_name.is_empty() {
+            locale.get("mail_confirm_friend")
+        } else {
+            &r.first_name
+        };
         let ctx = ConfirmCtx {
-            lang: "en",
+            lang: locale.code(),
             title: petition_title,
-            banner: "Confirm your signature",
-            footer: format!(
-                "{} sent this because this address was used to sign a petition.",
-                self.org_name()
-            ),
-            first_name: if r.first_name.is_empty() {
-                "friend"
-            } else {
-                &r.first_name
-            },
-            petition_title,
+            banner: locale.get("mail_confirm_banner"),
+            footer: locale.format("mail_confirm_footer", &[("org", self.org_name())]),
+            subject: locale.format("mail_confirm_subject", &[("title", petition_title)]),
+            greeting: locale.format("mail_confirm_greeting", &[("name", name)]),
+            thanks: locale.format("mail_confirm_thanks", &[("title", petition_title)]),
+            counts_once: locale.get("mail_confirm_counts_once"),
+            button: locale.get("mail_confirm_button"),
+            or_open: locale.get("mail_confirm_or_open"),
+            ignore: locale.get("mail_confirm_ignore"),
             confirm_url: format!("{}/confirm/{}", self.base_url, token),
             unsubscribe_url: None,
         };

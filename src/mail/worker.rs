@@ -35,6 +35,19 @@ pub struct WorkerConfig {
 }
 
 impl WorkerConfig {
+    /// Deliveries claimed at once. A claimed delivery may wait for two
+    /// batches (one in the channel, one being handed over) before it is
+    /// sent, so with a rate limit the batch stays small enough for that wait
+    /// to fit well inside the lease.
+    pub fn claim_batch(&self) -> i64 {
+        let mut want = (self.concurrency * 16).max(32) as u64;
+        if self.rate > 0 {
+            let fits = (self.rate as u64).saturating_mul(self.lease.as_secs()) / 4;
+            want = want.min(fits.max(1));
+        }
+        want as i64
+    }
+
     pub fn from_settings(s: &crate::config::Settings) -> WorkerConfig {
         WorkerConfig {
             concurrency: s.send_concurrency as usize,
@@ -52,9 +65,6 @@ struct Job {
     delivery: Delivery,
     recipient: Recipient,
     kind: JobKind,
-    /// Past this instant the lease may have run out and another worker may
-    /// hold the delivery: send nothing, let the queue have it back.
-    lease_deadline: tokio::time::Instant,
 }
 
 enum JobKind {
@@ -63,6 +73,7 @@ enum JobKind {
     Confirmation {
         petition_title: String,
         token: String,
+        locale: crate::i18n::Locale,
     },
 }
 
@@ -73,6 +84,8 @@ pub struct Worker {
     config: WorkerConfig,
     wakeup: Arc<Notify>,
     id: String,
+    /// Alerts with claimed deliveries, whose cancellation senders must see.
+    watched: Arc<std::sync::Mutex<HashSet<String>>>,
 }
 
 /// Paces sends to at most `rate` per second across all connections.
@@ -127,6 +140,7 @@ impl Worker {
             config,
             wakeup,
             id: format!("worker-{}", uuid::Uuid::new_v4()),
+            watched: Arc::default(),
         }
     }
 
@@ -135,15 +149,24 @@ impl Worker {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let worker_id = self.id.clone();
         tracing::info!(worker.id = %worker_id, concurrency = self.config.concurrency, rate = self.config.rate, "mail worker started");
-        // Claim no more than the senders will take soon, so claimed
-        // deliveries never wait in memory longer than their lease.
-        let capacity = self.config.concurrency * 8;
-        let (job_tx, job_rx) = async_channel::bounded::<Job>(capacity);
+        // One claimed batch waits in the channel while the next is claimed,
+        // so the connections never stand idle during a claim.
+        let want = self.config.claim_batch();
+        let (job_tx, job_rx) = async_channel::bounded::<Job>(want as usize);
         let (out_tx, out_rx) =
             tokio::sync::mpsc::unbounded_channel::<(i64, Option<String>, Outcome)>();
         let pacer = Arc::new(Pacer::new(self.config.rate));
         let health = Arc::new(std::sync::Mutex::new(Health::default()));
         let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // Alerts cancelled while their deliveries sit claimed in the channel:
+        // senders skip those instead of sending them.
+        let cancelled: Arc<std::sync::RwLock<HashSet<String>>> = Arc::default();
+        let watcher = tokio::spawn(watch_cancellations(
+            self.db.clone(),
+            self.watched.clone(),
+            cancelled.clone(),
+            self.config.poll,
+        ));
 
         let mut senders = Vec::new();
         for _ in 0..self.config.concurrency {
@@ -153,8 +176,13 @@ impl Worker {
             let mut session = self.mailer.session();
             let pacer = pacer.clone();
             let config = self.config.clone();
+            // Stop short of the lease's end: sending and recording take time,
+            // and a reaper may requeue the row the moment the lease ends.
+            let lease_margin = chrono::Duration::from_std(self.config.lease / 5)
+                .unwrap_or(chrono::Duration::seconds(1));
             let health = health.clone();
             let stopping = stopping.clone();
+            let cancelled = cancelled.clone();
             senders.push(tokio::spawn(async move {
                 while let Ok(job) = rx.recv().await {
                     let alert_id = job.delivery.alert_id.clone();
@@ -163,13 +191,33 @@ impl Worker {
                         continue;
                     }
                     pacer.wait().await;
-                    if tokio::time::Instant::now() > job.lease_deadline {
+                    if job
+                        .delivery
+                        .locked_until
+                        .is_some_and(|until| until - lease_margin <= db::now())
+                    {
+                        // The lease ran out while the job waited: the row is
+                        // the reaper's (or another worker's) now. Sending it
+                        // could duplicate it; recording anything could undo
+                        // a newer claim. Leave it be.
                         tracing::warn!(
                             delivery.id = job.delivery.id,
-                            "lease ran out before sending; released"
+                            "lease expired before sending; left for the reaper"
                         );
-                        let _ = tx.send((job.delivery.id, alert_id, Outcome::Released));
                         continue;
+                    }
+                    if let JobKind::Alert(content) = &job.kind {
+                        let gone = cancelled
+                            .read()
+                            .expect("cancelled lock")
+                            .contains(&content.alert_id);
+                        if gone {
+                            let skipped = Outcome::Skipped {
+                                reason: "alert cancelled".into(),
+                            };
+                            let _ = tx.send((job.delivery.id, alert_id, skipped));
+                            continue;
+                        }
                     }
                     let outcome = send_one(&composer, &mut session, &job, &config, &health).await;
                     let _ = tx.send((job.delivery.id, alert_id, outcome));
@@ -184,6 +232,7 @@ impl Worker {
 
         let mut alert_cache: HashMap<String, Arc<AlertContent>> = HashMap::new();
         let mut last_reap = tokio::time::Instant::now() - Duration::from_secs(3600);
+        let mut last_priority = tokio::time::Instant::now() - Duration::from_secs(3600);
         loop {
             if *shutdown.borrow() {
                 break;
@@ -212,16 +261,17 @@ impl Worker {
                     Err(e) => tracing::error!(error = %e, "reaping expired leases failed"),
                 }
             }
-            let want = capacity.saturating_sub(job_tx.len()) as i64;
-            if want < self.config.concurrency as i64 {
-                // The senders are busy; look again in a moment.
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(2)) => {}
-                    _ = shutdown.changed() => {}
-                }
-                continue;
+            // Confirmations and test sends go first, but looking for them
+            // scans past every queued alert delivery: during a big send, look
+            // at most once per poll interval.
+            let with_priority = last_priority.elapsed() >= self.config.poll;
+            if with_priority {
+                last_priority = tokio::time::Instant::now();
             }
-            let jobs = match self.claim_and_prepare(want, &mut alert_cache).await {
+            let jobs = match self
+                .claim_and_prepare(want, with_priority, &mut alert_cache)
+                .await
+            {
                 Ok(jobs) => jobs,
                 Err(e) => {
                     tracing::error!(error = ?e, "claiming deliveries failed");
@@ -233,6 +283,11 @@ impl Worker {
                 }
             };
             if jobs.is_empty() {
+                if !with_priority {
+                    // Nothing for alerts: look for the other kinds at once.
+                    last_priority = tokio::time::Instant::now() - self.config.poll;
+                    continue;
+                }
                 tokio::select! {
                     _ = self.wakeup.notified() => {}
                     _ = tokio::time::sleep(self.config.poll) => {}
@@ -254,6 +309,7 @@ impl Worker {
             let _ = s.await;
         }
         let _ = recorder.await;
+        watcher.abort();
         let id = worker_id.clone();
         match self
             .db
@@ -272,11 +328,10 @@ impl Worker {
     async fn claim_and_prepare(
         &self,
         want: i64,
+        with_priority: bool,
         alert_cache: &mut HashMap<String, Arc<AlertContent>>,
     ) -> Result<Vec<Job>, DbError> {
         let worker = self.id.clone();
-        // A margin for clock steps and the time to record the outcome.
-        let lease_deadline = tokio::time::Instant::now() + self.config.lease.mul_f64(0.8);
         let lease =
             chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::seconds(120));
         let cached: HashSet<String> = alert_cache.keys().cloned().collect();
@@ -286,7 +341,12 @@ impl Worker {
             .run(move |c| {
                 let now = db::now();
                 let mut claimed = Vec::new();
-                for kind in [KIND_CONFIRMATION, KIND_TEST, KIND_ALERT] {
+                let kinds: &[&str] = if with_priority {
+                    &[KIND_CONFIRMATION, KIND_TEST, KIND_ALERT]
+                } else {
+                    &[KIND_ALERT]
+                };
+                for &kind in kinds {
                     let left = want - claimed.len() as i64;
                     if left <= 0 {
                         break;
@@ -331,11 +391,17 @@ impl Worker {
         }
         let recipients: HashMap<String, db::deliveries::RecipientRow> =
             recipients.into_iter().map(|r| (r.id.clone(), r)).collect();
-        let petitions: HashMap<String, (String, String)> = petitions
+        let petitions: HashMap<String, (String, String, Option<String>)> = petitions
             .into_iter()
-            .map(|(sig, title, status)| (sig, (title, status)))
+            .map(|(sig, title, status, locale)| (sig, (title, status, locale)))
             .collect();
         let alert_status: HashMap<String, String> = alert_status.into_iter().collect();
+        self.watched.lock().expect("watched lock").extend(
+            alert_status
+                .iter()
+                .filter(|(_, s)| *s == "sending")
+                .map(|(id, _)| id.clone()),
+        );
 
         let mut jobs = Vec::new();
         let mut skipped = Vec::new();
@@ -366,7 +432,6 @@ impl Worker {
                             },
                             kind: JobKind::Test(content),
                             delivery: d,
-                            lease_deadline,
                         }),
                         _ => {
                             skipped.push(skip("the alert or address is gone"));
@@ -390,7 +455,6 @@ impl Worker {
                                 recipient: p.recipient(),
                                 kind: JobKind::Alert(content.clone()),
                                 delivery: d,
-                                lease_deadline,
                             })
                         }
                         (_, Some(p), _) => {
@@ -407,7 +471,7 @@ impl Worker {
                     let person = d.supporter_id.as_ref().and_then(|s| recipients.get(s));
                     let petition = d.signature_id.as_ref().and_then(|s| petitions.get(s));
                     match (person, petition, d.payload.clone()) {
-                        (Some(p), Some((title, sig_status)), Some(token))
+                        (Some(p), Some((title, sig_status, locale)), Some(token))
                             if p.email.is_some() && sig_status == "pending" =>
                         {
                             Some(Job {
@@ -415,9 +479,12 @@ impl Worker {
                                 kind: JobKind::Confirmation {
                                     petition_title: title.clone(),
                                     token,
+                                    locale: locale
+                                        .as_deref()
+                                        .and_then(crate::i18n::Locale::from_tag)
+                                        .unwrap_or(crate::i18n::Locale::En),
                                 },
                                 delivery: d,
-                                lease_deadline,
                             })
                         }
                         _ => {
@@ -504,7 +571,8 @@ async fn send_one(
         JobKind::Confirmation {
             petition_title,
             token,
-        } => composer.confirmation(petition_title, token, &job.recipient),
+            locale,
+        } => composer.confirmation(petition_title, token, &job.recipient, *locale),
     };
     let out = match built {
         Ok(out) => out,
@@ -571,6 +639,53 @@ async fn send_one(
     }
 }
 
+/// Every `poll`, looks up the alerts whose deliveries are claimed and
+/// notes the cancelled ones, so a cancel stops the deliveries already claimed
+/// and waiting for a connection too, not only those still queued.
+async fn watch_cancellations(
+    db: Db,
+    watched: Arc<std::sync::Mutex<HashSet<String>>>,
+    cancelled: Arc<std::sync::RwLock<HashSet<String>>>,
+    poll: Duration,
+) {
+    loop {
+        tokio::time::sleep(poll).await;
+        let ids: Vec<String> = watched
+            .lock()
+            .expect("watched lock")
+            .iter()
+            .cloned()
+            .collect();
+        if ids.is_empty() {
+            continue;
+        }
+        let asked = ids.clone();
+        let statuses = match db.run(move |c| db::alerts::statuses(c, &asked)).await {
+            Ok(s) => s.into_iter().collect::<HashMap<String, String>>(),
+            Err(e) => {
+                tracing::warn!(error = %e, "looking up alert statuses failed");
+                continue;
+            }
+        };
+        let mut w = watched.lock().expect("watched lock");
+        for id in ids {
+            match statuses.get(&id).map(String::as_str) {
+                Some("sending") => {}
+                Some("cancelled") => {
+                    cancelled
+                        .write()
+                        .expect("cancelled lock")
+                        .insert(id.clone());
+                    w.remove(&id);
+                }
+                _ => {
+                    w.remove(&id);
+                }
+            }
+        }
+    }
+}
+
 /// The time of the next attempt after `attempts` failures: the base delay,
 /// doubled for each earlier failure.
 pub fn retry_at(base: Duration, attempts: u32) -> NaiveDateTime {
@@ -619,7 +734,11 @@ async fn record_loop(
                     db::write_tx(c, |c| {
                         db::deliveries::record(c, &w2, &o)?;
                         for id in &a {
-                            db::alerts::mark_finished(c, id, db::now())?;
+                            // A cheap look first: counting every waiting
+                            // delivery after each batch costs O(queue).
+                            if !db::deliveries::alert_has_waiting(c, id)? {
+                                db::alerts::mark_finished(c, id, db::now())?;
+                            }
                         }
                         Ok::<_, DbError>(())
                     })

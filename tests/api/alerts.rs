@@ -695,6 +695,25 @@ async fn someone_who_unsubscribes_after_the_snapshot_is_skipped(b: Backend) {
     let id = create_alert(&app, &token, &case_id, &petition_id, &[&l]).await;
     app.smtp.stop().await;
     assert_eq!(send(&app, &token, &id).await["recipients"], 2);
+    // Let the worker meet the outage first, so the person leaves while their
+    // delivery is already queued for a retry.
+    wait_until("a failed attempt", Duration::from_secs(20), || async {
+        let a: i64 = app
+            .db
+            .run(|c| {
+                use clarion::db::schema::deliveries;
+                use diesel::prelude::*;
+                deliveries::table
+                    .filter(deliveries::attempts.gt(0))
+                    .count()
+                    .get_result(c)
+                    .map_err(clarion::db::DbError::from)
+            })
+            .await
+            .unwrap();
+        (a >= 2).then_some(())
+    })
+    .await;
     app.db
         .run(|c| {
             use clarion::db::schema::supporters;

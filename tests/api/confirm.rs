@@ -9,6 +9,7 @@ use crate::helpers::{spawn_app, spawn_app_with, Backend};
 use crate::public_support::{form, form_with, header};
 
 backend_tests!(
+    the_confirmation_mail_is_written_in_the_language_the_person_signed_in,
     the_confirmation_mail_arrives_and_its_link_confirms_through_get_then_post,
     a_get_of_the_confirmation_link_changes_nothing_and_its_page_posts_itself,
     a_post_confirms_once_counts_once_and_records_consent,
@@ -315,4 +316,42 @@ async fn the_confirmation_mail_arrives_and_its_link_confirms_through_get_then_po
         .contains("Your signature is confirmed"));
     assert_eq!(app.counts_json("free-them").await["signatures"], 1);
     assert_eq!(app.counters("free-them").await, (1, 0));
+}
+
+async fn the_confirmation_mail_is_written_in_the_language_the_person_signed_in(b: Backend) {
+    let app = spawn_app(b).await;
+    app.open_petition("free-them", json!({})).await;
+    app.sign(
+        "free-them",
+        &form_with("ann@example.org", &[("lang", "ru")]),
+    )
+    .await;
+    app.sign("free-them", &form("bob@example.org")).await;
+    let mails = app.smtp.wait_for(2, Duration::from_secs(20)).await;
+    let text_of = |who: &str| {
+        let m = mails.iter().find(|m| m.rcpt_to[0] == who).unwrap();
+        let text = m
+            .text_parts()
+            .into_iter()
+            .find(|(t, _)| t == "text/plain")
+            .map(|(_, b)| b)
+            .unwrap();
+        (m.decoded_header("Subject").unwrap(), text)
+    };
+    let (subject, text) = text_of("ann@example.org");
+    assert!(subject.starts_with("Подтвердите"), "{subject}");
+    assert!(
+        text.contains("Ваша подпись будет учтена после подтверждения"),
+        "{text}"
+    );
+    assert!(text.contains("/confirm/"));
+    let (subject, text) = text_of("bob@example.org");
+    assert!(
+        subject.starts_with("Please confirm your signature"),
+        "{subject}"
+    );
+    assert!(
+        text.contains("Your signature counts once you confirm it"),
+        "{text}"
+    );
 }

@@ -12,7 +12,7 @@ use crate::signers::{parse_csv, petition, sign_all, Signer};
 backend_tests!(
     the_cli_import_creates_the_list_and_prints_counts_and_rejected_lines,
     the_cli_exports_equal_the_api,
-    an_unknown_petition_is_a_one_line_error,
+    an_unknown_petition_or_file_is_a_one_line_error,
 );
 
 async fn clarion(app: &TestApp, args: &[&str], stdin: Option<&str>) -> std::process::Output {
@@ -218,8 +218,37 @@ async fn the_cli_exports_equal_the_api(b: Backend) {
     );
 }
 
-async fn an_unknown_petition_is_a_one_line_error(b: Backend) {
+async fn an_unknown_petition_or_file_is_a_one_line_error(b: Backend) {
     let app = spawn_app(b).await;
+    let out = clarion(
+        &app,
+        &["import", "supporters", "/no/such/file.csv", "--list", "L"],
+        None,
+    )
+    .await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("/no/such/file.csv"), "{stderr}");
+    let file = app.dir.path().join("no-email.csv");
+    std::fs::write(&file, "name\nAnn\n").unwrap();
+    let out = clarion(
+        &app,
+        &[
+            "import",
+            "supporters",
+            file.to_str().unwrap(),
+            "--list",
+            "L",
+        ],
+        None,
+    )
+    .await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("email"), "{stderr}");
+
     let out = clarion(&app, &["export", "signatures", "--petition", "nope"], None).await;
     assert!(!out.status.success());
     let stderr = String::from_utf8(out.stderr).unwrap();

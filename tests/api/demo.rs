@@ -23,7 +23,7 @@ async fn the_demo_case_is_seeded_once_into_an_empty_database_only(b: Backend) {
             },
         )
         .await
-        .unwrap();
+        .unwrap_or_else(|e| panic!("build failed: {e:#}"));
         let port = app.port();
         let db = app.state().db.clone();
         let server = tokio::spawn(app.run_until_stopped());

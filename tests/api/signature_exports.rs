@@ -13,6 +13,7 @@ backend_tests!(
     the_listing_pages_with_a_cursor_and_filters_by_status,
     an_export_longer_than_one_chunk_keeps_every_row_in_order,
     bad_filters_are_422_and_an_unknown_petition_404,
+    signatures_from_the_signing_form_export_and_count_like_the_public_page_even_after_erasure,
 );
 
 const HEADER: &str =
@@ -328,4 +329,114 @@ async fn bad_filters_are_422_and_an_unknown_petition_404(b: Backend) {
     ] {
         assert_problem(app.get(&path, &t).await, 404).await;
     }
+}
+
+async fn signatures_from_the_signing_form_export_and_count_like_the_public_page_even_after_erasure(
+    b: Backend,
+) {
+    use crate::public_support::form_with;
+    let app = spawn_app(b).await;
+    let organiser = app.token("organiser").await;
+    let admin = app.token("admin").await;
+    let p = app.open_petition("end-to-end", json!({})).await;
+    let pid = p["id"].as_str().unwrap();
+    // Ann and Bob sign and confirm; Cat signs after, so hers is the one
+    // mail left unconfirmed whatever order the worker sends them in.
+    let signers = [
+        ("ann@example.org", "KG", "=cmd|' /C calc'!A0"),
+        ("bob@example.org", "GB", ""),
+        ("cat@example.org", "KG", "Free them"),
+    ];
+    for (i, (email, country, comment)) in signers.into_iter().enumerate() {
+        let r = app
+            .sign(
+                "end-to-end",
+                &form_with(email, &[("country", country), ("comment", comment)]),
+            )
+            .await;
+        assert_eq!(r.status(), 303);
+        if i == 1 {
+            for t in app.mailed_tokens(2).await {
+                let r = app.post_empty(&format!("/confirm/{t}")).await;
+                assert_eq!(r.status(), 200);
+            }
+        }
+    }
+    app.mailed_tokens(3).await;
+    let counts: Value = app
+        .get(
+            &format!("/api/v1/petitions/{pid}/counts?by=country"),
+            &organiser,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (counts["confirmed"].as_i64(), counts["pending"].as_i64()),
+        (Some(2), Some(1))
+    );
+    let public = app.counts_json("end-to-end").await;
+    assert_eq!(counts["by"], public["by_country"]);
+    assert_eq!(counts["confirmed"], public["signatures"]);
+
+    let bytes = app
+        .get(
+            &format!("/api/v1/petitions/{pid}/signatures.csv"),
+            &organiser,
+        )
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    let rows = parse_csv(&bytes);
+    assert_eq!(rows.len() as i64 - 1, counts["confirmed"].as_i64().unwrap());
+    let ann = rows
+        .iter()
+        .find(|r| r[4] == "ann@example.org")
+        .expect("ann exported");
+    assert_eq!(ann[7], "'=cmd|' /C calc'!A0");
+
+    let found: Value = app
+        .get("/api/v1/supporters?email=ann@example.org", &organiser)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = found["items"][0]["id"].as_str().unwrap();
+    let r = app
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/supporters/{id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 204);
+    assert_eq!(app.counts_json("end-to-end").await, public);
+    let after: Value = app
+        .get(
+            &format!("/api/v1/petitions/{pid}/counts?by=country"),
+            &organiser,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(after, counts);
+    let bytes = app
+        .get(
+            &format!("/api/v1/petitions/{pid}/signatures.csv"),
+            &organiser,
+        )
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    assert!(
+        !text.contains("ann@example.org") && !text.contains("calc"),
+        "{text}"
+    );
+    assert_eq!(parse_csv(&bytes).len(), rows.len());
 }

@@ -180,7 +180,7 @@ pub async fn petition(
         let data = load_petition(&state, &slug).await?;
         let p = &data.petition;
         let form = (p.status == "open")
-            .then(|| form_context(&page, &state, p, &FormValues::default(), &[], false));
+            .then(|| form_context(&page, p, &FormValues::default(), &[], false));
         let ctx = petition_context(&page, &data, form);
         Ok::<_, Fail>(page.render(
             &state,
@@ -205,7 +205,7 @@ pub async fn embed(
         let data = load_petition(&state, &slug).await?;
         let p = &data.petition;
         let form = (p.status == "open")
-            .then(|| form_context(&page, &state, p, &FormValues::default(), &[], true));
+            .then(|| form_context(&page, p, &FormValues::default(), &[], true));
         Ok::<_, Fail>(page.render(
             &state,
             StatusCode::OK,

@@ -151,13 +151,11 @@ fn validate(v: &FormValues, locale: Locale) -> Result<Valid, Vec<(&'static str, 
 /// summary and the country list.
 pub fn form_context(
     page: &Page,
-    state: &AppState,
     p: &Petition,
     v: &FormValues,
     errors: &[(&'static str, String)],
     embed: bool,
 ) -> Value {
-    let _ = state;
     let error_of = |f: &str| {
         errors
             .iter()
@@ -176,12 +174,7 @@ pub fn form_context(
         })
     };
     let selected = CountryCode::parse(&v.country).ok().map(|c| c.as_str());
-    let countries: Vec<Value> = page
-        .locale
-        .countries()
-        .into_iter()
-        .map(|(code, name)| json!({"code": code, "name": name, "selected": Some(code) == selected}))
-        .collect();
+    let country_options = country_options(page.locale, selected);
     let summary: Vec<Value> = errors
         .iter()
         .map(|(f, m)| json!({"href": format!("#f-{}", f.replace('_', "-")), "message": m}))
@@ -199,9 +192,43 @@ pub fn form_context(
         "postcode": field("postcode", &v.postcode),
         "comment": field("comment", &v.comment),
         "email_opt_in": v.email_opt_in,
-        "countries": countries,
+        "country_options": country_options,
         "email_hint": if p.require_confirmation { page.t("form_email_hint") } else { page.t("form_email_hint_instant") },
     })
+}
+
+/// The `<option>`s of the country list, HTML-escaped here because the
+/// template inserts them raw: rendering 249 options through handlebars on
+/// every page view cost more than everything else on the page together.
+/// The list without a selection is built once per locale.
+fn country_options(locale: Locale, selected: Option<&str>) -> std::borrow::Cow<'static, str> {
+    use std::sync::OnceLock;
+    fn build(locale: Locale, selected: Option<&str>) -> String {
+        let mut out = String::with_capacity(12 * 1024);
+        for (code, name) in locale.countries() {
+            out.push_str("<option value=\"");
+            out.push_str(code);
+            out.push('"');
+            if Some(code) == selected {
+                out.push_str(" selected");
+            }
+            out.push('>');
+            out.push_str(&handlebars::html_escape(name));
+            out.push_str("</option>");
+        }
+        out
+    }
+    static EN: OnceLock<String> = OnceLock::new();
+    static RU: OnceLock<String> = OnceLock::new();
+    match (selected, locale) {
+        (Some(code), _) => std::borrow::Cow::Owned(build(locale, Some(code))),
+        (None, Locale::En) => {
+            std::borrow::Cow::Borrowed(EN.get_or_init(|| build(Locale::En, None)))
+        }
+        (None, Locale::Ru) => {
+            std::borrow::Cow::Borrowed(RU.get_or_init(|| build(Locale::Ru, None)))
+        }
+    }
 }
 
 /// Reads the body, refusing more than [`MAX_BODY`] bytes without reading them.
@@ -303,7 +330,7 @@ async fn sign_inner(
     let valid = match validate(&values, page.locale) {
         Ok(v) => v,
         Err(errors) => {
-            let form = form_context(page, state, petition, &values, &errors, values.embed);
+            let form = form_context(page, petition, &values, &errors, values.embed);
             let title = format!("{}: {}", page.t("error_summary_title"), petition.title);
             if values.embed {
                 return Ok(page.render(

@@ -10,13 +10,17 @@
 //! means a stored signature. One writer also means two submissions of one
 //! address never race each other inside this process.
 
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot, Mutex};
 
 use crate::db::signatures::{self, NewSignature, SignOutcome};
 use crate::db::{Db, DbError};
 
 /// Largest batch committed at once.
 pub const MAX_BATCH: usize = 512;
+/// Writer tasks on PostgreSQL.
+pub const PG_WRITERS: usize = 4;
 /// Submissions waiting beyond this make senders wait (back-pressure).
 const CHANNEL: usize = 8192;
 
@@ -28,9 +32,18 @@ pub struct SignWriter {
 }
 
 impl SignWriter {
+    /// Starts the writer tasks: one on SQLite (one writer at a time is all
+    /// SQLite allows), [`PG_WRITERS`] on PostgreSQL, where a transaction's
+    /// round trips, not the commit, are the cost, so batches overlap. Two
+    /// batches racing on one address end in a unique violation, and the
+    /// losing batch is retried one signature at a time.
     pub fn start(db: Db, pending_ttl: chrono::Duration) -> SignWriter {
         let (tx, rx) = mpsc::channel(CHANNEL);
-        tokio::spawn(run(db, rx, pending_ttl));
+        let writers = if db.is_sqlite() { 1 } else { PG_WRITERS };
+        let rx = Arc::new(Mutex::new(rx));
+        for _ in 0..writers {
+            tokio::spawn(run(db.clone(), rx.clone(), pending_ttl));
+        }
         SignWriter { tx }
     }
 
@@ -47,9 +60,16 @@ impl SignWriter {
     }
 }
 
-async fn run(db: Db, mut rx: mpsc::Receiver<(NewSignature, Reply)>, ttl: chrono::Duration) {
+type Queue = Arc<Mutex<mpsc::Receiver<(NewSignature, Reply)>>>;
+
+async fn run(db: Db, rx: Queue, ttl: chrono::Duration) {
     let mut buf = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut buf, MAX_BATCH).await > 0 {
+    loop {
+        // Hold the queue only while taking a batch, not while storing it.
+        let got = rx.lock().await.recv_many(&mut buf, MAX_BATCH).await;
+        if got == 0 {
+            return;
+        }
         let (batch, replies): (Vec<NewSignature>, Vec<Reply>) =
             std::mem::take(&mut buf).into_iter().unzip();
         let n = batch.len();
