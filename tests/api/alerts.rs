@@ -680,7 +680,9 @@ async fn one_click_unsubscribe_through_the_received_url_stops_further_alerts(b: 
 }
 
 async fn someone_who_unsubscribes_after_the_snapshot_is_skipped(b: Backend) {
-    let app = spawn_app(b).await;
+    // A retry delay long enough that no attempt is under way while the person
+    // leaves and the server comes back: the next attempt must see them gone.
+    let app = spawn_app_with(b, |raw| raw.retry_base_ms = 1500).await;
     let token = app.token("campaigner").await;
     let (case_id, petition_id) = case_and_petition(&app, &token).await;
     let l = app
