@@ -118,9 +118,17 @@ impl Manager {
                 // WAL lets readers run beside the one writer; busy_timeout makes
                 // a second writer wait instead of failing; NORMAL is durable in
                 // WAL mode except for the last transactions on power loss.
+                // A checkpoint runs inside whichever commit crosses the
+                // threshold and stalls the signature writer (and every request
+                // waiting on its batch) while it writes back and syncs; every
+                // 10,000 pages (~40 MB of WAL) rather than SQLite's 1,000
+                // makes those stalls ten times rarer and merges rewrites of
+                // the same index pages (bench/sign, mails queued: 8,800–9,300
+                // → 10,800–13,600 signatures/s).
                 conn.batch_execute(
                     "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
-                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
+                     PRAGMA wal_autocheckpoint = 10000;",
                 )
                 .map_err(|e| DbError::Connect(e.to_string()))?;
                 Ok(DbConnection::Sqlite(conn))

@@ -17,6 +17,7 @@ backend_tests!(
     counts_json_has_the_contract_shape_and_hides_drafts,
     pages_speak_russian_by_lang_then_accept_language_then_the_default,
     a_petition_closed_through_the_api_shows_closed_at_once_despite_the_page_cache,
+    the_cached_petition_page_gets_a_fresh_nonce_per_response_per_language_and_a_new_count,
 );
 
 async fn the_petition_page_shows_title_target_case_count_goal_and_an_accessible_form(b: Backend) {
@@ -295,4 +296,85 @@ async fn a_petition_closed_through_the_api_shows_closed_at_once_despite_the_page
         .sign("free-them", &crate::public_support::form("ann@example.org"))
         .await;
     assert_eq!(r.status(), 410);
+}
+
+async fn the_cached_petition_page_gets_a_fresh_nonce_per_response_per_language_and_a_new_count(
+    b: Backend,
+) {
+    // A petition page with nonce'd scripts, to see the nonce in the markup.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("pages")).unwrap();
+    std::fs::write(
+        dir.path().join("pages/petition.html.hbs"),
+        "<html lang=\"{{lang}}\"><p>{{petition.count_text}}</p>\
+         <script nonce=\"{{nonce}}\">a()</script><script nonce=\"{{nonce}}\">b()</script></html>",
+    )
+    .unwrap();
+    let templates = dir.path().to_string_lossy().to_string();
+    let app = spawn_app_with(b, |raw| raw.templates_dir = templates).await;
+    app.open_petition(
+        "free-them",
+        json!({"goal": 500, "require_confirmation": false}),
+    )
+    .await;
+    let get = |query: &'static str, accept: Option<&'static str>| {
+        let mut req = app
+            .client
+            .get(format!("{}/petitions/free-them{query}", app.address));
+        if let Some(a) = accept {
+            req = req.header("Accept-Language", a);
+        }
+        async move {
+            let r = req.send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            let nonce = csp_nonce(&header(&r, "content-security-policy"));
+            let html = r.text().await.unwrap();
+            let in_markup: Vec<&str> = html
+                .match_indices("nonce=\"")
+                .map(|(i, _)| html[i + 7..].split('"').next().unwrap())
+                .collect();
+            assert_eq!(in_markup, [nonce.as_str(), nonce.as_str()], "{html}");
+            (nonce, html)
+        }
+    };
+    let mut nonces = Vec::new();
+    for _ in 0..3 {
+        for (query, accept, lang) in [
+            ("", None, "en"),
+            ("?lang=ru", None, "ru"),
+            ("", Some("ru-RU"), "ru"),
+            ("?lang=en", Some("ru"), "en"),
+        ] {
+            let (nonce, html) = get(query, accept).await;
+            assert!(
+                html.contains(&format!("<html lang=\"{lang}\">")),
+                "{query} {accept:?}: {html}"
+            );
+            let count = if lang == "ru" {
+                "0 из 500"
+            } else {
+                "0 of 500"
+            };
+            assert!(html.contains(count), "{html}");
+            nonces.push(nonce);
+        }
+    }
+    let n = nonces.len();
+    nonces.sort();
+    nonces.dedup();
+    assert_eq!(nonces.len(), n, "a fresh nonce per response");
+    let r = app
+        .sign(
+            "free-them",
+            &crate::public_support::form("cached@example.org"),
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let (_, html) = get("", None).await;
+    assert!(html.contains("1 of 500"), "the new count at once: {html}");
+    let (_, html) = get("?lang=ru", None).await;
+    assert!(
+        html.contains("<html lang=\"ru\">") && html.contains("1 из 500"),
+        "{html}"
+    );
 }

@@ -226,13 +226,34 @@ impl Page {
         data: Value,
         framing: Framing,
     ) -> HttpResponse {
-        let ctx = self.context(state, title, data);
-        match state.templates.render(template, &ctx) {
+        match self.render_html(state, template, title, data) {
             Ok(html) => respond(state, status, &self.nonce, framing, html),
             Err(e) => {
                 tracing::error!(error.cause_chain = ?e, template, "page rendering failed");
                 self.server_error(state)
             }
+        }
+    }
+
+    /// The HTML of `template` with the shared context, without headers.
+    pub fn render_html(
+        &self,
+        state: &AppState,
+        template: &str,
+        title: &str,
+        data: Value,
+    ) -> anyhow::Result<String> {
+        let ctx = self.context(state, title, data);
+        state.templates.render(template, &ctx)
+    }
+
+    /// The same page for another nonce (a cached page's placeholder).
+    pub fn with_nonce(&self, nonce: &str) -> Page {
+        Page {
+            locale: self.locale,
+            lang_in_query: self.lang_in_query,
+            nonce: nonce.to_string(),
+            path: self.path.clone(),
         }
     }
 
@@ -336,7 +357,7 @@ pub fn respond(
     status: StatusCode,
     nonce: &str,
     framing: Framing,
-    html: String,
+    html: impl actix_web::body::MessageBody + 'static,
 ) -> HttpResponse {
     let csp = csp(state, nonce, framing);
     let mut b = HttpResponse::build(status);

@@ -10,7 +10,7 @@ use super::signing::{form_context, FormValues};
 use super::{paragraphs, Fail, Framing, Page};
 use std::sync::Arc;
 
-use super::cache::PetitionData;
+use super::cache::{PageKey, PetitionData};
 use crate::db::petitions::{self, Petition};
 use crate::i18n::Locale;
 use crate::web::AppState;
@@ -170,6 +170,41 @@ pub fn petition_context(page: &Page, data: &PetitionData, form: Option<Value>) -
     })
 }
 
+/// A petition or embed page (status 200) from the page cache, else
+/// rendered with the nonce placeholder and cached. `context` builds the
+/// template data; it runs only on a miss.
+fn cached_page(
+    state: &AppState,
+    page: &Page,
+    data: &Arc<PetitionData>,
+    template: &'static str,
+    framing: Framing,
+    context: impl FnOnce(&Page) -> Value,
+) -> HttpResponse {
+    let cache = &state.public.petitions;
+    let key = PageKey {
+        path: page.path.clone(),
+        template,
+        locale: page.locale,
+        lang_in_query: page.lang_in_query,
+    };
+    if let Some(body) = cache.page(&key, data, &page.nonce) {
+        return super::respond(state, StatusCode::OK, &page.nonce, framing, body);
+    }
+    let placeholder = page.with_nonce(cache.nonce_placeholder());
+    let ctx = context(&placeholder);
+    match placeholder.render_html(state, template, &data.petition.title, ctx) {
+        Ok(html) => {
+            let body = cache.put_page(key, data.clone(), html, &page.nonce);
+            super::respond(state, StatusCode::OK, &page.nonce, framing, body)
+        }
+        Err(e) => {
+            tracing::error!(error.cause_chain = ?e, template, "page rendering failed");
+            page.error(state, Fail::Internal(e))
+        }
+    }
+}
+
 pub async fn petition(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -178,17 +213,18 @@ pub async fn petition(
     let page = Page::new(&req, &state);
     let result = async {
         let data = load_petition(&state, &slug).await?;
-        let p = &data.petition;
-        let form = (p.status == "open")
-            .then(|| form_context(&page, p, &FormValues::default(), &[], false));
-        let ctx = petition_context(&page, &data, form);
-        Ok::<_, Fail>(page.render(
+        Ok::<_, Fail>(cached_page(
             &state,
-            StatusCode::OK,
+            &page,
+            &data,
             "pages/petition.html",
-            &p.title,
-            ctx,
             Framing::Nobody,
+            |page| {
+                let p = &data.petition;
+                let form = (p.status == "open")
+                    .then(|| form_context(page, p, &FormValues::default(), &[], false));
+                petition_context(page, &data, form)
+            },
         ))
     }
     .await;
@@ -203,20 +239,22 @@ pub async fn embed(
     let page = Page::new(&req, &state);
     let result = async {
         let data = load_petition(&state, &slug).await?;
-        let p = &data.petition;
-        let form = (p.status == "open")
-            .then(|| form_context(&page, p, &FormValues::default(), &[], true));
-        Ok::<_, Fail>(page.render(
+        Ok::<_, Fail>(cached_page(
             &state,
-            StatusCode::OK,
+            &page,
+            &data,
             "pages/embed.html",
-            &p.title,
-            json!({
-                "petition": petition_summary(&page, p),
-                "form": form.unwrap_or(Value::Null),
-                "full_href": format!("{}/petitions/{}{}", state.settings.base_url, p.slug, page.lang_query()),
-            }),
             Framing::Partners,
+            |page| {
+                let p = &data.petition;
+                let form = (p.status == "open")
+                    .then(|| form_context(page, p, &FormValues::default(), &[], true));
+                json!({
+                    "petition": petition_summary(page, p),
+                    "form": form.unwrap_or(Value::Null),
+                    "full_href": format!("{}/petitions/{}{}", state.settings.base_url, p.slug, page.lang_query()),
+                })
+            },
         ))
     }
     .await;
