@@ -241,3 +241,11 @@ pub fn audience_size(conn: &mut DbConnection, alert_id: &str) -> DbResult<i64> {
         .count()
         .get_result(conn)?)
 }
+
+/// Alerts whose send is under way.
+pub fn sending_ids(conn: &mut DbConnection) -> DbResult<Vec<String>> {
+    Ok(alerts::table
+        .filter(alerts::status.eq("sending"))
+        .select(alerts::id)
+        .load(conn)?)
+}

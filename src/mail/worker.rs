@@ -249,6 +249,11 @@ impl Worker {
             }
             if last_reap.elapsed() > Duration::from_secs(5) {
                 last_reap = tokio::time::Instant::now();
+                // Also settles any alert left `sending` with nothing waiting
+                // (a worker that died between recording and checking).
+                if let Ok(ids) = self.db.run(db::alerts::sending_ids).await {
+                    finish_alerts(&self.db, ids.into_iter().collect()).await;
+                }
                 match self
                     .db
                     .run(|c| db::deliveries::reap_expired(c, db::now()))
@@ -510,16 +515,9 @@ impl Worker {
             let outcomes: Vec<(i64, Outcome)> =
                 skipped.into_iter().map(|(id, _, o)| (id, o)).collect();
             self.db
-                .run(move |c| {
-                    db::write_tx(c, |c| {
-                        db::deliveries::record(c, &worker, &outcomes)?;
-                        for a in &alert_ids {
-                            db::alerts::mark_finished(c, a, db::now())?;
-                        }
-                        Ok::<_, DbError>(())
-                    })
-                })
+                .run(move |c| db::write_tx(c, |c| db::deliveries::record(c, &worker, &outcomes)))
                 .await?;
+            finish_alerts(&self.db, alert_ids).await;
         }
         // Forget alerts that are no longer sending, so edits to a draft are
         // seen by its next test send.
@@ -728,24 +726,15 @@ async fn record_loop(
         let w = worker.clone();
         let mut attempt = 0;
         loop {
-            let (o, a, w2) = (outcomes.clone(), alert_ids.clone(), w.clone());
+            let (o, w2) = (outcomes.clone(), w.clone());
             let r = db
-                .run(move |c| {
-                    db::write_tx(c, |c| {
-                        db::deliveries::record(c, &w2, &o)?;
-                        for id in &a {
-                            // A cheap look first: counting every waiting
-                            // delivery after each batch costs O(queue).
-                            if !db::deliveries::alert_has_waiting(c, id)? {
-                                db::alerts::mark_finished(c, id, db::now())?;
-                            }
-                        }
-                        Ok::<_, DbError>(())
-                    })
-                })
+                .run(move |c| db::write_tx(c, |c| db::deliveries::record(c, &w2, &o)))
                 .await;
             match r {
-                Ok(()) => break,
+                Ok(()) => {
+                    finish_alerts(&db, alert_ids.clone()).await;
+                    break;
+                }
                 Err(e) => {
                     attempt += 1;
                     tracing::error!(error = %e, attempt, "recording delivery outcomes failed; retrying");
@@ -758,5 +747,31 @@ async fn record_loop(
                 }
             }
         }
+    }
+}
+
+/// Marks alerts `sent` once none of their deliveries waits. Run after the
+/// outcomes are committed, never inside that transaction: with several
+/// workers on PostgreSQL, two transactions committing their last outcomes at
+/// once would each still see the other's rows as waiting, and neither would
+/// finish the alert. After commit, the later of the two checks sees both.
+async fn finish_alerts(db: &Db, alert_ids: HashSet<String>) {
+    if alert_ids.is_empty() {
+        return;
+    }
+    let r = db
+        .run(move |c| {
+            for id in &alert_ids {
+                // A cheap look first: counting every waiting delivery after
+                // each batch costs O(queue).
+                if !db::deliveries::alert_has_waiting(c, id)? {
+                    db::alerts::mark_finished(c, id, db::now())?;
+                }
+            }
+            Ok::<_, DbError>(())
+        })
+        .await;
+    if let Err(e) = r {
+        tracing::error!(error = %e, "checking whether alerts finished failed");
     }
 }
