@@ -84,7 +84,18 @@ impl DbUrl {
             }
             Ok(DbUrl::Sqlite(path.to_string()))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(DbUrl::Postgres(url.to_string()))
+            // libpq tries GSSAPI encryption by default, which loads Kerberos;
+            // its exit handlers then race the pool's threads and can abort
+            // the process as it exits ("k5_mutex_lock … Assertion failed").
+            // Clarion never authenticates by Kerberos unless the URL asks.
+            let url = if url.contains("gssencmode=") {
+                url.to_string()
+            } else if url.contains('?') {
+                format!("{url}&gssencmode=disable")
+            } else {
+                format!("{url}?gssencmode=disable")
+            };
+            Ok(DbUrl::Postgres(url))
         } else {
             Err(DbError::Connect(
                 "database URL must start with sqlite:// or postgres://".into(),
