@@ -553,6 +553,7 @@ pub fn load_alert_content(
         case_title: case.as_ref().map(|c| c.title.clone()).unwrap_or_default(),
         case_summary: case.map(|c| c.summary).unwrap_or_default(),
         petition_url: petition.map(|p| format!("{base_url}/petitions/{}", p.slug)),
+        frame: Default::default(),
     }))
 }
 
