@@ -244,12 +244,18 @@ pub fn alert_has_waiting(conn: &mut DbConnection, alert_id: &str) -> DbResult<bo
     .get_result(conn)?)
 }
 
+/// `status = 'sending'` written into the SQL rather than bound, so that the
+/// planner sees it matches the partial index `deliveries_leased`.
+fn leased() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
+    diesel::dsl::sql("deliveries.status = 'sending'")
+}
+
 /// Puts back deliveries whose lease ran out (their worker died): they are
 /// due again at once. Returns how many.
 pub fn reap_expired(conn: &mut DbConnection, now: NaiveDateTime) -> DbResult<usize> {
     Ok(diesel::update(
         deliveries::table
-            .filter(deliveries::status.eq("sending"))
+            .filter(leased())
             .filter(deliveries::locked_until.lt(now)),
     )
     .set((
@@ -264,7 +270,7 @@ pub fn reap_expired(conn: &mut DbConnection, now: NaiveDateTime) -> DbResult<usi
 pub fn release_all(conn: &mut DbConnection, worker: &str) -> DbResult<usize> {
     Ok(diesel::update(
         deliveries::table
-            .filter(deliveries::status.eq("sending"))
+            .filter(leased())
             .filter(deliveries::locked_by.eq(worker)),
     )
     .set((

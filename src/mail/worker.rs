@@ -153,8 +153,11 @@ impl Worker {
         // so the connections never stand idle during a claim.
         let want = self.config.claim_batch();
         let (job_tx, job_rx) = async_channel::bounded::<Job>(want as usize);
+        // Outcomes wait here to be recorded. Bounded: a message sent but not
+        // yet recorded is sent again after a crash, so when the database
+        // falls behind the senders wait rather than pile up outcomes.
         let (out_tx, out_rx) =
-            tokio::sync::mpsc::unbounded_channel::<(i64, Option<String>, Outcome)>();
+            tokio::sync::mpsc::channel::<(i64, Option<String>, Outcome)>(RECORD_BACKLOG);
         let pacer = Arc::new(Pacer::new(self.config.rate));
         let health = Arc::new(std::sync::Mutex::new(Health::default()));
         let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -187,7 +190,9 @@ impl Worker {
                 while let Ok(job) = rx.recv().await {
                     let alert_id = job.delivery.alert_id.clone();
                     if stopping.load(std::sync::atomic::Ordering::SeqCst) {
-                        let _ = tx.send((job.delivery.id, alert_id, Outcome::Released));
+                        let _ = tx
+                            .send((job.delivery.id, alert_id, Outcome::Released))
+                            .await;
                         continue;
                     }
                     pacer.wait().await;
@@ -215,12 +220,12 @@ impl Worker {
                             let skipped = Outcome::Skipped {
                                 reason: "alert cancelled".into(),
                             };
-                            let _ = tx.send((job.delivery.id, alert_id, skipped));
+                            let _ = tx.send((job.delivery.id, alert_id, skipped)).await;
                             continue;
                         }
                     }
                     let outcome = send_one(&composer, &mut session, &job, &config, &health).await;
-                    let _ = tx.send((job.delivery.id, alert_id, outcome));
+                    let _ = tx.send((job.delivery.id, alert_id, outcome)).await;
                 }
                 session.close().await;
             }));
@@ -693,16 +698,42 @@ pub fn retry_at(base: Duration, attempts: u32) -> NaiveDateTime {
     db::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::days(1))
 }
 
+/// Outcomes sent but not yet recorded, at most.
+const RECORD_BACKLOG: usize = 2000;
+
+/// How often, at most, the recorder looks whether its alerts are finished
+/// while outcomes keep coming; it also looks whenever they pause.
+const FINISH_CHECK_EVERY: Duration = Duration::from_millis(250);
+const FINISH_CHECK_IDLE: Duration = Duration::from_millis(20);
+
 /// Writes outcomes in small batches: one transaction per batch keeps the
 /// database from being the bottleneck at thousands of messages a second.
 async fn record_loop(
     db: Db,
     worker: String,
-    mut rx: tokio::sync::mpsc::UnboundedReceiver<(i64, Option<String>, Outcome)>,
+    mut rx: tokio::sync::mpsc::Receiver<(i64, Option<String>, Outcome)>,
 ) {
     let mut buf = Vec::new();
+    // Alerts with outcomes recorded since the last look at whether they are
+    // finished. Looking costs a query that grows with the alert (PostgreSQL
+    // walks the index entries of every row already sent), so during a big
+    // send it runs a few times a second rather than after every batch.
+    let mut unchecked: HashSet<String> = HashSet::new();
+    let mut last_check = tokio::time::Instant::now();
     loop {
-        let Some(first) = rx.recv().await else { break };
+        let next = if unchecked.is_empty() {
+            rx.recv().await
+        } else {
+            match tokio::time::timeout(FINISH_CHECK_IDLE, rx.recv()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    finish_alerts(&db, std::mem::take(&mut unchecked)).await;
+                    last_check = tokio::time::Instant::now();
+                    continue;
+                }
+            }
+        };
+        let Some(first) = next else { break };
         buf.push(first);
         // Gather what else is already waiting, up to a batch.
         while buf.len() < 500 {
@@ -733,7 +764,11 @@ async fn record_loop(
                 .await;
             match r {
                 Ok(()) => {
-                    finish_alerts(&db, alert_ids.clone()).await;
+                    unchecked.extend(alert_ids.iter().cloned());
+                    if last_check.elapsed() >= FINISH_CHECK_EVERY {
+                        finish_alerts(&db, std::mem::take(&mut unchecked)).await;
+                        last_check = tokio::time::Instant::now();
+                    }
                     break;
                 }
                 Err(e) => {
@@ -749,6 +784,7 @@ async fn record_loop(
             }
         }
     }
+    finish_alerts(&db, unchecked).await;
 }
 
 /// Marks alerts `sent` once none of their deliveries waits. Run after the

@@ -349,8 +349,16 @@ async fn sigterm_finishes_in_flight_messages_and_releases_the_rest(b: Backend) {
 async fn two_worker_processes_on_postgresql_deliver_each_message_once() {
     let Some(b) = Backend::postgres() else { return };
     let n = 400;
-    let (clarion, api, sink, url, _dir, port) =
-        setup(&b, &[("CLARION_SEND_CONCURRENCY", "4")]).await;
+    // Paced, so that a busy machine starting one process late does not let
+    // another send everything before it claims anything.
+    let (clarion, api, sink, url, _dir, port) = setup(
+        &b,
+        &[
+            ("CLARION_SEND_CONCURRENCY", "4"),
+            ("CLARION_SEND_RATE", "150"),
+        ],
+    )
+    .await;
     let mut serve = clarion.spawn(&["serve"], "serve.log");
     wait_healthy(port).await;
     let mut w1 = clarion.spawn(&["worker"], "worker-1.log");
