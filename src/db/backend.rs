@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Text, Timestamp};
 
 use super::deliveries::Delivery;
-use super::schema::{list_members, supporters};
+use super::schema::{deliveries, list_members, signatures, supporters};
 use super::supporters::Supporter;
 use super::{DbConnection, DbResult};
 
@@ -172,18 +172,68 @@ pub fn signatures_by_day(
     Ok(rows.into_iter().map(|r| (r.status, r.day, r.n)).collect())
 }
 
-/// Multi-row INSERTs, which diesel's combined connection cannot build; the
-/// bulk imports depend on them for speed.
+/// Inserts `rows` into `table` with one multi-row INSERT per `chunk` rows, on
+/// the connection's own backend: diesel's combined connection cannot build
+/// multi-row INSERTs, and bulk imports and batched signing depend on them.
+macro_rules! insert_chunks {
+    ($conn:expr, $table:expr, $rows:expr, $chunk:expr) => {{
+        for chunk in $rows.chunks($chunk) {
+            let q = diesel::insert_into($table).values(chunk);
+            match $conn {
+                DbConnection::Sqlite(c) => q.execute(c)?,
+                DbConnection::Postgres(c) => q.execute(c)?,
+            };
+        }
+        Ok(())
+    }};
+}
+
 pub fn insert_supporters(conn: &mut DbConnection, rows: &[Supporter]) -> QueryResult<()> {
     // 17 columns: 1000 rows stay under SQLite's 32766 bound parameters.
-    for chunk in rows.chunks(1000) {
-        let q = diesel::insert_into(supporters::table).values(chunk);
-        match conn {
-            DbConnection::Sqlite(c) => q.execute(c)?,
-            DbConnection::Postgres(c) => q.execute(c)?,
-        };
-    }
-    Ok(())
+    insert_chunks!(conn, supporters::table, rows, 1000)
+}
+
+/// A signature row, for [`insert_signatures`].
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = signatures, treat_none_as_default_value = false)]
+pub struct NewSignatureRow {
+    pub id: String,
+    pub petition_id: String,
+    pub supporter_id: String,
+    pub status: String,
+    pub country: String,
+    pub postcode: Option<String>,
+    pub comment: Option<String>,
+    pub email_opt_in: bool,
+    pub ip_hash: Option<String>,
+    pub confirm_token_hash: Option<String>,
+    pub locale: Option<String>,
+    pub signed_at: NaiveDateTime,
+    pub confirmed_at: Option<NaiveDateTime>,
+    pub expires_at: Option<NaiveDateTime>,
+}
+
+pub fn insert_signatures(conn: &mut DbConnection, rows: &[NewSignatureRow]) -> QueryResult<()> {
+    // 14 columns: 1000 rows stay under SQLite's 32766 bound parameters.
+    insert_chunks!(conn, signatures::table, rows, 1000)
+}
+
+/// A queued delivery with no alert, for [`insert_deliveries`].
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = deliveries, treat_none_as_default_value = false)]
+pub struct NewDeliveryRow {
+    pub kind: String,
+    pub supporter_id: Option<String>,
+    pub signature_id: Option<String>,
+    pub payload: Option<String>,
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: NaiveDateTime,
+    pub created_at: NaiveDateTime,
+}
+
+pub fn insert_deliveries(conn: &mut DbConnection, rows: &[NewDeliveryRow]) -> QueryResult<()> {
+    insert_chunks!(conn, deliveries::table, rows, 2000)
 }
 
 pub fn insert_members(

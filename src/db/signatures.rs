@@ -368,6 +368,11 @@ fn sign_in_tx(
 /// submissions of one address in the same batch make one signature).
 /// Either every signature of the batch is stored or none is; on an error the
 /// caller retries them one by one with [`sign`].
+///
+/// The common case, an address signing for the first time, is stored with
+/// one multi-row INSERT per table for the whole batch; an address already
+/// known, or submitted twice in the batch, goes through [`sign_in_tx`] one
+/// by one, as before. Both give the same rows.
 pub fn sign_batch(
     conn: &mut DbConnection,
     batch: &[NewSignature],
@@ -376,11 +381,11 @@ pub fn sign_batch(
     let now = super::now();
     write_tx(conn, |conn| {
         let mut deltas = CounterDeltas::default();
-        let mut out = Vec::with_capacity(batch.len());
+        let mut out: Vec<Option<SignOutcome>> = vec![None; batch.len()];
         // The web layer checked the petition a moment ago, maybe from a
         // cache; the status that counts is the one in this transaction.
         let mut open: BTreeMap<&str, bool> = BTreeMap::new();
-        for s in batch {
+        for (i, s) in batch.iter().enumerate() {
             let is_open = match open.get(s.petition_id.as_str()) {
                 Some(o) => *o,
                 None => {
@@ -395,14 +400,140 @@ pub fn sign_batch(
                 }
             };
             if !is_open {
-                out.push(SignOutcome::Closed);
-                continue;
+                out[i] = Some(SignOutcome::Closed);
             }
-            out.push(sign_in_tx(conn, s, now, pending_ttl, &mut deltas)?);
+        }
+        let fresh = first_time_signers(conn, batch, &out)?;
+        store_first_signatures(conn, batch, &fresh, now, pending_ttl, &mut deltas, &mut out)?;
+        for (i, s) in batch.iter().enumerate() {
+            if out[i].is_none() {
+                out[i] = Some(sign_in_tx(conn, s, now, pending_ttl, &mut deltas)?);
+            }
         }
         deltas.apply(conn)?;
-        Ok(out)
+        Ok(out
+            .into_iter()
+            .map(|o| o.expect("every signature has an outcome"))
+            .collect())
     })
+}
+
+/// Positions in `batch` (among those without an outcome yet) of addresses
+/// that no supporter has and that the batch holds once.
+fn first_time_signers(
+    conn: &mut DbConnection,
+    batch: &[NewSignature],
+    out: &[Option<SignOutcome>],
+) -> DbResult<Vec<usize>> {
+    let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for s in batch {
+        *seen.entry(s.email.as_str()).or_default() += 1;
+    }
+    let candidates: Vec<usize> = (0..batch.len())
+        .filter(|&i| out[i].is_none() && seen[batch[i].email.as_str()] == 1)
+        .collect();
+    if candidates.is_empty() {
+        return Ok(candidates);
+    }
+    let mut known = std::collections::HashSet::new();
+    for chunk in candidates.chunks(500) {
+        let emails: Vec<&str> = chunk.iter().map(|&i| batch[i].email.as_str()).collect();
+        let found: Vec<Option<String>> = supporters::table
+            .filter(supporters::email.eq_any(&emails))
+            .select(supporters::email)
+            .load(conn)?;
+        known.extend(found.into_iter().flatten());
+    }
+    Ok(candidates
+        .into_iter()
+        .filter(|&i| !known.contains(batch[i].email.as_str()))
+        .collect())
+}
+
+/// Stores the signatures of first-time signers at `fresh`, with their new
+/// supporters and confirmation mails, in one INSERT per table: the same
+/// rows [`sign_in_tx`] writes for a new address.
+fn store_first_signatures(
+    conn: &mut DbConnection,
+    batch: &[NewSignature],
+    fresh: &[usize],
+    now: NaiveDateTime,
+    ttl: Duration,
+    deltas: &mut CounterDeltas,
+    out: &mut [Option<SignOutcome>],
+) -> DbResult<()> {
+    use super::backend::{NewDeliveryRow, NewSignatureRow};
+    if fresh.is_empty() {
+        return Ok(());
+    }
+    let mut people = Vec::with_capacity(fresh.len());
+    let mut rows = Vec::with_capacity(fresh.len());
+    let mut mails = Vec::with_capacity(fresh.len());
+    for &i in fresh {
+        let s = &batch[i];
+        let supporter_id = new_id();
+        let signature_id = new_id();
+        let confirm_now = !s.require_confirmation;
+        // Consent is recorded on the supporter when the signature counts.
+        let consent = confirm_now && s.email_opt_in;
+        people.push(super::supporters::Supporter {
+            id: supporter_id.clone(),
+            email: Some(s.email.as_str().to_string()),
+            first_name: Some(s.first_name.as_str().to_string()),
+            last_name: Some(s.last_name.as_str().to_string()),
+            country: Some(s.country.as_str().to_string()),
+            postcode: s.postcode.as_ref().map(|p| p.as_str().to_string()),
+            locale: Some(s.locale.clone()),
+            status: "active".into(),
+            email_opt_in: consent,
+            consent_at: consent.then_some(now),
+            consent_wording: consent.then(|| s.consent_wording.clone()),
+            consent_source: consent.then(|| consent_source(&s.petition_slug)),
+            unsubscribed_at: None,
+            bounced_at: None,
+            erased_at: None,
+            created_at: now,
+            updated_at: now,
+        });
+        let token = (!confirm_now).then(random_token);
+        rows.push(NewSignatureRow {
+            id: signature_id.clone(),
+            petition_id: s.petition_id.clone(),
+            supporter_id: supporter_id.clone(),
+            status: if confirm_now { "confirmed" } else { "pending" }.into(),
+            country: s.country.as_str().to_string(),
+            postcode: s.postcode.as_ref().map(|p| p.as_str().to_string()),
+            comment: s.comment.as_ref().map(|c| c.as_str().to_string()),
+            email_opt_in: s.email_opt_in,
+            ip_hash: s.ip_hash.clone(),
+            confirm_token_hash: token.as_deref().map(hash_token),
+            locale: Some(s.locale.clone()),
+            signed_at: now,
+            confirmed_at: confirm_now.then_some(now),
+            expires_at: (!confirm_now).then_some(now + ttl),
+        });
+        if confirm_now {
+            deltas.confirmed(&s.petition_id, s.country.as_str());
+            out[i] = Some(SignOutcome::Confirmed);
+        } else {
+            deltas.pending(&s.petition_id, 1);
+            mails.push(NewDeliveryRow {
+                kind: queue::KIND_CONFIRMATION.into(),
+                supporter_id: Some(supporter_id),
+                signature_id: Some(signature_id),
+                payload: token,
+                status: "queued".into(),
+                attempts: 0,
+                next_attempt_at: now,
+                created_at: now,
+            });
+            out[i] = Some(SignOutcome::Pending);
+        }
+    }
+    super::backend::insert_supporters(conn, &people)?;
+    super::backend::insert_signatures(conn, &rows)?;
+    super::backend::insert_deliveries(conn, &mails)?;
+    Ok(())
 }
 
 /// Stores one signature in its own transaction. A unique violation means

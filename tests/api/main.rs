@@ -8,6 +8,7 @@ mod smtp_sink;
 
 mod alerts;
 mod api_auth;
+mod batch_signing;
 mod cases;
 mod cli;
 mod confirm;

@@ -1,0 +1,206 @@
+//! `signatures::sign_batch`: the multi-row path for first-time signers and
+//! the one-by-one path for everyone else give the same rows.
+
+use clarion::db::schema::{deliveries, petitions, signatures, supporters};
+use clarion::db::signatures::{sign_batch, NewSignature, SignOutcome};
+use clarion::domain::{CountryCode, Email, PersonName};
+use diesel::prelude::*;
+use serde_json::json;
+
+use crate::backend_tests;
+use crate::helpers::{spawn_app, Backend};
+
+backend_tests!(a_mixed_batch_stores_what_signing_one_by_one_would);
+
+fn signature(petition_id: &str, slug: &str, email: &str, confirm: bool) -> NewSignature {
+    NewSignature {
+        petition_id: petition_id.into(),
+        petition_slug: slug.into(),
+        require_confirmation: confirm,
+        email: Email::parse(email).unwrap(),
+        first_name: PersonName::parse("Ann").unwrap(),
+        last_name: PersonName::parse("Lee").unwrap(),
+        country: CountryCode::parse("KG").unwrap(),
+        postcode: None,
+        comment: None,
+        email_opt_in: true,
+        consent_wording: "Keep me informed.".into(),
+        ip_hash: Some("abc".into()),
+        locale: "ru".into(),
+    }
+}
+
+async fn a_mixed_batch_stores_what_signing_one_by_one_would(b: Backend) {
+    let app = spawn_app(b).await;
+    let token = app.token("campaigner").await;
+    let case = app.create_case(&token, "a-case").await;
+    let case_id = case["id"].as_str().unwrap();
+    let pending = app
+        .create_petition(&token, case_id, "pending-one", json!({"status": "open"}))
+        .await;
+    let instant = app
+        .create_petition(
+            &token,
+            case_id,
+            "instant-one",
+            json!({"status": "open", "require_confirmation": false}),
+        )
+        .await;
+    let (p, i) = (
+        pending["id"].as_str().unwrap().to_string(),
+        instant["id"].as_str().unwrap().to_string(),
+    );
+
+    // Known before the batch: signed the instant petition already.
+    let first = vec![signature(&i, "instant-one", "known@example.org", false)];
+    let ttl = chrono::Duration::hours(48);
+    let out = app
+        .db
+        .run(move |c| sign_batch(c, &first, ttl))
+        .await
+        .unwrap();
+    assert_eq!(out, vec![SignOutcome::Confirmed]);
+
+    let batch = vec![
+        signature(&p, "pending-one", "new@example.org", true),
+        signature(&p, "pending-one", "known@example.org", true),
+        signature(&p, "pending-one", "twice@example.org", true),
+        signature(&i, "instant-one", "fresh@example.org", false),
+        signature(&p, "pending-one", "twice@example.org", true),
+        signature(&i, "instant-one", "known@example.org", false),
+    ];
+    let out = app
+        .db
+        .run(move |c| sign_batch(c, &batch, ttl))
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        vec![
+            SignOutcome::Pending,
+            SignOutcome::Pending,
+            SignOutcome::Pending,
+            SignOutcome::Confirmed,
+            SignOutcome::Duplicate { mail_queued: false },
+            SignOutcome::Duplicate { mail_queued: false },
+        ]
+    );
+
+    let (p2, i2) = (p.clone(), i.clone());
+    #[allow(clippy::type_complexity)]
+    let (people, sigs, mails, counts): (
+        Vec<(String, bool, Option<String>, Option<String>, Option<String>)>,
+        Vec<(String, String, String, Option<String>, bool)>,
+        Vec<(String, Option<String>)>,
+        Vec<(String, i64, i64)>,
+    ) = app
+        .db
+        .run(move |c| {
+            let people = supporters::table
+                .select((
+                    supporters::email.assume_not_null(),
+                    supporters::email_opt_in,
+                    supporters::consent_source,
+                    supporters::locale,
+                    supporters::first_name,
+                ))
+                .order(supporters::email)
+                .load(c)?;
+            let sigs = signatures::table
+                .inner_join(supporters::table)
+                .select((
+                    supporters::email.assume_not_null(),
+                    signatures::petition_id,
+                    signatures::status,
+                    signatures::confirm_token_hash,
+                    signatures::expires_at.is_not_null(),
+                ))
+                .order((supporters::email, signatures::petition_id))
+                .load(c)?;
+            let mails = deliveries::table
+                .inner_join(
+                    signatures::table.on(deliveries::signature_id.eq(signatures::id.nullable())),
+                )
+                .inner_join(supporters::table.on(signatures::supporter_id.eq(supporters::id)))
+                .filter(deliveries::kind.eq("confirmation"))
+                .select((
+                    supporters::email.assume_not_null(),
+                    deliveries::supporter_id,
+                ))
+                .order(supporters::email)
+                .load(c)?;
+            let counts = petitions::table
+                .filter(petitions::id.eq_any([&p2, &i2]))
+                .select((
+                    petitions::slug,
+                    petitions::pending_count,
+                    petitions::confirmed_count,
+                ))
+                .order(petitions::slug)
+                .load(c)?;
+            Ok::<_, clarion::db::DbError>((people, sigs, mails, counts))
+        })
+        .await
+        .unwrap();
+
+    // Consent is recorded only where a signature counted at once; a new
+    // supporter takes the language and name from the form.
+    let source = |s: &str| Some(format!("petition:{s}"));
+    assert_eq!(
+        people,
+        vec![
+            (
+                "fresh@example.org".into(),
+                true,
+                source("instant-one"),
+                Some("ru".into()),
+                Some("Ann".into())
+            ),
+            (
+                "known@example.org".into(),
+                true,
+                source("instant-one"),
+                Some("ru".into()),
+                Some("Ann".into())
+            ),
+            (
+                "new@example.org".into(),
+                false,
+                None,
+                Some("ru".into()),
+                Some("Ann".into())
+            ),
+            (
+                "twice@example.org".into(),
+                false,
+                None,
+                Some("ru".into()),
+                Some("Ann".into())
+            ),
+        ]
+    );
+    let status = |e: &str, pet: &str| {
+        sigs.iter()
+            .find(|s| s.0 == e && s.1 == pet)
+            .map(|s| (s.2.clone(), s.3.is_some(), s.4))
+    };
+    let confirmed = Some(("confirmed".to_string(), false, false));
+    let waiting = Some(("pending".to_string(), true, true));
+    assert_eq!(sigs.len(), 5, "{sigs:?}");
+    assert_eq!(status("known@example.org", &i), confirmed);
+    assert_eq!(status("fresh@example.org", &i), confirmed);
+    assert_eq!(status("new@example.org", &p), waiting);
+    assert_eq!(status("known@example.org", &p), waiting);
+    assert_eq!(status("twice@example.org", &p), waiting);
+    // One confirmation mail per pending signature, to its signer.
+    let mailed: Vec<&str> = mails.iter().map(|m| m.0.as_str()).collect();
+    assert_eq!(
+        mailed,
+        ["known@example.org", "new@example.org", "twice@example.org"]
+    );
+    assert!(mails.iter().all(|m| m.1.is_some()));
+    assert_eq!(
+        counts,
+        vec![("instant-one".into(), 0, 2), ("pending-one".into(), 3, 0)]
+    );
+}
