@@ -698,3 +698,84 @@ pub fn confirm(
         Ok(ConfirmOutcome::Confirmed { petition_id })
     })
 }
+
+/// Deletes up to `limit` pending signatures whose confirmation time ran out,
+/// with their confirmation mails, and takes them off the petitions' pending
+/// counts. An unconfirmed signature is not a signature: nobody showed the
+/// address was theirs, so nothing of it is kept. A supporter created by such
+/// a signature goes too, unless something else (a list, another signature,
+/// a mail) holds them. Returns how many signatures were deleted; run it
+/// until that is 0.
+pub fn sweep_expired(conn: &mut DbConnection, now: NaiveDateTime, limit: i64) -> DbResult<usize> {
+    use super::schema::list_members;
+    write_tx(conn, |conn| {
+        // `status = 'pending'` written into the SQL, so the planner matches
+        // the partial index `signatures_pending_expiry`.
+        let expired: Vec<(String, String, String, NaiveDateTime)> = signatures::table
+            .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+                "signatures.status = 'pending'",
+            ))
+            .filter(signatures::expires_at.lt(now))
+            .select((
+                signatures::id,
+                signatures::petition_id,
+                signatures::supporter_id,
+                signatures::signed_at,
+            ))
+            .limit(limit)
+            .load(conn)?;
+        if expired.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<&str> = expired.iter().map(|e| e.0.as_str()).collect();
+        diesel::delete(deliveries::table.filter(deliveries::signature_id.eq_any(&ids)))
+            .execute(conn)?;
+        let mut deleted = 0;
+        let mut per_petition: BTreeMap<&str, i64> = BTreeMap::new();
+        for (id, petition, _, _) in &expired {
+            // Only if still pending and expired: a confirmation or a fresh
+            // signing may have come in since the select.
+            let n = diesel::delete(
+                signatures::table
+                    .find(id)
+                    .filter(signatures::status.eq("pending"))
+                    .filter(signatures::expires_at.lt(now)),
+            )
+            .execute(conn)?;
+            deleted += n;
+            *per_petition.entry(petition.as_str()).or_default() += n as i64;
+        }
+        for (petition, n) in per_petition {
+            diesel::update(petitions::table.find(petition))
+                .set(petitions::pending_count.eq(petitions::pending_count - n))
+                .execute(conn)?;
+        }
+        for (_, _, supporter, signed_at) in &expired {
+            // Created by that signature (same moment), and nothing else
+            // holds them.
+            let held = diesel::select(diesel::dsl::exists(
+                signatures::table.filter(signatures::supporter_id.eq(supporter)),
+            ))
+            .get_result::<bool>(conn)?
+                || diesel::select(diesel::dsl::exists(
+                    list_members::table.filter(list_members::supporter_id.eq(supporter)),
+                ))
+                .get_result::<bool>(conn)?
+                || diesel::select(diesel::dsl::exists(
+                    deliveries::table.filter(deliveries::supporter_id.eq(supporter)),
+                ))
+                .get_result::<bool>(conn)?;
+            if !held {
+                diesel::delete(
+                    supporters::table
+                        .find(supporter)
+                        .filter(supporters::created_at.eq(signed_at))
+                        .filter(supporters::status.eq("active"))
+                        .filter(supporters::email_opt_in.eq(false)),
+                )
+                .execute(conn)?;
+            }
+        }
+        Ok(deleted)
+    })
+}

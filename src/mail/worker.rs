@@ -237,6 +237,7 @@ impl Worker {
 
         let mut alert_cache: HashMap<String, Arc<AlertContent>> = HashMap::new();
         let mut last_reap = tokio::time::Instant::now() - Duration::from_secs(3600);
+        let mut last_sweep = tokio::time::Instant::now() - Duration::from_secs(3600);
         let mut last_priority = tokio::time::Instant::now() - Duration::from_secs(3600);
         loop {
             if *shutdown.borrow() {
@@ -251,6 +252,10 @@ impl Worker {
                     }
                     continue;
                 }
+            }
+            if last_sweep.elapsed() > SWEEP_EVERY {
+                last_sweep = tokio::time::Instant::now();
+                sweep_expired_signatures(&self.db).await;
             }
             if last_reap.elapsed() > Duration::from_secs(5) {
                 last_reap = tokio::time::Instant::now();
@@ -696,6 +701,33 @@ pub fn retry_at(base: Duration, attempts: u32) -> NaiveDateTime {
     let factor = 1u32 << (attempts.saturating_sub(1)).min(20);
     let delay = base.saturating_mul(factor);
     db::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::days(1))
+}
+
+/// How often the worker deletes pending signatures whose confirmation time
+/// ran out.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+async fn sweep_expired_signatures(db: &Db) {
+    let mut total = 0;
+    loop {
+        let r = db
+            .run(|c| db::signatures::sweep_expired(c, db::now(), 1000))
+            .await;
+        match r {
+            Ok(0) => break,
+            Ok(n) => total += n,
+            Err(e) => {
+                tracing::error!(error = %e, "sweeping expired pending signatures failed");
+                break;
+            }
+        }
+    }
+    if total > 0 {
+        tracing::info!(
+            signatures = total,
+            "deleted pending signatures whose confirmation time ran out"
+        );
+    }
 }
 
 /// Outcomes sent but not yet recorded, at most.

@@ -8,9 +8,13 @@ use diesel::prelude::*;
 use serde_json::json;
 
 use crate::backend_tests;
-use crate::helpers::{spawn_app, Backend};
+use crate::helpers::{spawn_app, Backend, Person};
+use crate::public_support::form;
 
-backend_tests!(a_mixed_batch_stores_what_signing_one_by_one_would);
+backend_tests!(
+    a_mixed_batch_stores_what_signing_one_by_one_would,
+    the_sweep_deletes_expired_pending_signatures_and_what_only_they_held,
+);
 
 fn signature(petition_id: &str, slug: &str, email: &str, confirm: bool) -> NewSignature {
     NewSignature {
@@ -203,4 +207,86 @@ async fn a_mixed_batch_stores_what_signing_one_by_one_would(b: Backend) {
         counts,
         vec![("instant-one".into(), 0, 2), ("pending-one".into(), 3, 0)]
     );
+}
+
+async fn the_sweep_deletes_expired_pending_signatures_and_what_only_they_held(b: Backend) {
+    let app = spawn_app(b).await;
+    app.open_petition("free-them", json!({})).await;
+    app.seed_list("members", &[Person::active("listed@example.org", "Lia")])
+        .await;
+    for email in [
+        "gone@example.org",
+        "listed@example.org",
+        "waiting@example.org",
+    ] {
+        assert_eq!(app.sign("free-them", &form(email)).await.status(), 303);
+    }
+    let tokens = app.mailed_tokens(3).await;
+    assert_eq!(app.counters("free-them").await, (0, 3));
+
+    // Two of the three ran out of time.
+    let expired_at = clarion::db::now() - chrono::Duration::minutes(1);
+    app.db
+        .run(move |c| {
+            let ids = supporters::table
+                .filter(supporters::email.eq_any(["gone@example.org", "listed@example.org"]))
+                .select(supporters::id);
+            diesel::update(signatures::table.filter(signatures::supporter_id.eq_any(ids)))
+                .set(signatures::expires_at.eq(expired_at))
+                .execute(c)
+                .map_err(clarion::db::DbError::from)
+        })
+        .await
+        .unwrap();
+    let swept = app
+        .db
+        .run(|c| clarion::db::signatures::sweep_expired(c, clarion::db::now(), 1000))
+        .await
+        .unwrap();
+    assert_eq!(swept, 2);
+    let again = app
+        .db
+        .run(|c| clarion::db::signatures::sweep_expired(c, clarion::db::now(), 1000))
+        .await
+        .unwrap();
+    assert_eq!(again, 0, "nothing left to sweep");
+
+    assert_eq!(
+        app.counters("free-them").await,
+        (0, 1),
+        "pending count follows"
+    );
+    assert_eq!(app.signature_count().await, 1);
+    assert_eq!(app.confirmation_count().await, 1, "their mails went too");
+    assert!(
+        app.supporter("gone@example.org").await.is_none(),
+        "a supporter only that signature held is deleted"
+    );
+    assert!(
+        app.supporter("listed@example.org").await.is_some(),
+        "a supporter on a list stays"
+    );
+    assert!(app.supporter("waiting@example.org").await.is_some());
+
+    // The old link leads nowhere; the link still in time works.
+    let mut gone = 0;
+    for token in &tokens {
+        let r = app.post_empty(&format!("/confirm/{token}")).await;
+        match r.status().as_u16() {
+            404 => gone += 1,
+            s => assert!(s < 400, "the link in time confirms: {s}"),
+        }
+    }
+    assert_eq!(gone, 2);
+    assert_eq!(app.counters("free-them").await, (1, 0));
+
+    // Signing again starts afresh.
+    assert_eq!(
+        app.sign("free-them", &form("gone@example.org"))
+            .await
+            .status(),
+        303
+    );
+    assert_eq!(app.counters("free-them").await, (1, 1));
+    assert_eq!(app.confirmation_count().await, 2);
 }
