@@ -33,6 +33,7 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<(Db, Keys)> {
     if applied > 0 {
         tracing::info!(applied, "database migrations applied");
     }
+    db.spawn_checkpointer();
     let secret = match &settings.secret_key {
         Some(k) => k.expose_secret().to_string(),
         None => {

@@ -207,6 +207,7 @@ pub struct NewSignatureRow {
     pub email_opt_in: bool,
     pub ip_hash: Option<String>,
     pub confirm_token_hash: Option<String>,
+    pub confirm_secret_hash: Option<String>,
     pub locale: Option<String>,
     pub signed_at: NaiveDateTime,
     pub confirmed_at: Option<NaiveDateTime>,

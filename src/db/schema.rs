@@ -101,6 +101,7 @@ diesel::table! {
         email_opt_in -> Bool,
         ip_hash -> Nullable<Text>,
         confirm_token_hash -> Nullable<Text>,
+        confirm_secret_hash -> Nullable<Text>,
         locale -> Nullable<Text>,
         signed_at -> Timestamp,
         confirmed_at -> Nullable<Timestamp>,

@@ -214,6 +214,7 @@ pub fn erase(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> DbResult<O
             signatures::comment.eq(None::<String>),
             signatures::ip_hash.eq(None::<String>),
             signatures::confirm_token_hash.eq(None::<String>),
+            signatures::confirm_secret_hash.eq(None::<String>),
             signatures::locale.eq(None::<String>),
         ))
         .execute(conn)?;

@@ -14,6 +14,7 @@ use crate::public_support::form;
 backend_tests!(
     a_mixed_batch_stores_what_signing_one_by_one_would,
     the_sweep_deletes_expired_pending_signatures_and_what_only_they_held,
+    a_token_proves_itself_and_links_mailed_before_the_token_change_still_work,
 );
 
 fn signature(petition_id: &str, slug: &str, email: &str, confirm: bool) -> NewSignature {
@@ -116,7 +117,7 @@ async fn a_mixed_batch_stores_what_signing_one_by_one_would(b: Backend) {
                     supporters::email.assume_not_null(),
                     signatures::petition_id,
                     signatures::status,
-                    signatures::confirm_token_hash,
+                    signatures::confirm_secret_hash,
                     signatures::expires_at.is_not_null(),
                 ))
                 .order((supporters::email, signatures::petition_id))
@@ -289,4 +290,49 @@ async fn the_sweep_deletes_expired_pending_signatures_and_what_only_they_held(b:
     );
     assert_eq!(app.counters("free-them").await, (1, 1));
     assert_eq!(app.confirmation_count().await, 2);
+}
+
+async fn a_token_proves_itself_and_links_mailed_before_the_token_change_still_work(b: Backend) {
+    let app = spawn_app(b).await;
+    app.open_petition("free-them", json!({})).await;
+    for email in ["new@example.org", "old@example.org"] {
+        assert_eq!(app.sign("free-them", &form(email)).await.status(), 303);
+    }
+    let tokens = app.mailed_tokens(2).await;
+
+    // The right signature id with a made-up secret confirms nothing.
+    let forged = format!("{}{}", &tokens[0][..32], clarion::security::random_token());
+    assert_eq!(
+        app.post_empty(&format!("/confirm/{forged}")).await.status(),
+        404
+    );
+    assert_eq!(app.page(&format!("/confirm/{forged}")).await.status(), 404);
+    assert_eq!(app.counters("free-them").await, (0, 2));
+
+    // A token of the old kind: random, found by the index of its hash.
+    let legacy = clarion::security::random_token();
+    let hash = clarion::security::hash_token(&legacy);
+    // (On the signature the first mailed token is not for.)
+    let first = uuid::Uuid::try_parse(&tokens[0][..32])
+        .unwrap()
+        .hyphenated()
+        .to_string();
+    app.db
+        .run(move |c| {
+            diesel::update(signatures::table.filter(signatures::id.ne(first)))
+                .set((
+                    signatures::confirm_token_hash.eq(Some(hash)),
+                    signatures::confirm_secret_hash.eq(None::<String>),
+                ))
+                .execute(c)
+                .map_err(clarion::db::DbError::from)
+        })
+        .await
+        .unwrap();
+    for token in [&tokens[0], &legacy] {
+        assert_eq!(app.page(&format!("/confirm/{token}")).await.status(), 200);
+        let r = app.post_empty(&format!("/confirm/{token}")).await;
+        assert!(r.status().as_u16() < 400, "{}", r.status());
+    }
+    assert_eq!(app.counters("free-them").await, (2, 0));
 }
