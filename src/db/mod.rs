@@ -113,9 +113,19 @@ pub struct Manager {
 impl Manager {
     pub fn connect_once(url: &DbUrl) -> Result<DbConnection, DbError> {
         match url {
-            DbUrl::Postgres(u) => PgConnection::establish(u)
-                .map(DbConnection::Postgres)
-                .map_err(|e| DbError::Connect(e.to_string())),
+            DbUrl::Postgres(u) => {
+                let mut conn =
+                    PgConnection::establish(u).map_err(|e| DbError::Connect(e.to_string()))?;
+                // Plan each statement for its parameters. diesel prepares
+                // statements once per connection, and PostgreSQL may settle
+                // on a generic plan made while a table was nearly empty (a
+                // sequential scan), then keep it as the table grows until
+                // autovacuum's next ANALYZE: signing on a fresh database
+                // slowed to a crawl, each batch scanning every supporter.
+                conn.batch_execute("SET plan_cache_mode = force_custom_plan")
+                    .map_err(|e| DbError::Connect(e.to_string()))?;
+                Ok(DbConnection::Postgres(conn))
+            }
             DbUrl::Sqlite(path) => {
                 if let Some(parent) = std::path::Path::new(path).parent() {
                     if !parent.as_os_str().is_empty() {
