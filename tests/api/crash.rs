@@ -25,6 +25,30 @@ fn free_port() -> u16 {
 }
 
 /// One clarion process with its environment.
+/// A clarion process that is killed when the test ends, failed or not, so
+/// that a failed assertion leaves no server running.
+struct Proc(Child);
+
+impl std::ops::Deref for Proc {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Proc {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 struct Clarion {
     env: Vec<(String, String)>,
     dir: std::path::PathBuf,
@@ -58,16 +82,18 @@ impl Clarion {
         }
     }
 
-    fn spawn(&self, args: &[&str], log: &str) -> Child {
+    fn spawn(&self, args: &[&str], log: &str) -> Proc {
         let log = std::fs::File::create(self.dir.join(log)).unwrap();
-        Command::new(clarion_bin())
-            .args(args)
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env_remove("CLARION_CONFIG")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("clarion starts")
+        Proc(
+            Command::new(clarion_bin())
+                .args(args)
+                .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .env_remove("CLARION_CONFIG")
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("clarion starts"),
+        )
     }
 
     fn run(&self, args: &[&str]) -> String {
