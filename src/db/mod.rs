@@ -148,13 +148,10 @@ impl Manager {
                 // → 10,800–13,600 signatures/s). Serving processes also
                 // checkpoint in the background (`spawn_checkpointer`), so
                 // this threshold is mostly a backstop.
-                // temp_store = MEMORY keeps statement journals (written for
-                // every multi-row INSERT inside a transaction) off the disk.
                 conn.batch_execute(
                     "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
                      PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
-                     PRAGMA wal_autocheckpoint = 20000; PRAGMA journal_size_limit = 67108864; \
-                     PRAGMA temp_store = MEMORY;",
+                     PRAGMA wal_autocheckpoint = 20000; PRAGMA journal_size_limit = 67108864;",
                 )
                 .map_err(|e| DbError::Connect(e.to_string()))?;
                 Ok(DbConnection::Sqlite(conn))

@@ -383,8 +383,17 @@ pub fn sign_batch(
     batch: &[NewSignature],
     pending_ttl: Duration,
 ) -> DbResult<Vec<SignOutcome>> {
+    use diesel::connection::SimpleConnection;
     let now = super::now();
-    write_tx(conn, |conn| {
+    // SQLite writes a statement journal for each multi-row INSERT inside a
+    // transaction; for these small ones memory is cheaper than a temporary
+    // file. Only here: bigger work (imports, DISTINCT over an audience)
+    // keeps its temporary data on disk, so memory stays flat.
+    let sqlite = super::backend::name(conn) == "sqlite";
+    if sqlite {
+        conn.batch_execute("PRAGMA temp_store = MEMORY")?;
+    }
+    let result = write_tx(conn, |conn| {
         let mut deltas = CounterDeltas::default();
         let mut out: Vec<Option<SignOutcome>> = vec![None; batch.len()];
         // The web layer checked the petition a moment ago, maybe from a
@@ -420,7 +429,15 @@ pub fn sign_batch(
             .into_iter()
             .map(|o| o.expect("every signature has an outcome"))
             .collect())
-    })
+    });
+    if sqlite {
+        // After the commit: a failure here must not turn stored signatures
+        // into an error.
+        if let Err(e) = conn.batch_execute("PRAGMA temp_store = DEFAULT") {
+            tracing::warn!(error = %e, "resetting temp_store failed");
+        }
+    }
+    result
 }
 
 /// Positions in `batch` (among those without an outcome yet) of addresses
