@@ -172,25 +172,34 @@ pub fn signatures_by_day(
     Ok(rows.into_iter().map(|r| (r.status, r.day, r.n)).collect())
 }
 
-/// Inserts `rows` into `table` with one multi-row INSERT per `chunk` rows, on
-/// the connection's own backend: diesel's combined connection cannot build
-/// multi-row INSERTs, and bulk imports and batched signing depend on them.
-macro_rules! insert_chunks {
-    ($conn:expr, $table:expr, $rows:expr, $chunk:expr) => {{
-        for chunk in $rows.chunks($chunk) {
-            let q = diesel::insert_into($table).values(chunk);
-            match $conn {
-                DbConnection::Sqlite(c) => q.execute(c)?,
-                DbConnection::Postgres(c) => q.execute(c)?,
-            };
-        }
+/// Inserts the slice `rows` into `table` with multi-row INSERTs of the
+/// listed sizes, largest first, on the connection's own backend. diesel's
+/// combined connection cannot build multi-row INSERTs, and bulk imports and
+/// batched signing depend on them. Fixed sizes (`&[T; N]`) make statements
+/// diesel prepares once per connection and reuses; a statement for each
+/// exact batch length would be parsed anew every time.
+macro_rules! insert_sized {
+    ($conn:expr, $table:expr, $rows:expr, $($n:literal)+) => {{
+        let mut rest = $rows;
+        $(
+            while rest.len() >= $n {
+                let (head, tail) = rest.split_at($n);
+                let head: &[_; $n] = head.try_into().expect("split at the size");
+                let q = diesel::insert_into($table).values(head);
+                match &mut *$conn {
+                    DbConnection::Sqlite(c) => q.execute(c)?,
+                    DbConnection::Postgres(c) => q.execute(c)?,
+                };
+                rest = tail;
+            }
+        )+
         Ok(())
     }};
 }
 
 pub fn insert_supporters(conn: &mut DbConnection, rows: &[Supporter]) -> QueryResult<()> {
-    // 17 columns: 1000 rows stay under SQLite's 32766 bound parameters.
-    insert_chunks!(conn, supporters::table, rows, 1000)
+    // 17 columns: 512 rows stay under SQLite's 32766 bound parameters.
+    insert_sized!(conn, supporters::table, rows, 512 256 128 64 32 16 8 4 2 1)
 }
 
 /// A signature row, for [`insert_signatures`].
@@ -215,8 +224,7 @@ pub struct NewSignatureRow {
 }
 
 pub fn insert_signatures(conn: &mut DbConnection, rows: &[NewSignatureRow]) -> QueryResult<()> {
-    // 14 columns: 1000 rows stay under SQLite's 32766 bound parameters.
-    insert_chunks!(conn, signatures::table, rows, 1000)
+    insert_sized!(conn, signatures::table, rows, 512 256 128 64 32 16 8 4 2 1)
 }
 
 /// A queued delivery with no alert, for [`insert_deliveries`].
@@ -234,7 +242,7 @@ pub struct NewDeliveryRow {
 }
 
 pub fn insert_deliveries(conn: &mut DbConnection, rows: &[NewDeliveryRow]) -> QueryResult<()> {
-    insert_chunks!(conn, deliveries::table, rows, 2000)
+    insert_sized!(conn, deliveries::table, rows, 512 256 128 64 32 16 8 4 2 1)
 }
 
 pub fn insert_members(
