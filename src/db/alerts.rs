@@ -154,13 +154,7 @@ pub fn cancel(conn: &mut DbConnection, alert_id: &str, now: NaiveDateTime) -> Db
 
 /// Marks a sending alert `sent` once none of its deliveries is waiting.
 pub fn mark_finished(conn: &mut DbConnection, alert_id: &str, now: NaiveDateTime) -> DbResult<()> {
-    let waiting: i64 = deliveries::table
-        .filter(deliveries::alert_id.eq(alert_id))
-        .filter(deliveries::kind.eq(super::deliveries::KIND_ALERT))
-        .filter(deliveries::status.eq_any(["queued", "sending"]))
-        .count()
-        .get_result(conn)?;
-    if waiting == 0 {
+    if !super::deliveries::alert_has_waiting(conn, alert_id)? {
         diesel::update(
             alerts::table
                 .filter(alerts::id.eq(alert_id))

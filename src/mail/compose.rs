@@ -111,6 +111,20 @@ pub struct Recipient {
     pub last_name: String,
 }
 
+/// How an alert greets someone whose first name we do not have.
+const DEFAULT_GREETING_NAME: &str = "friend";
+
+impl Recipient {
+    /// The name an alert greets this person by.
+    fn greeting_name(&self) -> &str {
+        if self.first_name.is_empty() {
+            DEFAULT_GREETING_NAME
+        } else {
+            &self.first_name
+        }
+    }
+}
+
 /// A message ready for the transport.
 pub struct Outgoing {
     pub message_id: String,
@@ -291,11 +305,7 @@ impl Composer {
             Some(id) => self.unsubscribe_url(id),
             None => self.test_unsubscribe_url(),
         };
-        let first_name = if r.first_name.is_empty() {
-            "friend"
-        } else {
-            &r.first_name
-        };
+        let first_name = r.greeting_name();
         let mut rendered = self.render_with(content, first_name, unsubscribe_url)?;
         if test {
             rendered.subject = format!("[TEST] {}", rendered.subject);
@@ -374,11 +384,7 @@ impl Composer {
                 text_body(&rendered.html),
             ));
         };
-        let first_name = if r.first_name.is_empty() {
-            "friend"
-        } else {
-            &r.first_name
-        };
+        let first_name = r.greeting_name();
         let unsubscribe_url = match unsubscribe {
             Some(url) => url.to_string(),
             None => self.test_unsubscribe_url(),
@@ -430,8 +436,8 @@ impl Composer {
         // And the same output as a rendering with the values most likely
         // to be looked at: the default name and the test link.
         let unsub = self.test_unsubscribe_url();
-        let probe = self.render_with(content, "friend", unsub.clone())?;
-        let [text, html] = frame.fill("friend", &unsub);
+        let probe = self.render_with(content, DEFAULT_GREETING_NAME, unsub.clone())?;
+        let [text, html] = frame.fill(DEFAULT_GREETING_NAME, &unsub);
         let decode = |b: &Body| {
             quoted_printable::decode(b.as_ref(), quoted_printable::ParseMode::Robust)
                 .unwrap_or_default()

@@ -831,11 +831,7 @@ async fn finish_alerts(db: &Db, alert_ids: HashSet<String>) {
     let r = db
         .run(move |c| {
             for id in &alert_ids {
-                // A cheap look first: counting every waiting delivery after
-                // each batch costs O(queue).
-                if !db::deliveries::alert_has_waiting(c, id)? {
-                    db::alerts::mark_finished(c, id, db::now())?;
-                }
+                db::alerts::mark_finished(c, id, db::now())?;
             }
             Ok::<_, DbError>(())
         })
