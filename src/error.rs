@@ -7,6 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::campaign::CampaignError;
 use crate::db::DbError;
 
 tokio::task_local! {
@@ -19,20 +20,7 @@ pub fn current_request_id() -> Option<String> {
     REQUEST_ID.try_with(|id| id.clone()).ok()
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldError {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
+pub use crate::campaign::FieldError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -54,6 +42,24 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+/// The campaign layer's errors as the API shows them.
+impl From<CampaignError> for ApiError {
+    fn from(e: CampaignError) -> Self {
+        match e {
+            CampaignError::NotFound { what } => ApiError::NotFound(what),
+            CampaignError::Forbidden => ApiError::Forbidden,
+            CampaignError::Invalid(errors) => ApiError::Validation(errors),
+            e @ (CampaignError::SlugTaken { .. }
+            | CampaignError::ListNameTaken { .. }
+            | CampaignError::UserEmailTaken
+            | CampaignError::AlertNotDraft) => ApiError::Conflict(e.to_string()),
+            e @ CampaignError::UnreadableFile(_) => ApiError::BadRequest(e.to_string()),
+            CampaignError::TooLarge => ApiError::PayloadTooLarge,
+            CampaignError::Internal(e) => ApiError::Internal(e),
+        }
+    }
 }
 
 impl From<DbError> for ApiError {

@@ -109,6 +109,15 @@ impl Locale {
             })
     }
 
+    /// One string if this locale or English has it: for keys that may
+    /// legitimately be absent (a translation of an error code).
+    pub fn lookup(self, key: &str) -> Option<&'static str> {
+        self.strings()
+            .get(key)
+            .or_else(|| Locale::En.strings().get(key))
+            .map(String::as_str)
+    }
+
     /// A string with `{name}` placeholders replaced.
     pub fn format(self, key: &str, args: &[(&str, &str)]) -> String {
         let mut s = self.get(key).to_string();

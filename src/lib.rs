@@ -4,6 +4,7 @@
 //! and may enqueue [`mail`]. Arrows go one way: `domain` knows nothing of HTTP
 //! or SQL.
 
+pub mod campaign;
 pub mod cli;
 pub mod commands;
 pub mod config;

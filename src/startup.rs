@@ -8,10 +8,11 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer};
 use actix_web_prom::PrometheusMetricsBuilder;
-use anyhow::Context;
+use anyhow::Context as _;
 use secrecy::ExposeSecret;
 use tokio::sync::watch;
 
+use crate::campaign::{Context, Events};
 use crate::config::Settings;
 use crate::db::Db;
 use crate::security::{generate_secret_key, Keys};
@@ -42,6 +43,19 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<(Db, Keys)> {
         }
     };
     Ok((db, Keys::new(&secret)))
+}
+
+/// [`prepare`], then the campaign layer's context for a process that serves
+/// no pages (the CLI): its events wake nothing here.
+pub async fn context(settings: &Settings) -> anyhow::Result<Context> {
+    let (db, keys) = prepare(settings).await?;
+    let templates = Templates::load(settings.templates_dir.as_deref())?;
+    Ok(Context::new(
+        db,
+        Arc::new(settings.clone()),
+        keys,
+        templates,
+    ))
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -87,13 +101,25 @@ impl Application {
         let metrics = Arc::new(routes::health::Metrics::new(prometheus.registry.clone()));
         let templates = Templates::load(settings.templates_dir.as_deref())?;
         let public = routes::public::PublicState::start(db.clone(), &settings);
+        let events = {
+            let public = public.clone();
+            Events::default().on_petitions_changed(move || public.petitions.invalidate())
+        };
+        let ctx = Context::new(
+            db.clone(),
+            settings.clone(),
+            keys.clone(),
+            templates.clone(),
+        )
+        .with_events(events);
         let state = AppState {
+            mail_wakeup: ctx.events.mail_wakeup(),
+            ctx,
             db,
             settings: settings.clone(),
             keys,
             metrics,
             templates,
-            mail_wakeup: Arc::new(tokio::sync::Notify::new()),
             public,
         };
         let port = bound.port();

@@ -21,6 +21,7 @@ pub mod signatures;
 pub mod subscriptions;
 pub mod supporters;
 pub mod tokens;
+pub mod types;
 pub mod users;
 
 use std::time::Duration;

@@ -78,6 +78,22 @@ pub enum DomainError {
     /// Not a postcode we accept.
     #[error("Enter a postcode using only letters, digits, spaces and hyphens")]
     InvalidPostcode,
+
+    /// Not an id (a UUID) of the thing named.
+    #[error("No {what} has this id.")]
+    InvalidId {
+        /// What the id should name ("petition").
+        what: &'static str,
+    },
+
+    /// Not one of a fixed set of words (a status, a role).
+    #[error("Must be one of: {}.", allowed.join(", "))]
+    InvalidChoice {
+        /// What the word should be ("petition status").
+        what: &'static str,
+        /// The words accepted.
+        allowed: &'static [&'static str],
+    },
 }
 
 impl DomainError {
@@ -96,6 +112,7 @@ impl DomainError {
             DomainError::InvalidCountry => "country",
             DomainError::InvalidSlug => "slug",
             DomainError::InvalidPostcode => "postcode",
+            DomainError::InvalidId { what } | DomainError::InvalidChoice { what, .. } => what,
         }
     }
 }

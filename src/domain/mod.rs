@@ -92,15 +92,24 @@ macro_rules! string_newtype {
 mod country;
 mod email;
 mod error;
+mod ids;
 mod name;
 mod slug;
+mod status;
 pub mod text;
 
 pub use country::CountryCode;
 pub use email::Email;
 pub use error::DomainError;
+pub use ids::{
+    AlertId, CaseId, DeliveryId, ListId, PetitionId, SignatureId, SupporterId, TokenId, UserId,
+};
 pub use name::{Comment, PersonName, Postcode};
 pub use slug::Slug;
+pub use status::{
+    AlertStatus, CaseStatus, DeliveryKind, DeliveryStatus, PetitionStatus, Role, SignatureStatus,
+    SupporterStatus,
+};
 pub use text::{multi_line, single_line};
 
 #[cfg(test)]

@@ -17,6 +17,8 @@ use crate::templates::Templates;
 /// What every handler may use. Passed explicitly; there is no global config.
 #[derive(Clone)]
 pub struct AppState {
+    /// The campaign layer: every read and write goes through its actions.
+    pub ctx: crate::campaign::Context,
     pub db: Db,
     pub settings: Arc<Settings>,
     pub keys: Keys,

@@ -27,6 +27,7 @@ use serde_json::{json, Value};
 
 use super::public::{Fail, Framing, Page};
 use super::AppState;
+use crate::campaign::CampaignError;
 use crate::db::users::User;
 use crate::error::{ApiError, FieldError};
 pub use crate::web::api::auth::Role;
@@ -521,6 +522,43 @@ impl From<ApiError> for Outcome {
         }
     }
 }
+
+impl Console {
+    /// A campaign action's error as this page shows it: field errors beside
+    /// their fields, an error about one field beside it in the page's
+    /// language, an error about the whole form above it (`errors._form`),
+    /// and the rest as the console's error pages.
+    pub fn outcome(&self, e: CampaignError) -> Outcome {
+        match e {
+            CampaignError::Invalid(v) => Outcome::Fields(v),
+            CampaignError::NotFound { .. } => Outcome::Fail(Fail::NotFound),
+            CampaignError::Forbidden => Outcome::Fail(Fail::Forbidden),
+            CampaignError::Internal(e) => Outcome::Fail(Fail::Internal(e)),
+            e => {
+                let key = format!("campaign_error_{}", e.code());
+                let message = self
+                    .page
+                    .locale
+                    .lookup(&key)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| e.to_string());
+                let field = e.field().unwrap_or(FORM_FIELD);
+                Outcome::Fields(vec![FieldError::new(field, message)])
+            }
+        }
+    }
+
+    /// A campaign action's error on a page with no form to show it beside.
+    pub fn campaign_fail(&self, e: CampaignError) -> Fail {
+        match self.outcome(e) {
+            Outcome::Fail(f) => f,
+            Outcome::Fields(v) => Fail::Internal(anyhow::anyhow!("unexpected field errors: {v:?}")),
+        }
+    }
+}
+
+/// The pseudo-field of errors about a whole form, shown in its error summary.
+pub const FORM_FIELD: &str = "_form";
 
 pub fn api_fail(e: ApiError) -> Fail {
     match Outcome::from(e) {

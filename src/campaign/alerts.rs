@@ -1,0 +1,1 @@
+//! Urgent-action alerts: drafts, previews, test copies, sending once, cancelling.

@@ -1,0 +1,1 @@
+//! Cases: the people and situations campaigns are about.

@@ -1,0 +1,1 @@
+//! Confirming a pending signature (double opt-in) and unsubscribing.

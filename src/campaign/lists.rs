@@ -1,0 +1,1 @@
+//! Supporter lists: creating them, adding members, importing files.

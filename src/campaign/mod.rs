@@ -1,0 +1,229 @@
+//! The campaign layer: every action a campaigner, organiser, supporter or
+//! the operator can take, one module per thing they talk about.
+//!
+//! # Policy
+//!
+//! * `web/` (the API and the console) and `commands/` (the CLI) parse input
+//!   into [`crate::domain`] types, authorise, call **one** action here and
+//!   render its typed answer. They never touch [`crate::db`] themselves,
+//!   reads included.
+//! * An action takes the [`Context`], the [`Actor`] and typed input, and
+//!   returns typed output or a [`CampaignError`] with a stable code. It checks
+//!   the actor's role itself, records itself in the audit log, and fires the
+//!   side effects that follow from it ([`Events`]: the public pages' cache,
+//!   the mail worker's wake-up), so no caller has to remember them.
+//! * This layer knows nothing of HTTP, HTML or the command line: it never
+//!   imports `web` or `commands`.
+
+pub mod alerts;
+pub mod cases;
+pub mod confirmations;
+mod error;
+pub mod lists;
+pub mod petitions;
+pub mod signing;
+pub mod supporters;
+pub mod tokens;
+pub mod users;
+
+use std::sync::Arc;
+
+use chrono::NaiveDateTime;
+
+pub use error::{CampaignError, CampaignResult, FieldError};
+
+use crate::config::Settings;
+use crate::db::{Db, DbConnection};
+use crate::domain::{Role, TokenId, UserId};
+use crate::security::Keys;
+use crate::templates::Templates;
+
+/// What every action may use. Cheap to clone; passed explicitly (there is no
+/// global state).
+#[derive(Clone)]
+pub struct Context {
+    pub db: Db,
+    pub settings: Arc<Settings>,
+    pub keys: Keys,
+    pub templates: Templates,
+    pub events: Events,
+    clock: Clock,
+}
+
+impl Context {
+    pub fn new(db: Db, settings: Arc<Settings>, keys: Keys, templates: Templates) -> Context {
+        Context {
+            db,
+            settings,
+            keys,
+            templates,
+            events: Events::default(),
+            clock: Clock::system(),
+        }
+    }
+
+    pub fn with_events(mut self, events: Events) -> Context {
+        self.events = events;
+        self
+    }
+
+    pub fn with_clock(mut self, clock: Clock) -> Context {
+        self.clock = clock;
+        self
+    }
+
+    /// The current time, as the database stores it (UTC, microseconds).
+    pub fn now(&self) -> NaiveDateTime {
+        (self.clock.0)()
+    }
+
+    /// Runs `f` with a connection on a blocking thread.
+    pub async fn run<T, F>(&self, f: F) -> CampaignResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> CampaignResult<T> + Send + 'static,
+    {
+        self.db.run(f).await
+    }
+
+    /// As [`Context::run`], inside one write transaction.
+    pub async fn write<T, F>(&self, f: F) -> CampaignResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> CampaignResult<T> + Send + 'static,
+    {
+        self.db.run(move |c| crate::db::write_tx(c, f)).await
+    }
+}
+
+/// Where the time comes from: the system clock, or a fixed one in tests.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> NaiveDateTime + Send + Sync>);
+
+impl Clock {
+    pub fn system() -> Clock {
+        Clock(Arc::new(crate::db::now))
+    }
+
+    pub fn fixed(at: NaiveDateTime) -> Clock {
+        Clock(Arc::new(move || at))
+    }
+}
+
+/// The side effects actions announce. A process that serves pages hooks its
+/// cache in; one that runs the worker hands in its wake-up; the CLI keeps
+/// the defaults, which do nothing (another process's worker polls).
+#[derive(Clone)]
+pub struct Events {
+    mail: Arc<tokio::sync::Notify>,
+    petitions_changed: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl Default for Events {
+    fn default() -> Events {
+        Events {
+            mail: Arc::new(tokio::sync::Notify::new()),
+            petitions_changed: Arc::new(|| {}),
+        }
+    }
+}
+
+impl Events {
+    /// Mail was queued: wake the worker rather than wait for its next poll.
+    pub fn mail_queued(&self) {
+        self.mail.notify_one();
+    }
+
+    /// A case or petition, or a petition's count, changed: what the public
+    /// pages show of it must be read again.
+    pub fn petitions_changed(&self) {
+        (self.petitions_changed)()
+    }
+
+    /// What the worker waits on.
+    pub fn mail_wakeup(&self) -> Arc<tokio::sync::Notify> {
+        self.mail.clone()
+    }
+
+    pub fn on_petitions_changed(mut self, f: impl Fn() + Send + Sync + 'static) -> Events {
+        self.petitions_changed = Arc::new(f);
+        self
+    }
+}
+
+/// Who is acting: read for role checks and the audit log, and (later) for
+/// four-eyes approval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// A caller of the API with a bearer token.
+    Token {
+        id: TokenId,
+        name: String,
+        role: Role,
+    },
+    /// A person signed in to the console.
+    User {
+        id: UserId,
+        email: String,
+        role: Role,
+    },
+    /// The operator at the command line: every power.
+    Cli,
+    /// A visitor of the public pages (signing, confirming, unsubscribing).
+    Public,
+    /// The service itself: the worker's periodic jobs, the demo seed.
+    System,
+}
+
+impl Actor {
+    /// The role this actor holds, if it is one of the three roles' holders.
+    pub fn role(&self) -> Option<Role> {
+        match self {
+            Actor::Token { role, .. } | Actor::User { role, .. } => Some(*role),
+            Actor::Cli | Actor::System => Some(Role::Admin),
+            Actor::Public => None,
+        }
+    }
+
+    /// `Forbidden` unless the actor holds at least `role`.
+    pub fn require(&self, role: Role) -> CampaignResult<()> {
+        match self.role() {
+            Some(r) if r >= role => Ok(()),
+            _ => Err(CampaignError::Forbidden),
+        }
+    }
+
+    /// How the actor appears in the audit log: `token:NAME`, `user:EMAIL`,
+    /// `cli`, `public`, `system`.
+    pub fn audit_name(&self) -> String {
+        match self {
+            Actor::Token { name, .. } => format!("token:{name}"),
+            Actor::User { email, .. } => format!("user:{email}"),
+            Actor::Cli => "cli".into(),
+            Actor::Public => "public".into(),
+            Actor::System => "system".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_gate_actions_and_the_public_holds_none() {
+        let organiser = Actor::Token {
+            id: TokenId::new(),
+            name: "t".into(),
+            role: Role::Organiser,
+        };
+        assert!(organiser.require(Role::Organiser).is_ok());
+        assert!(matches!(
+            organiser.require(Role::Campaigner),
+            Err(CampaignError::Forbidden)
+        ));
+        assert!(Actor::Cli.require(Role::Admin).is_ok());
+        assert!(Actor::Public.require(Role::Organiser).is_err());
+        assert_eq!(organiser.audit_name(), "token:t");
+    }
+}

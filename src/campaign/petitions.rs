@@ -1,0 +1,1 @@
+//! Petitions of a case, their counts and their signature exports.

@@ -1,0 +1,1 @@
+//! Signing a petition from the public form.

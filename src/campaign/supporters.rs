@@ -1,0 +1,1 @@
+//! Supporters: finding them, subject access, erasure.

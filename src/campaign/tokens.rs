@@ -1,0 +1,1 @@
+//! API tokens: creating and finding them by their secret.

@@ -1,0 +1,1 @@
+//! Console users: creating them, signing in, roles and passwords.
