@@ -150,26 +150,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Export { command } => crate::commands::export(command, &settings).await,
         Command::Token {
             command: TokenCommand::Create { name, role },
-        } => {
-            let name = name.trim().to_string();
-            if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
-                anyhow::bail!("--name must be 1 to 100 printable characters");
-            }
-            let (db, _) = startup::prepare(&settings).await?;
-            let token = crate::security::random_token();
-            let hash = crate::security::hash_token(&token);
-            let (n, r) = (name.clone(), role.clone());
-            db.run(move |c| {
-                crate::db::write_tx(c, |c| {
-                    crate::db::tokens::create(c, &n, &r, &hash)?;
-                    crate::db::audit::record(c, "cli", "token.create", "api_token", None, Some(&r))
-                })
-            })
-            .await?;
-            println!("Created {role} token {name:?}. It is shown only now; store it safely:");
-            println!("{token}");
-            Ok(())
-        }
+        } => crate::commands::token_create(&settings, &name, &role).await,
     }
 }
 

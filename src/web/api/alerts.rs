@@ -99,7 +99,7 @@ pub async fn create(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Campaigner)?;
-    let view = create_alert(&state, caller.actor(), body.into_inner()).await?;
+    let view = create_alert(&state, caller.audit_name(), body.into_inner()).await?;
     Ok(HttpResponse::Created().json(view))
 }
 
@@ -357,7 +357,7 @@ pub async fn test_send(
     let email = f.string("email", true, Email::parse);
     f.finish()?;
     let email = email.expect("checked by finish");
-    queue_test(&state, caller.actor(), id.into_inner(), email).await?;
+    queue_test(&state, caller.audit_name(), id.into_inner(), email).await?;
     Ok(HttpResponse::Accepted().json(serde_json::json!({"queued": 1})))
 }
 
@@ -391,7 +391,7 @@ pub async fn send(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Campaigner)?;
-    let view = send_alert(&state, caller.actor(), id.into_inner()).await?;
+    let view = send_alert(&state, caller.audit_name(), id.into_inner()).await?;
     Ok(HttpResponse::Accepted().json(view))
 }
 
@@ -427,7 +427,7 @@ pub async fn cancel(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Campaigner)?;
-    let view = cancel_alert(&state, caller.actor(), id.into_inner()).await?;
+    let view = cancel_alert(&state, caller.audit_name(), id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(view))
 }
 

@@ -6,37 +6,12 @@ use std::pin::Pin;
 
 use actix_web::{web, FromRequest, HttpRequest};
 
+use crate::campaign::Actor;
+pub use crate::domain::Role;
+use crate::domain::TokenId;
 use crate::error::ApiError;
 use crate::security::hash_token;
 use crate::web::AppState;
-
-/// Roles in increasing power: each can do everything the one before can.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Organiser,
-    Campaigner,
-    Admin,
-}
-
-impl Role {
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "organiser" => Some(Role::Organiser),
-            "campaigner" => Some(Role::Campaigner),
-            "admin" => Some(Role::Admin),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Organiser => "organiser",
-            Role::Campaigner => "campaigner",
-            Role::Admin => "admin",
-        }
-    }
-}
 
 /// The authenticated caller of an API route.
 #[derive(Debug, Clone)]
@@ -57,8 +32,18 @@ impl Caller {
     }
 
     /// How the caller appears in the audit log.
-    pub fn actor(&self) -> String {
+    pub fn audit_name(&self) -> String {
         format!("token:{}", self.name)
+    }
+
+    /// The caller as the campaign layer's actions take it.
+    pub fn actor(&self) -> Actor {
+        Actor::Token {
+            // Token ids are the UUIDs this service made.
+            id: TokenId::parse(&self.token_id).unwrap_or_default(),
+            name: self.name.clone(),
+            role: self.role,
+        }
     }
 }
 
@@ -92,7 +77,7 @@ impl FromRequest for Caller {
                 .run(move |c| crate::db::tokens::find_by_hash(c, &hash))
                 .await?;
             let t = found.ok_or(ApiError::Unauthorized)?;
-            let role = Role::parse(&t.role).ok_or(ApiError::Unauthorized)?;
+            let role = Role::parse(&t.role).map_err(|_| ApiError::Unauthorized)?;
             tracing::Span::current().record("auth.token", t.name.as_str());
             Ok(Caller {
                 token_id: t.id,

@@ -97,7 +97,7 @@ pub async fn create(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Campaigner)?;
-    let case = create_case(&state, caller.actor(), body.into_inner()).await?;
+    let case = create_case(&state, caller.audit_name(), body.into_inner()).await?;
     Ok(HttpResponse::Created().json(CaseView::from(case)))
 }
 
@@ -184,7 +184,13 @@ pub async fn update(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Campaigner)?;
-    let case = update_case(&state, caller.actor(), id.into_inner(), body.into_inner()).await?;
+    let case = update_case(
+        &state,
+        caller.audit_name(),
+        id.into_inner(),
+        body.into_inner(),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(CaseView::from(case)))
 }
 

@@ -78,7 +78,7 @@ pub async fn create(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Campaigner)?;
-    let list = create_list(&state, caller.actor(), body.into_inner()).await?;
+    let list = create_list(&state, caller.audit_name(), body.into_inner()).await?;
     Ok(HttpResponse::Created().json(ListView::new(list, MemberCounts::default())))
 }
 
@@ -263,7 +263,7 @@ pub async fn add_members(
     let id = id.into_inner();
     let provenance = Provenance {
         source: "api",
-        actor: caller.actor(),
+        actor: caller.audit_name(),
     };
     let report = state
         .db
@@ -380,7 +380,7 @@ pub async fn import(
     };
     let provenance = Provenance {
         source: "import",
-        actor: caller.actor(),
+        actor: caller.audit_name(),
     };
     let (tx, rx) = tokio::sync::mpsc::channel(8);
     let db_handle = state.db.clone();

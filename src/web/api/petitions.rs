@@ -115,7 +115,7 @@ pub async fn create(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Campaigner)?;
-    let petition = create_petition(&state, caller.actor(), body.into_inner()).await?;
+    let petition = create_petition(&state, caller.audit_name(), body.into_inner()).await?;
     Ok(HttpResponse::Created().json(PetitionView::new(petition, &state.settings.base_url)))
 }
 
@@ -226,7 +226,13 @@ pub async fn update(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Campaigner)?;
-    let p = update_petition(&state, caller.actor(), id.into_inner(), body.into_inner()).await?;
+    let p = update_petition(
+        &state,
+        caller.audit_name(),
+        id.into_inner(),
+        body.into_inner(),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(PetitionView::new(p, &state.settings.base_url)))
 }
 

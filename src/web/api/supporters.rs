@@ -202,7 +202,7 @@ pub async fn export(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Organiser)?;
-    let doc = subject_access(&state, caller.actor(), id.into_inner()).await?;
+    let doc = subject_access(&state, caller.audit_name(), id.into_inner()).await?;
     Ok(HttpResponse::Ok()
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store, private"))
         .json(doc))
@@ -286,7 +286,7 @@ pub async fn erase(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Admin)?;
-    erase_supporter(&state, caller.actor(), id.into_inner()).await?;
+    erase_supporter(&state, caller.audit_name(), id.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -139,7 +139,7 @@ pub async fn create(p: Posted) -> HttpResponse {
     let r = async {
         c.require(Role::Campaigner)?;
         let body = body_of(&form);
-        match api::create_alert(&c.state, c.actor(), body.clone()).await {
+        match api::create_alert(&c.state, c.audit_name(), body.clone()).await {
             Ok(view) => Ok(see_other(&format!("/admin/alerts/{}", view.id))),
             Err(e) => match Outcome::from(e) {
                 Outcome::Fields(errors) => {
@@ -239,7 +239,7 @@ pub async fn update(p: Posted, id: web::Path<String>) -> HttpResponse {
     let r = async {
         c.require(Role::Campaigner)?;
         let body = body_of(&form);
-        match api::update_draft(&c.state, c.actor(), id.clone(), body.clone()).await {
+        match api::update_draft(&c.state, c.audit_name(), id.clone(), body.clone()).await {
             Ok(_) => Ok(see_other(&format!("/admin/alerts/{id}?done=saved"))),
             Err(e) => match Outcome::from(e) {
                 Outcome::Fields(errors) => {
@@ -324,7 +324,7 @@ pub async fn test_send(p: Posted, id: web::Path<String>) -> HttpResponse {
         c.require(Role::Campaigner)?;
         let email = Email::parse(&c.user.email)
             .map_err(|e| Fail::Internal(anyhow::anyhow!("user email: {e}")))?;
-        api::queue_test(&c.state, c.actor(), id.clone(), email)
+        api::queue_test(&c.state, c.audit_name(), id.clone(), email)
             .await
             .map_err(api_fail)?;
         Ok(see_other(&format!("/admin/alerts/{id}?done=test")))
@@ -373,7 +373,7 @@ pub async fn send(p: Posted, id: web::Path<String>) -> HttpResponse {
     let id = id.into_inner();
     let r = async {
         c.require(Role::Campaigner)?;
-        api::send_alert(&c.state, c.actor(), id.clone())
+        api::send_alert(&c.state, c.audit_name(), id.clone())
             .await
             .map_err(api_fail)?;
         Ok(see_other(&format!("/admin/alerts/{id}")))
@@ -387,7 +387,7 @@ pub async fn cancel(p: Posted, id: web::Path<String>) -> HttpResponse {
     let id = id.into_inner();
     let r = async {
         c.require(Role::Campaigner)?;
-        api::cancel_alert(&c.state, c.actor(), id.clone())
+        api::cancel_alert(&c.state, c.audit_name(), id.clone())
             .await
             .map_err(api_fail)?;
         Ok(see_other(&format!("/admin/alerts/{id}")))

@@ -201,7 +201,7 @@ pub async fn login(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
 
 pub async fn logout(p: Posted) -> HttpResponse {
     let c = &p.c;
-    let (actor, uid) = (c.actor(), c.user.id.clone());
+    let (actor, uid) = (c.audit_name(), c.user.id.clone());
     let done = c
         .state
         .db
@@ -289,7 +289,7 @@ pub async fn create_user(p: Posted) -> HttpResponse {
         }
         let email = email.expect("checked").as_str().to_string();
         let hash = crate::security::hash_password(&password)?;
-        let actor = c.actor();
+        let actor = c.audit_name();
         let r2 = role.clone();
         let created = c
             .state
@@ -328,7 +328,7 @@ pub async fn change_role(p: Posted, id: web::Path<String>) -> HttpResponse {
             // An admin cannot demote themselves: the last admin would lock everyone out.
             return Err(Fail::Forbidden);
         }
-        let actor = c.actor();
+        let actor = c.audit_name();
         let found = c
             .state
             .db
@@ -377,7 +377,7 @@ pub async fn set_password(p: Posted, id: web::Path<String>) -> HttpResponse {
         }
         let hash = crate::security::hash_password(&password)?;
         let id = id.into_inner();
-        let actor = c.actor();
+        let actor = c.audit_name();
         let found = c
             .state
             .db

@@ -123,8 +123,10 @@ async fn save_case(p: Posted, id: Option<String>) -> HttpResponse {
         c.require(Role::Campaigner)?;
         let body = form.json(&CASE_FIELDS);
         let saved = match &id {
-            Some(i) => cases_api::update_case(&c.state, c.actor(), i.clone(), body.clone()).await,
-            None => cases_api::create_case(&c.state, c.actor(), body.clone()).await,
+            Some(i) => {
+                cases_api::update_case(&c.state, c.audit_name(), i.clone(), body.clone()).await
+            }
+            None => cases_api::create_case(&c.state, c.audit_name(), body.clone()).await,
         };
         match saved {
             Ok(_) => Ok(see_other("/admin/cases")),
@@ -328,9 +330,10 @@ async fn save_petition(p: Posted, id: Option<String>) -> HttpResponse {
         let body = petition_body(&form, id.is_none());
         let saved = match &id {
             Some(i) => {
-                petitions_api::update_petition(&c.state, c.actor(), i.clone(), body.clone()).await
+                petitions_api::update_petition(&c.state, c.audit_name(), i.clone(), body.clone())
+                    .await
             }
-            None => petitions_api::create_petition(&c.state, c.actor(), body.clone()).await,
+            None => petitions_api::create_petition(&c.state, c.audit_name(), body.clone()).await,
         };
         match saved {
             Ok(p) => Ok(see_other(&format!("/admin/petitions/{}", p.id))),
@@ -391,7 +394,7 @@ pub async fn signatures_csv(
             .and_then(StatusFilter::parse)
             .unwrap_or(StatusFilter::Confirmed);
         let p = load(&c, id.into_inner()).await?;
-        let (actor, pid) = (c.actor(), p.id.clone());
+        let (actor, pid) = (c.audit_name(), p.id.clone());
         c.state
             .db
             .run(move |conn| {
@@ -425,7 +428,7 @@ pub async fn counts_csv(
                 .and_then(CountBy::parse)
                 .ok_or(Fail::NotFound)?;
         let p = load(&c, id.into_inner()).await?;
-        let (pid, actor) = (p.id.clone(), c.actor());
+        let (pid, actor) = (p.id.clone(), c.audit_name());
         let view = c
             .state
             .db

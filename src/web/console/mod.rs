@@ -27,8 +27,9 @@ use serde_json::{json, Value};
 
 use super::public::{Fail, Framing, Page};
 use super::AppState;
-use crate::campaign::CampaignError;
+use crate::campaign::{Actor, CampaignError};
 use crate::db::users::User;
+use crate::domain::UserId;
 use crate::error::{ApiError, FieldError};
 pub use crate::web::api::auth::Role;
 
@@ -196,7 +197,7 @@ impl FromRequest for Console {
             if !s.still_valid_for(user.updated_at) {
                 return Err(signed_out());
             }
-            let role = Role::parse(&user.role).ok_or_else(signed_out)?;
+            let role = Role::parse(&user.role).map_err(|_| signed_out())?;
             tracing::Span::current().record("auth.user", user.email.as_str());
             Ok(Console {
                 page: Page::new(&req, &state),
@@ -381,8 +382,19 @@ impl Console {
         self.page.t(key)
     }
 
-    pub fn actor(&self) -> String {
+    /// How the user appears in the audit log.
+    pub fn audit_name(&self) -> String {
         format!("user:{}", self.user.email)
+    }
+
+    /// The signed-in user as the campaign layer's actions take them.
+    pub fn actor(&self) -> Actor {
+        Actor::User {
+            // User ids are the UUIDs this service made.
+            id: UserId::parse(&self.user.id).unwrap_or_default(),
+            email: self.user.email.clone(),
+            role: self.role,
+        }
     }
 
     pub fn can(&self, role: Role) -> bool {

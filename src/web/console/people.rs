@@ -70,7 +70,7 @@ pub async fn create_list(p: Posted) -> HttpResponse {
     let r = async {
         c.require(Role::Campaigner)?;
         let body = form.json(&["name", "description"]);
-        match lists_api::create_list(&c.state, c.actor(), body).await {
+        match lists_api::create_list(&c.state, c.audit_name(), body).await {
             Ok(_) => Ok(see_other("/admin/lists")),
             Err(e) => {
                 let errors = match e {
@@ -110,7 +110,7 @@ pub async fn import(p: Posted, id: web::Path<String>) -> HttpResponse {
             .await?
             .ok_or(Fail::NotFound)?
             .name;
-        match lists_api::import_file(&c.state, c.actor(), id, file.to_vec()).await {
+        match lists_api::import_file(&c.state, c.audit_name(), id, file.to_vec()).await {
             Ok(report) => {
                 let rejected: Vec<Value> = report
                     .rejected
@@ -194,7 +194,7 @@ pub async fn supporters(c: Console, q: web::Query<Search>) -> HttpResponse {
 pub async fn subject_access(c: Console, id: web::Path<String>) -> HttpResponse {
     let r = async {
         let id = id.into_inner();
-        let doc = supporters_api::subject_access(&c.state, c.actor(), id.clone())
+        let doc = supporters_api::subject_access(&c.state, c.audit_name(), id.clone())
             .await
             .map_err(api_fail)?;
         Ok(HttpResponse::Ok()
@@ -236,7 +236,7 @@ pub async fn erase(p: Posted, id: web::Path<String>) -> HttpResponse {
     let Posted { c, form: _ } = p;
     let r = async {
         c.require(Role::Admin)?;
-        supporters_api::erase_supporter(&c.state, c.actor(), id.into_inner())
+        supporters_api::erase_supporter(&c.state, c.audit_name(), id.into_inner())
             .await
             .map_err(api_fail)?;
         Ok(see_other("/admin/supporters?done=erased"))
