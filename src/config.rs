@@ -290,10 +290,13 @@ impl Settings {
             return Err(ConfigError::invalid("log", "not a valid tracing filter"));
         }
         let default_locale = raw.default_locale.trim().to_string();
-        if !matches!(default_locale.as_str(), "en" | "ru") {
+        if crate::i18n::Locale::from_tag(&default_locale).map(|l| l.code())
+            != Some(default_locale.as_str())
+        {
+            let supported: Vec<&str> = crate::i18n::Locale::all().map(|l| l.code()).collect();
             return Err(ConfigError::invalid(
                 "default_locale",
-                "supported locales are en and ru",
+                format!("supported locales are {}", supported.join(", ")),
             ));
         }
         let templates_dir = match raw.templates_dir.trim() {

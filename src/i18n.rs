@@ -1,52 +1,156 @@
-//! Page strings in several languages, from `locales/*.toml` (embedded).
+//! Page and mail strings in several languages, from `locales/*.toml`
+//! (embedded in the binary).
 //!
-//! Policy: every string a person reads on a public page comes from a locale
-//! file; English is complete and the reference, every other locale must have
-//! exactly the same keys (a unit test holds them to it). A page's locale is
-//! chosen by `?lang=`, then `Accept-Language`, then the configured default.
-//! The same API serves the web console later: [`Locale::negotiate`], then
-//! [`Locale::strings`] for a template's `t` map or [`Locale::get`] for one
-//! string.
+//! Policy: the locale files *are* the list of languages. Adding one is adding
+//! `locales/<tag>.toml` (and templates only if it needs its own): no Rust to
+//! extend. English (`en.toml`) is complete and the reference; every other
+//! file must have exactly the same flat keys (a unit test holds them to it).
+//! Beside the strings, a file says what the code needs to know of its
+//! language: `locale_name` (its own name, for the language menu),
+//! `locale_dir` (`ltr` or `rtl`), `number_group_separator`, and optionally a
+//! `[countries]` table of country names by ISO code (without it, countries
+//! show their English names).
+//!
+//! A page's locale is chosen by `?lang=`, then `Accept-Language`, then the
+//! configured default ([`Locale::negotiate`]).
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-/// A supported language.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Locale {
-    En,
-    Ru,
-}
+use rust_embed::RustEmbed;
 
-const EN_TOML: &str = include_str!("../locales/en.toml");
-const RU_TOML: &str = include_str!("../locales/ru.toml");
+use crate::domain::CountryCode;
+
+#[derive(RustEmbed)]
+#[folder = "locales/"]
+struct Files;
 
 pub type Strings = BTreeMap<String, String>;
 
-fn parse(name: &str, text: &str) -> Strings {
-    toml::from_str::<Strings>(text)
-        .unwrap_or_else(|e| panic!("locales/{name}.toml is not a flat table of strings: {e}"))
+/// One language as its file describes it.
+struct Language {
+    code: String,
+    strings: Strings,
+    countries: BTreeMap<CountryCode, String>,
+    sorted_countries: OnceLock<Vec<(&'static str, &'static str)>>,
+}
+
+/// Every language, English first, then by tag. Read once from the embedded
+/// files; a malformed shipped file is a bug caught by the unit tests, so it
+/// panics with the file's name.
+fn languages() -> &'static [Language] {
+    static ALL: OnceLock<Vec<Language>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        let mut files: Vec<String> = Files::iter()
+            .filter(|f| f.ends_with(".toml"))
+            .map(|f| f.to_string())
+            .collect();
+        files.sort_by_key(|f| (f != "en.toml", f.clone()));
+        assert!(
+            files.first().is_some_and(|f| f == "en.toml"),
+            "locales/en.toml, the reference locale, is missing"
+        );
+        assert!(files.len() <= usize::from(u8::MAX), "too many locales");
+        files
+            .iter()
+            .map(|f| {
+                let text = Files::get(f).expect("listed file exists");
+                let text = std::str::from_utf8(&text.data)
+                    .unwrap_or_else(|_| panic!("locales/{f} is not UTF-8"));
+                parse(f, text)
+            })
+            .collect()
+    })
+}
+
+fn parse(file: &str, text: &str) -> Language {
+    let table: toml::Table =
+        toml::from_str(text).unwrap_or_else(|e| panic!("locales/{file} is not TOML: {e}"));
+    let mut strings = Strings::new();
+    let mut countries = BTreeMap::new();
+    for (key, value) in table {
+        match (key.as_str(), value) {
+            ("countries", toml::Value::Table(names)) => {
+                for (code, name) in names {
+                    let code = CountryCode::parse(&code).unwrap_or_else(|_| {
+                        panic!("locales/{file}: [countries] {code} is no country")
+                    });
+                    let toml::Value::String(name) = name else {
+                        panic!("locales/{file}: [countries] {code} is not a string");
+                    };
+                    countries.insert(code, name);
+                }
+            }
+            (_, toml::Value::String(s)) => {
+                strings.insert(key, s);
+            }
+            _ => panic!("locales/{file}: {key} is neither a string nor the [countries] table"),
+        }
+    }
+    Language {
+        code: file.trim_end_matches(".toml").to_string(),
+        strings,
+        countries,
+        sorted_countries: OnceLock::new(),
+    }
+}
+
+/// A supported language: one of the locale files.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Locale(u8);
+
+impl std::fmt::Debug for Locale {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Locale({})", self.code())
+    }
 }
 
 impl Locale {
-    pub const ALL: [Locale; 2] = [Locale::En, Locale::Ru];
+    /// English: the reference locale, always present.
+    pub const EN: Locale = Locale(0);
+
+    fn language(self) -> &'static Language {
+        &languages()[usize::from(self.0)]
+    }
+
+    /// Every supported locale, English first.
+    pub fn all() -> impl Iterator<Item = Locale> {
+        (0..languages().len()).map(|i| Locale(i as u8))
+    }
+
+    /// Its place among [`Locale::all`], for per-locale tables.
+    pub fn index(self) -> usize {
+        usize::from(self.0)
+    }
 
     /// `"en"`, `"ru"`: the BCP 47 tag used in `lang=` attributes and `?lang=`.
     pub fn code(self) -> &'static str {
-        match self {
-            Locale::En => "en",
-            Locale::Ru => "ru",
+        &self.language().code
+    }
+
+    /// The language's own name, for the language menu: `"Русский"`.
+    pub fn name(self) -> &'static str {
+        self.get("locale_name")
+    }
+
+    /// Whether the language is written right to left.
+    pub fn is_rtl(self) -> bool {
+        self.get("locale_dir") == "rtl"
+    }
+
+    /// `"ltr"` or `"rtl"`, for a `dir=` attribute.
+    pub fn dir(self) -> &'static str {
+        if self.is_rtl() {
+            "rtl"
+        } else {
+            "ltr"
         }
     }
 
     /// The locale for a language tag (`ru`, `ru-RU`, `EN-gb`), if supported.
     pub fn from_tag(tag: &str) -> Option<Locale> {
         let primary = tag.trim().split(['-', '_']).next()?.to_ascii_lowercase();
-        match primary.as_str() {
-            "en" => Some(Locale::En),
-            "ru" => Some(Locale::Ru),
-            _ => None,
-        }
+        Locale::all().find(|l| l.code() == primary)
     }
 
     /// Chooses a page's locale: an explicit `?lang=` first, then the best
@@ -88,25 +192,7 @@ impl Locale {
 
     /// Every string of this locale, for a template's `t`.
     pub fn strings(self) -> &'static Strings {
-        static EN: OnceLock<Strings> = OnceLock::new();
-        static RU: OnceLock<Strings> = OnceLock::new();
-        match self {
-            Locale::En => EN.get_or_init(|| parse("en", EN_TOML)),
-            Locale::Ru => RU.get_or_init(|| parse("ru", RU_TOML)),
-        }
-    }
-
-    /// One string; a missing key falls back to English, then to the key
-    /// itself (the unit test makes both impossible for shipped files).
-    pub fn get(self, key: &str) -> &'static str {
-        self.strings()
-            .get(key)
-            .or_else(|| Locale::En.strings().get(key))
-            .map(String::as_str)
-            .unwrap_or_else(|| {
-                tracing::warn!(key, "missing locale string");
-                ""
-            })
+        &self.language().strings
     }
 
     /// One string if this locale or English has it: for keys that may
@@ -114,8 +200,28 @@ impl Locale {
     pub fn lookup(self, key: &str) -> Option<&'static str> {
         self.strings()
             .get(key)
-            .or_else(|| Locale::En.strings().get(key))
+            .or_else(|| Locale::EN.strings().get(key))
             .map(String::as_str)
+    }
+
+    /// One string; a missing key falls back to English, then to the key
+    /// itself, logged (the unit test makes both impossible for shipped
+    /// files, so a key only goes missing in an operator's edit).
+    pub fn get(self, key: &str) -> &'static str {
+        if let Some(s) = self.lookup(key) {
+            return s;
+        }
+        tracing::warn!(key, "missing locale string");
+        // Keys are few and fixed; leaking each missing one once is bounded.
+        static MISSING: OnceLock<std::sync::Mutex<BTreeMap<String, &'static str>>> =
+            OnceLock::new();
+        let mut missing = MISSING
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        missing
+            .entry(key.to_string())
+            .or_insert_with(|| Box::leak(key.to_string().into_boxed_str()))
     }
 
     /// A string with `{name}` placeholders replaced.
@@ -131,10 +237,7 @@ impl Locale {
     /// Russian (with a no-break space).
     pub fn number(self, n: i64) -> String {
         let digits = n.unsigned_abs().to_string();
-        let sep = match self {
-            Locale::En => ",",
-            Locale::Ru => "\u{a0}",
-        };
+        let sep = self.get("number_group_separator");
         let mut out = String::new();
         for (i, c) in digits.chars().enumerate() {
             if i > 0 && (digits.len() - i).is_multiple_of(3) {
@@ -149,19 +252,23 @@ impl Locale {
     }
 
     /// Name of a country in this locale, from its ISO code.
-    pub fn country_name(self, code: &crate::domain::CountryCode) -> &'static str {
-        match self {
-            Locale::En => code.name_en(),
-            Locale::Ru => code.name_ru(),
-        }
+    pub fn country_name(self, code: &CountryCode) -> &'static str {
+        self.language()
+            .countries
+            .get(code)
+            .map(String::as_str)
+            .unwrap_or_else(|| code.name_en())
     }
 
     /// Every country `(code, name)` sorted for this locale, for a `<select>`.
     pub fn countries(self) -> Vec<(&'static str, &'static str)> {
-        match self {
-            Locale::En => crate::domain::CountryCode::all().collect(),
-            Locale::Ru => crate::domain::CountryCode::all_ru().collect(),
+        if self.language().countries.is_empty() {
+            return CountryCode::all().collect();
         }
+        self.language()
+            .sorted_countries
+            .get_or_init(|| CountryCode::sorted_by(|c| self.country_name(&c)))
+            .clone()
     }
 }
 
@@ -169,47 +276,75 @@ impl Locale {
 mod tests {
     use super::*;
 
+    fn ru() -> Locale {
+        Locale::from_tag("ru").expect("ru.toml ships")
+    }
+
     #[test]
     fn every_locale_has_exactly_the_english_keys_and_no_empty_string() {
-        let en: Vec<&String> = Locale::En.strings().keys().collect();
-        for l in Locale::ALL {
+        let en: Vec<&String> = Locale::EN.strings().keys().collect();
+        assert_eq!(Locale::EN.code(), "en");
+        for l in Locale::all() {
             let keys: Vec<&String> = l.strings().keys().collect();
             assert_eq!(keys, en, "locale {} keys differ from en", l.code());
             for (k, v) in l.strings() {
-                assert!(!v.trim().is_empty(), "{}:{k} is empty", l.code());
+                assert!(
+                    !v.trim().is_empty() || k == "number_group_separator",
+                    "{}:{k} is empty",
+                    l.code()
+                );
             }
+            assert!(matches!(l.get("locale_dir"), "ltr" | "rtl"), "{}", l.code());
         }
+    }
+
+    #[test]
+    fn a_locale_that_names_countries_names_them_all() {
+        for l in Locale::all() {
+            let named = l.language().countries.len();
+            assert!(
+                named == 0 || named == CountryCode::every().count(),
+                "locale {} names {named} countries",
+                l.code()
+            );
+        }
+        let kg = CountryCode::parse("KG").unwrap();
+        assert_eq!(ru().country_name(&kg), "Кыргызстан");
+        assert_eq!(Locale::EN.country_name(&kg), "Kyrgyzstan");
+        let sorted = ru().countries();
+        assert_eq!(sorted[0], ("AU", "Австралия"));
+        assert_eq!(sorted.last(), Some(&("JP", "Япония")));
     }
 
     #[test]
     fn lang_parameter_wins_then_accept_language_then_default() {
         let n = Locale::negotiate;
-        assert_eq!(n(Some("ru"), Some("en"), Locale::En), Locale::Ru);
-        assert_eq!(
-            n(Some("xx"), Some("ru-RU,en;q=0.5"), Locale::En),
-            Locale::Ru
-        );
-        assert_eq!(
-            n(None, Some("de, en;q=0.4, ru;q=0.8"), Locale::En),
-            Locale::Ru
-        );
-        assert_eq!(n(None, Some("ru;q=0, en-GB"), Locale::Ru), Locale::En);
-        assert_eq!(n(None, Some("de-DE"), Locale::Ru), Locale::Ru);
-        assert_eq!(n(None, None, Locale::En), Locale::En);
+        let (en, ru) = (Locale::EN, ru());
+        assert_eq!(n(Some("ru"), Some("en"), en), ru);
+        assert_eq!(n(Some("xx"), Some("ru-RU,en;q=0.5"), en), ru);
+        assert_eq!(n(None, Some("de, en;q=0.4, ru;q=0.8"), en), ru);
+        assert_eq!(n(None, Some("ru;q=0, en-GB"), ru), en);
+        assert_eq!(n(None, Some("de-DE"), ru), ru);
+        assert_eq!(n(None, None, en), en);
     }
 
     #[test]
     fn numbers_are_grouped_per_locale() {
-        assert_eq!(Locale::En.number(1234567), "1,234,567");
-        assert_eq!(Locale::En.number(999), "999");
-        assert_eq!(Locale::Ru.number(10000), "10\u{a0}000");
+        assert_eq!(Locale::EN.number(1234567), "1,234,567");
+        assert_eq!(Locale::EN.number(999), "999");
+        assert_eq!(ru().number(10000), "10\u{a0}000");
     }
 
     #[test]
-    fn placeholders_are_filled() {
+    fn placeholders_are_filled_and_a_missing_key_shows_itself() {
         assert_eq!(
-            Locale::En.format("err_too_long", &[("max", "5")]),
+            Locale::EN.format("err_too_long", &[("max", "5")]),
             "Use at most 5 characters"
         );
+        assert_eq!(
+            Locale::EN.get("no_such_key_anywhere"),
+            "no_such_key_anywhere"
+        );
+        assert_eq!(Locale::EN.lookup("no_such_key_anywhere"), None);
     }
 }

@@ -1,4 +1,5 @@
-//! ISO 3166-1 alpha-2 country codes, with English and Russian names.
+//! ISO 3166-1 alpha-2 country codes, with English names (other languages
+//! name them in their locale file).
 
 use std::fmt;
 use std::sync::OnceLock;
@@ -39,9 +40,21 @@ impl CountryCode {
         COUNTRIES[usize::from(self.0)].1
     }
 
-    /// The Russian name: `"Кыргызстан"`.
-    pub fn name_ru(&self) -> &'static str {
-        COUNTRIES_RU[usize::from(self.0)].1
+    /// Every code, in code order.
+    pub fn every() -> impl Iterator<Item = CountryCode> {
+        (0..COUNTRIES.len()).map(|i| CountryCode(i as u8))
+    }
+
+    /// Every code with its name as `name` gives it, sorted by that name with
+    /// the same rough collation as [`CountryCode::all`]: for a `<select>` in
+    /// another language.
+    pub fn sorted_by(
+        name: impl Fn(CountryCode) -> &'static str,
+    ) -> Vec<(&'static str, &'static str)> {
+        let table: Vec<(&'static str, &'static str)> = CountryCode::every()
+            .map(|c| (c.as_str(), name(c)))
+            .collect();
+        sorted_by_name(&table)
     }
 
     /// Every code with its English name, sorted by the English name
@@ -52,16 +65,6 @@ impl CountryCode {
         static SORTED: OnceLock<Vec<(&'static str, &'static str)>> = OnceLock::new();
         SORTED
             .get_or_init(|| sorted_by_name(COUNTRIES))
-            .iter()
-            .copied()
-    }
-
-    /// Every code with its Russian name, sorted by the Russian name (with
-    /// «ё» sorted as «е»), for a `<select>` in a Russian interface.
-    pub fn all_ru() -> impl Iterator<Item = (&'static str, &'static str)> {
-        static SORTED: OnceLock<Vec<(&'static str, &'static str)>> = OnceLock::new();
-        SORTED
-            .get_or_init(|| sorted_by_name(COUNTRIES_RU))
             .iter()
             .copied()
     }
@@ -356,259 +359,6 @@ const COUNTRIES: &[(&str, &str)] = &[
     ("ZW", "Zimbabwe"),
 ];
 
-/// Russian names, in the same order as [`COUNTRIES`].
-const COUNTRIES_RU: &[(&str, &str)] = &[
-    ("AD", "Андорра"),
-    ("AE", "Объединённые Арабские Эмираты"),
-    ("AF", "Афганистан"),
-    ("AG", "Антигуа и Барбуда"),
-    ("AI", "Ангвилла"),
-    ("AL", "Албания"),
-    ("AM", "Армения"),
-    ("AO", "Ангола"),
-    ("AQ", "Антарктида"),
-    ("AR", "Аргентина"),
-    ("AS", "Американское Самоа"),
-    ("AT", "Австрия"),
-    ("AU", "Австралия"),
-    ("AW", "Аруба"),
-    ("AX", "Аландские острова"),
-    ("AZ", "Азербайджан"),
-    ("BA", "Босния и Герцеговина"),
-    ("BB", "Барбадос"),
-    ("BD", "Бангладеш"),
-    ("BE", "Бельгия"),
-    ("BF", "Буркина-Фасо"),
-    ("BG", "Болгария"),
-    ("BH", "Бахрейн"),
-    ("BI", "Бурунди"),
-    ("BJ", "Бенин"),
-    ("BL", "Сен-Бартельми"),
-    ("BM", "Бермуды"),
-    ("BN", "Бруней"),
-    ("BO", "Боливия"),
-    ("BQ", "Бонайре, Синт-Эстатиус и Саба"),
-    ("BR", "Бразилия"),
-    ("BS", "Багамы"),
-    ("BT", "Бутан"),
-    ("BV", "Остров Буве"),
-    ("BW", "Ботсвана"),
-    ("BY", "Беларусь"),
-    ("BZ", "Белиз"),
-    ("CA", "Канада"),
-    ("CC", "Кокосовые (Килинг) острова"),
-    ("CD", "Демократическая Республика Конго"),
-    ("CF", "Центральноафриканская Республика"),
-    ("CG", "Республика Конго"),
-    ("CH", "Швейцария"),
-    ("CI", "Кот-д’Ивуар"),
-    ("CK", "Острова Кука"),
-    ("CL", "Чили"),
-    ("CM", "Камерун"),
-    ("CN", "Китай"),
-    ("CO", "Колумбия"),
-    ("CR", "Коста-Рика"),
-    ("CU", "Куба"),
-    ("CV", "Кабо-Верде"),
-    ("CW", "Кюрасао"),
-    ("CX", "Остров Рождества"),
-    ("CY", "Кипр"),
-    ("CZ", "Чехия"),
-    ("DE", "Германия"),
-    ("DJ", "Джибути"),
-    ("DK", "Дания"),
-    ("DM", "Доминика"),
-    ("DO", "Доминиканская Республика"),
-    ("DZ", "Алжир"),
-    ("EC", "Эквадор"),
-    ("EE", "Эстония"),
-    ("EG", "Египет"),
-    ("EH", "Западная Сахара"),
-    ("ER", "Эритрея"),
-    ("ES", "Испания"),
-    ("ET", "Эфиопия"),
-    ("FI", "Финляндия"),
-    ("FJ", "Фиджи"),
-    ("FK", "Фолклендские (Мальвинские) острова"),
-    ("FM", "Микронезия"),
-    ("FO", "Фарерские острова"),
-    ("FR", "Франция"),
-    ("GA", "Габон"),
-    ("GB", "Великобритания"),
-    ("GD", "Гренада"),
-    ("GE", "Грузия"),
-    ("GF", "Французская Гвиана"),
-    ("GG", "Гернси"),
-    ("GH", "Гана"),
-    ("GI", "Гибралтар"),
-    ("GL", "Гренландия"),
-    ("GM", "Гамбия"),
-    ("GN", "Гвинея"),
-    ("GP", "Гваделупа"),
-    ("GQ", "Экваториальная Гвинея"),
-    ("GR", "Греция"),
-    ("GS", "Южная Джорджия и Южные Сандвичевы острова"),
-    ("GT", "Гватемала"),
-    ("GU", "Гуам"),
-    ("GW", "Гвинея-Бисау"),
-    ("GY", "Гайана"),
-    ("HK", "Гонконг"),
-    ("HM", "Остров Херд и острова Макдональд"),
-    ("HN", "Гондурас"),
-    ("HR", "Хорватия"),
-    ("HT", "Гаити"),
-    ("HU", "Венгрия"),
-    ("ID", "Индонезия"),
-    ("IE", "Ирландия"),
-    ("IL", "Израиль"),
-    ("IM", "Остров Мэн"),
-    ("IN", "Индия"),
-    ("IO", "Британская территория в Индийском океане"),
-    ("IQ", "Ирак"),
-    ("IR", "Иран"),
-    ("IS", "Исландия"),
-    ("IT", "Италия"),
-    ("JE", "Джерси"),
-    ("JM", "Ямайка"),
-    ("JO", "Иордания"),
-    ("JP", "Япония"),
-    ("KE", "Кения"),
-    ("KG", "Кыргызстан"),
-    ("KH", "Камбоджа"),
-    ("KI", "Кирибати"),
-    ("KM", "Коморы"),
-    ("KN", "Сент-Китс и Невис"),
-    ("KP", "КНДР (Северная Корея)"),
-    ("KR", "Республика Корея (Южная Корея)"),
-    ("KW", "Кувейт"),
-    ("KY", "Каймановы острова"),
-    ("KZ", "Казахстан"),
-    ("LA", "Лаос"),
-    ("LB", "Ливан"),
-    ("LC", "Сент-Люсия"),
-    ("LI", "Лихтенштейн"),
-    ("LK", "Шри-Ланка"),
-    ("LR", "Либерия"),
-    ("LS", "Лесото"),
-    ("LT", "Литва"),
-    ("LU", "Люксембург"),
-    ("LV", "Латвия"),
-    ("LY", "Ливия"),
-    ("MA", "Марокко"),
-    ("MC", "Монако"),
-    ("MD", "Молдова"),
-    ("ME", "Черногория"),
-    ("MF", "Сен-Мартен (французская часть)"),
-    ("MG", "Мадагаскар"),
-    ("MH", "Маршалловы острова"),
-    ("MK", "Северная Македония"),
-    ("ML", "Мали"),
-    ("MM", "Мьянма"),
-    ("MN", "Монголия"),
-    ("MO", "Макао"),
-    ("MP", "Северные Марианские острова"),
-    ("MQ", "Мартиника"),
-    ("MR", "Мавритания"),
-    ("MS", "Монтсеррат"),
-    ("MT", "Мальта"),
-    ("MU", "Маврикий"),
-    ("MV", "Мальдивы"),
-    ("MW", "Малави"),
-    ("MX", "Мексика"),
-    ("MY", "Малайзия"),
-    ("MZ", "Мозамбик"),
-    ("NA", "Намибия"),
-    ("NC", "Новая Каледония"),
-    ("NE", "Нигер"),
-    ("NF", "Остров Норфолк"),
-    ("NG", "Нигерия"),
-    ("NI", "Никарагуа"),
-    ("NL", "Нидерланды"),
-    ("NO", "Норвегия"),
-    ("NP", "Непал"),
-    ("NR", "Науру"),
-    ("NU", "Ниуэ"),
-    ("NZ", "Новая Зеландия"),
-    ("OM", "Оман"),
-    ("PA", "Панама"),
-    ("PE", "Перу"),
-    ("PF", "Французская Полинезия"),
-    ("PG", "Папуа — Новая Гвинея"),
-    ("PH", "Филиппины"),
-    ("PK", "Пакистан"),
-    ("PL", "Польша"),
-    ("PM", "Сен-Пьер и Микелон"),
-    ("PN", "Острова Питкэрн"),
-    ("PR", "Пуэрто-Рико"),
-    ("PS", "Палестина"),
-    ("PT", "Португалия"),
-    ("PW", "Палау"),
-    ("PY", "Парагвай"),
-    ("QA", "Катар"),
-    ("RE", "Реюньон"),
-    ("RO", "Румыния"),
-    ("RS", "Сербия"),
-    ("RU", "Россия"),
-    ("RW", "Руанда"),
-    ("SA", "Саудовская Аравия"),
-    ("SB", "Соломоновы Острова"),
-    ("SC", "Сейшелы"),
-    ("SD", "Судан"),
-    ("SE", "Швеция"),
-    ("SG", "Сингапур"),
-    ("SH", "Острова Святой Елены, Вознесения и Тристан-да-Кунья"),
-    ("SI", "Словения"),
-    ("SJ", "Шпицберген и Ян-Майен"),
-    ("SK", "Словакия"),
-    ("SL", "Сьерра-Леоне"),
-    ("SM", "Сан-Марино"),
-    ("SN", "Сенегал"),
-    ("SO", "Сомали"),
-    ("SR", "Суринам"),
-    ("SS", "Южный Судан"),
-    ("ST", "Сан-Томе и Принсипи"),
-    ("SV", "Сальвадор"),
-    ("SX", "Синт-Мартен (нидерландская часть)"),
-    ("SY", "Сирия"),
-    ("SZ", "Эсватини"),
-    ("TC", "Острова Туркс и Каикос"),
-    ("TD", "Чад"),
-    ("TF", "Французские Южные и Антарктические территории"),
-    ("TG", "Того"),
-    ("TH", "Таиланд"),
-    ("TJ", "Таджикистан"),
-    ("TK", "Токелау"),
-    ("TL", "Восточный Тимор"),
-    ("TM", "Туркменистан"),
-    ("TN", "Тунис"),
-    ("TO", "Тонга"),
-    ("TR", "Турция"),
-    ("TT", "Тринидад и Тобаго"),
-    ("TV", "Тувалу"),
-    ("TW", "Тайвань"),
-    ("TZ", "Танзания"),
-    ("UA", "Украина"),
-    ("UG", "Уганда"),
-    ("UM", "Внешние малые острова США"),
-    ("US", "США"),
-    ("UY", "Уругвай"),
-    ("UZ", "Узбекистан"),
-    ("VA", "Ватикан"),
-    ("VC", "Сент-Винсент и Гренадины"),
-    ("VE", "Венесуэла"),
-    ("VG", "Британские Виргинские острова"),
-    ("VI", "Виргинские острова (США)"),
-    ("VN", "Вьетнам"),
-    ("VU", "Вануату"),
-    ("WF", "Уоллис и Футуна"),
-    ("WS", "Самоа"),
-    ("YE", "Йемен"),
-    ("YT", "Майот"),
-    ("ZA", "Южно-Африканская Республика"),
-    ("ZM", "Замбия"),
-    ("ZW", "Зимбабве"),
-];
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -617,23 +367,15 @@ mod tests {
     #[test]
     fn table_is_complete_sorted_and_parallel() {
         assert_eq!(COUNTRIES.len(), 249);
-        assert_eq!(COUNTRIES_RU.len(), 249);
         assert!(COUNTRIES.len() <= usize::from(u8::MAX));
         for w in COUNTRIES.windows(2) {
             assert!(w[0].0 < w[1].0, "{} !< {}", w[0].0, w[1].0);
         }
-        for ((en_code, en), (ru_code, ru)) in COUNTRIES.iter().zip(COUNTRIES_RU) {
-            assert_eq!(en_code, ru_code);
-            assert_eq!(en_code.len(), 2);
-            assert!(en_code.bytes().all(|b| b.is_ascii_uppercase()));
-            assert!(!en.is_empty() && !ru.is_empty());
-            assert_eq!(en.trim(), *en);
-            assert_eq!(ru.trim(), *ru);
-            // Russian names are written in Cyrillic.
-            assert!(
-                !ru.chars().any(|c| c.is_ascii_alphabetic()),
-                "{ru_code}: {ru}"
-            );
+        for (code, name) in COUNTRIES {
+            assert_eq!(code.len(), 2);
+            assert!(code.bytes().all(|b| b.is_ascii_uppercase()));
+            assert!(!name.is_empty());
+            assert_eq!(name.trim(), *name);
         }
     }
 
@@ -652,7 +394,6 @@ mod tests {
         let kg = CountryCode::parse(" kg\n").unwrap();
         assert_eq!(kg.as_str(), "KG");
         assert_eq!(kg.name_en(), "Kyrgyzstan");
-        assert_eq!(kg.name_ru(), "Кыргызстан");
         assert_eq!(CountryCode::parse("Kg"), Ok(kg));
         assert_eq!(format!("{kg:?}"), "CountryCode(\"KG\")");
     }
@@ -660,9 +401,6 @@ mod tests {
     #[test]
     fn known_names() {
         let n = |c: &str| CountryCode::parse(c).unwrap();
-        assert_eq!(n("RU").name_ru(), "Россия");
-        assert_eq!(n("KZ").name_ru(), "Казахстан");
-        assert_eq!(n("DE").name_ru(), "Германия");
         assert_eq!(n("GB").name_en(), "United Kingdom");
         assert_eq!(n("CI").name_en(), "Côte d'Ivoire");
         assert_eq!(n("AX").name_en(), "Åland Islands");
@@ -695,14 +433,6 @@ mod tests {
         for w in all.windows(2) {
             assert!(sort_key(w[0].1) <= sort_key(w[1].1));
         }
-    }
-
-    #[test]
-    fn all_ru_is_sorted_by_russian_name() {
-        let all: Vec<_> = CountryCode::all_ru().collect();
-        assert_eq!(all.len(), 249);
-        assert_eq!(all[0], ("AU", "Австралия"));
-        assert_eq!(all.last(), Some(&("JP", "Япония")));
     }
 
     #[test]

@@ -497,7 +497,7 @@ impl Worker {
                                     locale: locale
                                         .as_deref()
                                         .and_then(crate::i18n::Locale::from_tag)
-                                        .unwrap_or(crate::i18n::Locale::En),
+                                        .unwrap_or(crate::i18n::Locale::EN),
                                 },
                                 delivery: d,
                             })

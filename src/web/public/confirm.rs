@@ -129,7 +129,7 @@ pub async fn confirm(
             .db
             .run(move |c| {
                 signatures::confirm(c, &token, &|locale| {
-                    let l = locale.and_then(Locale::from_tag).unwrap_or(Locale::En);
+                    let l = locale.and_then(Locale::from_tag).unwrap_or(Locale::EN);
                     l.get("form_opt_in").to_string()
                 })
             })

@@ -162,7 +162,7 @@ impl Page {
             .headers()
             .get(header::ACCEPT_LANGUAGE)
             .and_then(|v| v.to_str().ok());
-        let default = Locale::from_tag(&state.settings.default_locale).unwrap_or(Locale::En);
+        let default = Locale::from_tag(&state.settings.default_locale).unwrap_or(Locale::EN);
         Page {
             locale: Locale::negotiate(from_query.map(Locale::code), accept, default),
             lang_in_query: from_query.is_some(),
@@ -187,14 +187,13 @@ impl Page {
 
     /// The template data every page shares, merged under `data`.
     fn context(&self, state: &AppState, title: &str, mut data: Value) -> Value {
-        let langs: Vec<Value> = Locale::ALL
-            .iter()
+        let langs: Vec<Value> = Locale::all()
             .map(|l| {
                 json!({
                     "code": l.code(),
-                    "name": match l { Locale::En => "English", Locale::Ru => "Русский" },
+                    "name": l.name(),
                     "href": format!("{}?lang={}", self.path, l.code()),
-                    "current": *l == self.locale,
+                    "current": l == self.locale,
                 })
             })
             .collect();

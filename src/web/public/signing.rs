@@ -218,15 +218,13 @@ fn country_options(locale: Locale, selected: Option<&str>) -> std::borrow::Cow<'
         }
         out
     }
-    static EN: OnceLock<String> = OnceLock::new();
-    static RU: OnceLock<String> = OnceLock::new();
-    match (selected, locale) {
-        (Some(code), _) => std::borrow::Cow::Owned(build(locale, Some(code))),
-        (None, Locale::En) => {
-            std::borrow::Cow::Borrowed(EN.get_or_init(|| build(Locale::En, None)))
-        }
-        (None, Locale::Ru) => {
-            std::borrow::Cow::Borrowed(RU.get_or_init(|| build(Locale::Ru, None)))
+    // The unselected list, rendered once per locale.
+    static PLAIN: OnceLock<Vec<OnceLock<String>>> = OnceLock::new();
+    match selected {
+        Some(code) => std::borrow::Cow::Owned(build(locale, Some(code))),
+        None => {
+            let plain = PLAIN.get_or_init(|| Locale::all().map(|_| OnceLock::new()).collect());
+            std::borrow::Cow::Borrowed(plain[locale.index()].get_or_init(|| build(locale, None)))
         }
     }
 }
