@@ -8,7 +8,7 @@ pub async fn token_create(settings: &Settings, name: &str, role: &str) -> anyhow
     if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
         anyhow::bail!("--name must be 1 to 100 printable characters");
     }
-    let (db, _) = crate::startup::prepare(&settings).await?;
+    let (db, _) = crate::startup::prepare(settings).await?;
     let token = crate::security::random_token();
     let hash = crate::security::hash_token(&token);
     let (n, r) = (name.clone(), role.to_string());
