@@ -61,7 +61,9 @@ pub enum DomainError {
     InvalidSlug,
 
     /// A character that does not belong in a person's name.
-    #[error("Use only letters, spaces, apostrophes, hyphens and full stops")]
+    #[error(
+        "Use letters, digits, spaces and the punctuation names carry, such as ' - . , ( ) \" &"
+    )]
     InvalidName {
         /// Field the error belongs to.
         field: &'static str,
