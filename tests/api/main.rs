@@ -20,6 +20,7 @@ mod crash;
 mod data_cli;
 mod data_roles;
 mod demo;
+mod hardening;
 mod health;
 mod lists;
 mod petitions;
