@@ -186,7 +186,14 @@ pub async fn sign_out(ctx: &Context, actor: &Actor) -> CampaignResult<()> {
     let (id, actor_name, now) = (id.clone(), actor.audit_name(), ctx.now());
     ctx.write(move |c| {
         db::users::revoke_sessions(c, &id, now)?;
-        db::audit::record(c, &actor_name, "user.logout", "user", Some(id.as_str()), None)?;
+        db::audit::record(
+            c,
+            &actor_name,
+            "user.logout",
+            "user",
+            Some(id.as_str()),
+            None,
+        )?;
         Ok(())
     })
     .await
