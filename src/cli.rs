@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 
 use crate::config::Settings;
+use crate::domain::Role;
 use crate::startup::{self, Application};
 
 #[derive(Parser, Debug)]
@@ -59,8 +60,8 @@ pub enum TokenCommand {
         #[arg(long)]
         name: String,
         /// organiser (read, export), campaigner (also write and send) or admin (also erase).
-        #[arg(long, value_parser = ["admin", "campaigner", "organiser"])]
-        role: String,
+        #[arg(long, value_parser = role_parser())]
+        role: Role,
     },
 }
 
@@ -75,12 +76,20 @@ pub enum UserCommand {
         #[arg(long)]
         email: String,
         /// organiser (read, export), campaigner (also write and send) or admin (also erase, manage users).
-        #[arg(long, value_parser = ["admin", "campaigner", "organiser"])]
-        role: String,
+        #[arg(long, value_parser = role_parser())]
+        role: Role,
         /// Read the password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
     },
+}
+
+/// `--role`: the three words (listed in `--help` and in the error for any
+/// other), read as a [`Role`].
+fn role_parser() -> impl clap::builder::TypedValueParser<Value = Role> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(["admin", "campaigner", "organiser"])
+        .try_map(|word| Role::parse(&word))
 }
 
 /// Entry point of the binary.
@@ -145,12 +154,12 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                     role,
                     password_stdin,
                 },
-        } => crate::commands::user_create(&settings, &email, &role, password_stdin).await,
+        } => crate::commands::user_create(&settings, &email, role, password_stdin).await,
         Command::Import { command } => crate::commands::import(command, &settings).await,
         Command::Export { command } => crate::commands::export(command, &settings).await,
         Command::Token {
             command: TokenCommand::Create { name, role },
-        } => crate::commands::token_create(&settings, &name, &role).await,
+        } => crate::commands::token_create(&settings, &name, role).await,
     }
 }
 

@@ -20,6 +20,7 @@ pub mod cases;
 pub mod confirmations;
 mod error;
 pub mod lists;
+pub mod overview;
 pub mod petitions;
 pub mod signing;
 pub mod supporters;

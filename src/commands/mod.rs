@@ -10,4 +10,4 @@ pub mod users;
 pub use export::{export, ExportCommand};
 pub use import::{import, ImportCommand};
 pub use tokens::token_create;
-pub use users::{user_create, MIN_PASSWORD_CHARS};
+pub use users::user_create;

@@ -1,25 +1,24 @@
-//! `clarion token …`: API tokens.
+//! `clarion token …`: API tokens, made by `campaign::tokens::create`.
 
+use crate::campaign::{self, tokens::NewToken, Actor, CampaignError};
 use crate::config::Settings;
+use crate::domain::Role;
 
 /// `clarion token create`: prints the token alone as the last line.
-pub async fn token_create(settings: &Settings, name: &str, role: &str) -> anyhow::Result<()> {
-    let name = name.trim().to_string();
-    if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
-        anyhow::bail!("--name must be 1 to 100 printable characters");
-    }
-    let (db, _) = crate::startup::prepare(settings).await?;
-    let token = crate::security::random_token();
-    let hash = crate::security::hash_token(&token);
-    let (n, r) = (name.clone(), role.to_string());
-    db.run(move |c| {
-        crate::db::write_tx(c, |c| {
-            crate::db::tokens::create(c, &n, &r, &hash)?;
-            crate::db::audit::record(c, "cli", "token.create", "api_token", None, Some(&r))
-        })
-    })
-    .await?;
+pub async fn token_create(settings: &Settings, name: &str, role: Role) -> anyhow::Result<()> {
+    // Checked before the database is opened.
+    let input = NewToken::new(name, role)
+        .map_err(|_| anyhow::anyhow!("--name must be 1 to 100 printable characters"))?;
+    let name = input.name().to_string();
+    let ctx = crate::startup::context(settings).await?;
+    let token = campaign::tokens::create(&ctx, &Actor::Cli, input)
+        .await
+        .map_err(|e| match e {
+            // Ours, not the operator's: keep the cause's chain for the one line.
+            CampaignError::Internal(e) => e,
+            e => anyhow::anyhow!(e.one_line()),
+        })?;
     println!("Created {role} token {name:?}. It is shown only now; store it safely:");
-    println!("{token}");
+    println!("{}", token.secret);
     Ok(())
 }

@@ -1,23 +1,22 @@
-//! `clarion user …`: console users.
+//! `clarion user …`: console users, created through the same
+//! `campaign::users::create` as the console's users page.
 
 use std::io::IsTerminal;
 
 use anyhow::Context;
 
+use crate::campaign::{self, users::MIN_PASSWORD_CHARS, Actor, CampaignError};
 use crate::config::Settings;
-use crate::db;
-
-/// Shortest console password accepted.
-pub const MIN_PASSWORD_CHARS: usize = 12;
+use crate::domain::{Email, Role};
 
 /// `clarion user create`: a console user with an argon2id password hash.
 pub async fn user_create(
     settings: &Settings,
     email: &str,
-    role: &str,
+    role: Role,
     password_stdin: bool,
 ) -> anyhow::Result<()> {
-    let email = crate::domain::Email::parse(email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
+    let email = Email::parse(email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
     let password = if password_stdin || !std::io::stdin().is_terminal() {
         let mut line = String::new();
         std::io::stdin()
@@ -33,29 +32,27 @@ pub async fn user_create(
         }
         first
     };
-    if password.chars().count() < MIN_PASSWORD_CHARS {
-        anyhow::bail!("the password must have at least {MIN_PASSWORD_CHARS} characters");
-    }
-    let hash = crate::security::hash_password(&password)?;
-    let (db, _) = crate::startup::prepare(settings).await?;
-    let (e, r) = (email.as_str().to_string(), role.to_string());
-    let created = db
-        .run(move |c| {
-            db::write_tx(c, |c| {
-                if db::users::get_by_email(c, &e)?.is_some() {
-                    return Ok::<_, db::DbError>(None);
-                }
-                let id = db::users::create(c, &e, &r, &hash)?;
-                db::audit::record(c, "cli", "user.create", "user", Some(&id), Some(&r))?;
-                Ok(Some(id))
-            })
-        })
-        .await?;
-    match created {
-        Some(_) => {
+    // Checked before the database is opened, so a short password is the
+    // only complaint.
+    let password = campaign::users::Password::new(password).map_err(|_| {
+        anyhow::anyhow!("the password must have at least {MIN_PASSWORD_CHARS} characters")
+    })?;
+    let ctx = crate::startup::context(settings).await?;
+    let input = campaign::users::NewUser {
+        email: email.clone(),
+        role,
+        password,
+    };
+    match campaign::users::create(&ctx, &Actor::Cli, input).await {
+        Ok(_) => {
             println!("Created {role} {}; sign in at /admin/login", email.as_str());
             Ok(())
         }
-        None => anyhow::bail!("a user with the email {} already exists", email.as_str()),
+        Err(CampaignError::UserEmailTaken) => {
+            anyhow::bail!("a user with the email {} already exists", email.as_str())
+        }
+        // Ours, not the operator's: keep the cause's chain for the one line.
+        Err(CampaignError::Internal(e)) => Err(e),
+        Err(e) => Err(anyhow::anyhow!(e.one_line())),
     }
 }

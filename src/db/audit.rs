@@ -1,6 +1,9 @@
 //! The audit log: who did what to which kind of thing, and when. It records
 //! actors (token or user names) and target ids, never a supporter's personal
 //! data.
+//!
+//! Storage only: which action records what, under which actor name, is the
+//! campaign layer's to decide (`Actor::audit_name`).
 
 use diesel::prelude::*;
 

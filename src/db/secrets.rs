@@ -1,5 +1,7 @@
 //! Process-wide secrets kept in the database, so that every instance on one
 //! database signs and checks tokens with the same key.
+//!
+//! Read once at start-up (`startup::prepare`); the values are never logged.
 
 use diesel::prelude::*;
 

@@ -1,12 +1,16 @@
 //! Console users: people who sign in at `/admin`. Passwords are stored only
 //! as argon2id PHC strings ([`crate::security::hash_password`]); failed
 //! sign-ins are counted here so repeated guessing is slowed, then locked out.
+//!
+//! Storage only: rows in, rows out. The rules (password length, who may
+//! change whom, what is audited) live in `campaign::users`.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::users;
-use super::{new_id, now, DbConnection, DbResult};
+use super::{now, DbConnection, DbResult};
+use crate::domain::{Role, UserId};
 
 /// Failed sign-ins in a row after which the account is locked.
 pub const LOCK_AFTER_FAILURES: i32 = 5;
@@ -16,9 +20,9 @@ pub const LOCK_MINUTES: i64 = 15;
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
 pub struct User {
-    pub id: String,
+    pub id: UserId,
     pub email: String,
-    pub role: String,
+    pub role: Role,
     pub password_hash: String,
     pub failed_logins: i32,
     pub locked_until: Option<NaiveDateTime>,
@@ -27,14 +31,16 @@ pub struct User {
     pub updated_at: NaiveDateTime,
 }
 
-/// Creates a user; the email must already be normalised (lower case).
+/// Creates a user; the email must already be normalised (lower case) and
+/// `role` a [`Role`]'s word ([`Role::as_str`]; test fixtures pass it as
+/// text).
 pub fn create(
     conn: &mut DbConnection,
     email: &str,
     role: &str,
     password_hash: &str,
-) -> DbResult<String> {
-    let id = new_id();
+) -> DbResult<UserId> {
+    let id = UserId::new();
     let t = now();
     diesel::insert_into(users::table)
         .values((
@@ -50,7 +56,7 @@ pub fn create(
     Ok(id)
 }
 
-pub fn get(conn: &mut DbConnection, id: &str) -> DbResult<Option<User>> {
+pub fn get(conn: &mut DbConnection, id: &UserId) -> DbResult<Option<User>> {
     Ok(users::table
         .find(id)
         .select(User::as_select())
@@ -73,7 +79,8 @@ pub fn all(conn: &mut DbConnection) -> DbResult<Vec<User>> {
         .load(conn)?)
 }
 
-pub fn set_role(conn: &mut DbConnection, id: &str, role: &str) -> DbResult<bool> {
+/// Also ends the user's sessions (`updated_at` moves on).
+pub fn set_role(conn: &mut DbConnection, id: &UserId, role: Role) -> DbResult<bool> {
     let n = diesel::update(users::table.find(id))
         .set((users::role.eq(role), users::updated_at.eq(now())))
         .execute(conn)?;
@@ -82,7 +89,7 @@ pub fn set_role(conn: &mut DbConnection, id: &str, role: &str) -> DbResult<bool>
 
 /// Counts a failed sign-in; at [`LOCK_AFTER_FAILURES`] and every multiple of
 /// it the account is locked, for longer each time. Returns the new count.
-pub fn record_failure(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> DbResult<i32> {
+pub fn record_failure(conn: &mut DbConnection, id: &UserId, at: NaiveDateTime) -> DbResult<i32> {
     let current: i32 = users::table
         .find(id)
         .select(users::failed_logins)
@@ -108,7 +115,7 @@ pub fn record_failure(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> D
 /// Ends every session of the user issued before `at`: sessions older than
 /// the user's `updated_at` are void (see `web::console::session`), so a
 /// sign-out, a role change or a new password signs the user out everywhere.
-pub fn revoke_sessions(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> DbResult<()> {
+pub fn revoke_sessions(conn: &mut DbConnection, id: &UserId, at: NaiveDateTime) -> DbResult<()> {
     diesel::update(users::table.find(id))
         .set(users::updated_at.eq(at))
         .execute(conn)?;
@@ -116,7 +123,7 @@ pub fn revoke_sessions(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> 
 }
 
 /// Sets a new password hash, clears any lock and ends every session.
-pub fn set_password(conn: &mut DbConnection, id: &str, password_hash: &str) -> DbResult<bool> {
+pub fn set_password(conn: &mut DbConnection, id: &UserId, password_hash: &str) -> DbResult<bool> {
     let n = diesel::update(users::table.find(id))
         .set((
             users::password_hash.eq(password_hash),
@@ -129,7 +136,7 @@ pub fn set_password(conn: &mut DbConnection, id: &str, password_hash: &str) -> D
 }
 
 /// A successful sign-in: the failure count and any lock are cleared.
-pub fn record_success(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> DbResult<()> {
+pub fn record_success(conn: &mut DbConnection, id: &UserId, at: NaiveDateTime) -> DbResult<()> {
     diesel::update(users::table.find(id))
         .set((
             users::failed_logins.eq(0),

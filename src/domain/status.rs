@@ -172,6 +172,13 @@ impl Ord for Role {
     }
 }
 
+/// A role read from a row compares with its stored word (`user.role == "admin"`).
+impl PartialEq<&str> for Role {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 impl SupporterStatus {
     /// Whether alerts may go to someone in this status (who also needs an
     /// address): the one definition of "active" for the audience, the

@@ -1,9 +1,11 @@
-//! Liveness, readiness and Prometheus metrics.
+//! Liveness, readiness and Prometheus metrics. What they report is read
+//! through `campaign::overview`; this module only serves it.
 
 use actix_web::{web, HttpResponse};
 use prometheus::{IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
 use super::AppState;
+use crate::campaign::overview;
 
 /// Gauges refreshed at each scrape; request counts and latencies come from
 /// the actix-web-prom middleware sharing the same registry.
@@ -57,14 +59,7 @@ async fn healthz() -> HttpResponse {
 }
 
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let r = state
-        .db
-        .run(|c| {
-            use diesel::connection::SimpleConnection;
-            c.batch_execute("SELECT 1")
-                .map_err(crate::db::DbError::from)
-        })
-        .await;
+    let r = overview::database_answers(&state.ctx).await;
     match r {
         Ok(()) => HttpResponse::Ok()
             .content_type("text/plain")
@@ -80,18 +75,14 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let m = &state.metrics;
-    let pool = state.db.state();
+    let pool = overview::pool(&state.ctx);
     m.pool_connections.set(pool.connections as i64);
-    m.pool_idle.set(pool.idle_connections as i64);
-    m.pool_max.set(state.db.max_size() as i64);
-    match state.db.run(crate::db::deliveries::depth).await {
+    m.pool_idle.set(pool.idle as i64);
+    m.pool_max.set(pool.max as i64);
+    match overview::queue_depth(&state.ctx).await {
         Ok(rows) => {
-            for status in ["queued", "sending", "sent", "failed", "cancelled"] {
-                let n = rows
-                    .iter()
-                    .find(|(s, _)| s == status)
-                    .map_or(0, |(_, n)| *n);
-                m.queue_depth.with_label_values(&[status]).set(n);
+            for (status, n) in rows {
+                m.queue_depth.with_label_values(&[status.as_str()]).set(n);
             }
         }
         Err(e) => tracing::warn!(error = %e, "queue depth unavailable"),

@@ -1,22 +1,23 @@
-//! Bearer-token authentication and roles. A token's plaintext is hashed on
-//! arrival and looked up by hash; the plaintext is never stored or logged.
+//! Bearer-token authentication and roles. A token's plaintext is handed to
+//! `campaign::tokens::authenticate`, which looks it up by its hash; the
+//! plaintext is never stored or logged. This module only reads the header
+//! and turns the answer into a [`Caller`].
 
 use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::{web, FromRequest, HttpRequest};
 
-use crate::campaign::Actor;
+use crate::campaign::{self, Actor};
 pub use crate::domain::Role;
 use crate::domain::TokenId;
 use crate::error::ApiError;
-use crate::security::hash_token;
 use crate::web::AppState;
 
 /// The authenticated caller of an API route.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub token_id: String,
+    pub token_id: TokenId,
     pub name: String,
     pub role: Role,
 }
@@ -39,8 +40,7 @@ impl Caller {
     /// The caller as the campaign layer's actions take it.
     pub fn actor(&self) -> Actor {
         Actor::Token {
-            // Token ids are the UUIDs this service made.
-            id: TokenId::parse(&self.token_id).unwrap_or_default(),
+            id: self.token_id.clone(),
             name: self.name.clone(),
             role: self.role,
         }
@@ -71,17 +71,14 @@ impl FromRequest for Caller {
         Box::pin(async move {
             let token = token.ok_or(ApiError::Unauthorized)?;
             let state = state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no app state")))?;
-            let hash = hash_token(&token);
-            let found = state
-                .db
-                .run(move |c| crate::db::tokens::find_by_hash(c, &hash))
-                .await?;
-            let t = found.ok_or(ApiError::Unauthorized)?;
-            let role = Role::parse(&t.role).map_err(|_| ApiError::Unauthorized)?;
-            tracing::Span::current().record("auth.token", t.name.as_str());
+            let found = campaign::tokens::authenticate(&state.ctx, &token).await?;
+            let Some(Actor::Token { id, name, role }) = found else {
+                return Err(ApiError::Unauthorized);
+            };
+            tracing::Span::current().record("auth.token", name.as_str());
             Ok(Caller {
-                token_id: t.id,
-                name: t.name,
+                token_id: id,
+                name,
                 role,
             })
         })

@@ -1,17 +1,21 @@
-//! Signing in and out, and the admins' users page.
+//! Signing in and out, and the admins' users page: the console's face of
+//! `campaign::users`, which holds the rules (password length, lockout, who
+//! may change whom) and records every step in the audit log.
 //!
-//! Failed sign-ins are slowed (each answer waits longer, up to 2 s) and, at
-//! [`LOCK_AFTER_FAILURES`](crate::db::users::LOCK_AFTER_FAILURES) in a row,
-//! lock the account for a while, even against the right password. An unknown
-//! email is answered like a wrong password, after the same argon2 work.
+//! Failed sign-ins are slowed here (each answer waits longer, up to 2 s) and,
+//! at [`LOCK_AFTER_FAILURES`](crate::campaign::users::LOCK_AFTER_FAILURES) in
+//! a row, lock the account for a while, even against the right password. An
+//! unknown email is answered like a wrong password, after the same argon2
+//! work.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
-use super::{see_other, session, Console, Posted, Role};
-use crate::db::{self, DbError};
-use crate::domain::Email;
+use super::{see_other, session, Console, Outcome, Posted, Role};
+use crate::campaign::users::{self, NewUser, Password, SignIn};
+use crate::campaign::CampaignError;
+use crate::domain::{Email, UserId};
 use crate::error::FieldError;
 use crate::web::public::{Fail, Framing, Page};
 use crate::web::AppState;
@@ -59,8 +63,7 @@ pub async fn login_page(
     q: web::Query<NextQuery>,
 ) -> HttpResponse {
     if let Some(s) = session::read(&req, &state.keys) {
-        let uid = s.user_id.clone();
-        if let Ok(Some(u)) = state.db.run(move |c| db::users::get(c, &uid)).await {
+        if let Ok(Some(u)) = users::for_session(&state.ctx, &s.user_id).await {
             if s.still_valid_for(u.updated_at) {
                 return see_other(&safe_next(q.next.as_deref()));
             }
@@ -76,14 +79,8 @@ pub async fn login_page(
     )
 }
 
-enum Attempt {
-    Ok(String),
-    Wrong(i32),
-    Locked,
-}
-
 pub async fn login(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
-    let form = super::Form::parse("application/x-www-form-urlencoded", &body);
+    let form = super::Form::urlencoded(&body);
     let next = safe_next(form.get("next"));
     let email_in = form.get("email").unwrap_or("").trim().to_string();
     let token_ok = form
@@ -96,7 +93,7 @@ pub async fn login(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
     let password = form.get("password").unwrap_or("").to_string();
     let wrong = page.t("admin_login_wrong");
     let email = match Email::parse(&email_in) {
-        Ok(e) => e.as_str().to_string(),
+        Ok(e) => e,
         Err(_) => {
             return login_form(
                 &req,
@@ -108,59 +105,8 @@ pub async fn login(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
             )
         }
     };
-    let e = email.clone();
-    let attempt = state
-        .db
-        .run(move |c| -> Result<Attempt, DbError> {
-            let now = db::now();
-            let user = db::users::get_by_email(c, &e)?;
-            let Some(user) = user else {
-                crate::security::verify_password(&password, crate::security::dummy_password_hash());
-                return Ok(Attempt::Wrong(1));
-            };
-            if user.locked_until.is_some_and(|t| t > now) {
-                db::audit::record(
-                    c,
-                    &format!("user:{e}"),
-                    "user.login_locked",
-                    "user",
-                    Some(&user.id),
-                    None,
-                )?;
-                return Ok(Attempt::Locked);
-            }
-            if crate::security::verify_password(&password, &user.password_hash) {
-                db::write_tx(c, |c| {
-                    db::users::record_success(c, &user.id, now)?;
-                    db::audit::record(
-                        c,
-                        &format!("user:{e}"),
-                        "user.login",
-                        "user",
-                        Some(&user.id),
-                        None,
-                    )
-                })?;
-                Ok(Attempt::Ok(user.id))
-            } else {
-                let n = db::write_tx(c, |c| {
-                    let n = db::users::record_failure(c, &user.id, now)?;
-                    db::audit::record(
-                        c,
-                        &format!("user:{e}"),
-                        "user.login_failed",
-                        "user",
-                        Some(&user.id),
-                        Some(&format!("{n} in a row")),
-                    )?;
-                    Ok::<_, DbError>(n)
-                })?;
-                Ok(Attempt::Wrong(n))
-            }
-        })
-        .await;
-    match attempt {
-        Ok(Attempt::Ok(user_id)) => {
+    match users::sign_in(&state.ctx, &email, password).await {
+        Ok(SignIn::Welcome(user_id)) => {
             let mut r = see_other(&next);
             let _ = r.add_cookie(&session::start(
                 &state.keys,
@@ -174,24 +120,24 @@ pub async fn login(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
             );
             r
         }
-        Ok(Attempt::Wrong(n)) => {
+        Ok(SignIn::Wrong { failures }) => {
             // Slows guessing: 250 ms per failure in a row, at most 2 s.
-            let delay = (n.clamp(1, 8) as u64) * 250;
+            let delay = (failures.clamp(1, 8) as u64) * 250;
             tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
             login_form(
                 &req,
                 &state,
                 StatusCode::UNAUTHORIZED,
-                &email,
+                email.as_str(),
                 &next,
                 Some(wrong),
             )
         }
-        Ok(Attempt::Locked) => login_form(
+        Ok(SignIn::Locked) => login_form(
             &req,
             &state,
             StatusCode::TOO_MANY_REQUESTS,
-            &email,
+            email.as_str(),
             &next,
             Some(page.t("admin_login_locked")),
         ),
@@ -201,26 +147,27 @@ pub async fn login(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
 
 pub async fn logout(p: Posted) -> HttpResponse {
     let c = &p.c;
-    let (actor, uid) = (c.audit_name(), c.user.id.clone());
-    let done = c
-        .state
-        .db
-        .run(move |conn| {
-            db::write_tx(conn, |conn| {
-                db::users::revoke_sessions(conn, &uid, db::now())?;
-                db::audit::record(conn, &actor, "user.logout", "user", Some(&uid), None)
-            })
-        })
-        .await;
-    if let Err(e) = done {
-        return c.fail(Fail::Internal(e.into()));
+    if let Err(e) = users::sign_out(&c.state.ctx, &c.actor()).await {
+        return c.fail(c.campaign_fail(e));
     }
     let mut r = see_other("/admin/login");
     let _ = r.add_cookie(&session::end(&c.state.settings.base_url));
     r
 }
 
-const ROLES: [&str; 3] = ["organiser", "campaigner", "admin"];
+/// The role picker's options, `selected` marking `current`.
+fn role_options(c: &Console, current: Option<&str>) -> Vec<Value> {
+    Role::ALL
+        .iter()
+        .map(|r| {
+            json!({
+                "value": r.as_str(),
+                "label": c.t(&format!("admin_role_{r}")),
+                "selected": current == Some(r.as_str()),
+            })
+        })
+        .collect()
+}
 
 async fn users_page(
     c: &Console,
@@ -229,8 +176,11 @@ async fn users_page(
     errors: &[FieldError],
 ) -> Result<HttpResponse, Fail> {
     c.require(Role::Admin)?;
-    let users = c.state.db.run(db::users::all).await?;
-    let rows: Vec<Value> = users
+    let all = users::list(&c.state.ctx, &c.actor())
+        .await
+        .map_err(|e| c.campaign_fail(e))?;
+    let now = c.state.ctx.now();
+    let rows: Vec<Value> = all
         .iter()
         .map(|u| {
             json!({
@@ -239,16 +189,13 @@ async fn users_page(
                 "role": u.role,
                 "role_name": c.t(&format!("admin_role_{}", u.role)),
                 "last_login": u.last_login_at.map(super::when),
-                "locked": u.locked_until.is_some_and(|t| t > db::now()),
-                "roles": ROLES.iter().map(|r| json!({"value": r, "label": c.t(&format!("admin_role_{r}")), "selected": *r == u.role})).collect::<Vec<_>>(),
+                "locked": users::is_locked(u, now),
+                "roles": role_options(c, Some(u.role.as_str())),
                 "is_me": u.id == c.user.id,
             })
         })
         .collect();
-    let roles: Vec<Value> = ROLES
-        .iter()
-        .map(|r| json!({"value": r, "label": c.t(&format!("admin_role_{r}")), "selected": form.get("role").and_then(Value::as_str) == Some(r)}))
-        .collect();
+    let roles = role_options(c, form.get("role").and_then(Value::as_str));
     Ok(c.render_status(
         status,
         "users",
@@ -267,91 +214,64 @@ pub async fn create_user(p: Posted) -> HttpResponse {
     let r = async {
         c.require(Role::Admin)?;
         let email_in = form.get("email").unwrap_or("").trim().to_string();
-        let role = form.get("role").unwrap_or("").to_string();
+        let role_in = form.get("role").unwrap_or("").to_string();
         let password = form.get("password").unwrap_or("").to_string();
         let mut errors = vec![];
         let email = Email::parse(&email_in);
         if email.is_err() {
             errors.push(FieldError::new("email", c.t("admin_users_bad_email")));
         }
-        if !ROLES.contains(&role.as_str()) {
+        let role = Role::parse(&role_in);
+        if role.is_err() {
             errors.push(FieldError::new("role", c.t("admin_users_bad_role")));
         }
-        if password.chars().count() < crate::commands::MIN_PASSWORD_CHARS {
+        let password = Password::new(password);
+        if password.is_err() {
             errors.push(FieldError::new(
                 "password",
                 c.t("admin_users_short_password"),
             ));
         }
-        let form_back = json!({"email": email_in, "role": role});
-        if !errors.is_empty() {
+        let form_back = json!({"email": email_in, "role": role_in});
+        let (Ok(email), Ok(role), Ok(password)) = (email, role, password) else {
             return users_page(&c, StatusCode::UNPROCESSABLE_ENTITY, form_back, &errors).await;
-        }
-        let email = email.expect("checked").as_str().to_string();
-        let hash = crate::security::hash_password(&password)?;
-        let actor = c.audit_name();
-        let r2 = role.clone();
-        let created = c
-            .state
-            .db
-            .run(move |conn| {
-                db::write_tx(conn, |conn| {
-                    if db::users::get_by_email(conn, &email)?.is_some() {
-                        return Ok::<_, DbError>(false);
-                    }
-                    let id = db::users::create(conn, &email, &r2, &hash)?;
-                    db::audit::record(conn, &actor, "user.create", "user", Some(&id), Some(&r2))?;
-                    Ok(true)
-                })
-            })
-            .await?;
-        if !created {
-            let errors = [FieldError::new("email", c.t("admin_users_exists"))];
-            return users_page(&c, StatusCode::UNPROCESSABLE_ENTITY, form_back, &errors).await;
-        }
-        Ok(see_other("/admin/users"))
+        };
+        let input = NewUser {
+            email,
+            role,
+            password,
+        };
+        let errors = match users::create(&c.state.ctx, &c.actor(), input).await {
+            Ok(_) => return Ok(see_other("/admin/users")),
+            Err(CampaignError::UserEmailTaken) => {
+                vec![FieldError::new("email", c.t("admin_users_exists"))]
+            }
+            Err(e) => match c.outcome(e) {
+                Outcome::Fields(v) => v,
+                Outcome::Fail(f) => return Err(f),
+            },
+        };
+        users_page(&c, StatusCode::UNPROCESSABLE_ENTITY, form_back, &errors).await
     }
     .await;
     c.finish(r)
+}
+
+/// A user named in a path: one that does not parse is one that is not there.
+fn user_id(id: web::Path<String>) -> Result<UserId, Fail> {
+    UserId::parse(&id).map_err(|_| Fail::NotFound)
 }
 
 pub async fn change_role(p: Posted, id: web::Path<String>) -> HttpResponse {
     let Posted { c, form } = p;
     let r = async {
         c.require(Role::Admin)?;
-        let role = form.get("role").unwrap_or("").to_string();
-        if !ROLES.contains(&role.as_str()) {
-            return Err(Fail::NotFound);
-        }
-        let id = id.into_inner();
-        if id == c.user.id {
-            // An admin cannot demote themselves: the last admin would lock everyone out.
-            return Err(Fail::Forbidden);
-        }
-        let actor = c.audit_name();
-        let found = c
-            .state
-            .db
-            .run(move |conn| {
-                db::write_tx(conn, |conn| {
-                    let ok = db::users::set_role(conn, &id, &role)?;
-                    if ok {
-                        db::audit::record(
-                            conn,
-                            &actor,
-                            "user.role",
-                            "user",
-                            Some(&id),
-                            Some(&role),
-                        )?;
-                    }
-                    Ok::<_, DbError>(ok)
-                })
-            })
-            .await?;
-        if !found {
-            return Err(Fail::NotFound);
-        }
+        let role = Role::parse(form.get("role").unwrap_or("")).map_err(|_| Fail::NotFound)?;
+        let id = user_id(id)?;
+        // campaign::users refuses an admin's own role change (Forbidden).
+        users::change_role(&c.state.ctx, &c.actor(), &id, role)
+            .await
+            .map_err(|e| c.campaign_fail(e))?;
         Ok(see_other("/admin/users"))
     }
     .await;
@@ -364,8 +284,7 @@ pub async fn set_password(p: Posted, id: web::Path<String>) -> HttpResponse {
     let Posted { c, form } = p;
     let r = async {
         c.require(Role::Admin)?;
-        let password = form.get("password").unwrap_or("").to_string();
-        if password.chars().count() < crate::commands::MIN_PASSWORD_CHARS {
+        let Ok(password) = Password::new(form.get("password").unwrap_or("")) else {
             let errors = [FieldError::new("reset", c.t("admin_users_short_password"))];
             return users_page(
                 &c,
@@ -374,26 +293,11 @@ pub async fn set_password(p: Posted, id: web::Path<String>) -> HttpResponse {
                 &errors,
             )
             .await;
-        }
-        let hash = crate::security::hash_password(&password)?;
-        let id = id.into_inner();
-        let actor = c.audit_name();
-        let found = c
-            .state
-            .db
-            .run(move |conn| {
-                db::write_tx(conn, |conn| {
-                    let ok = db::users::set_password(conn, &id, &hash)?;
-                    if ok {
-                        db::audit::record(conn, &actor, "user.password", "user", Some(&id), None)?;
-                    }
-                    Ok::<_, DbError>(ok)
-                })
-            })
-            .await?;
-        if !found {
-            return Err(Fail::NotFound);
-        }
+        };
+        let id = user_id(id)?;
+        users::set_password(&c.state.ctx, &c.actor(), &id, password)
+            .await
+            .map_err(|e| c.campaign_fail(e))?;
         Ok(see_other("/admin/users"))
     }
     .await;

@@ -1,6 +1,7 @@
 //! The dashboard: open cases, petitions with their counts, signatures per
 //! day as a server-drawn SVG bar chart (with the same numbers as a table),
-//! and the latest alerts with their delivery progress.
+//! and the latest alerts with their delivery progress. The figures come
+//! from `campaign::overview`; this module only lays them out.
 
 use std::collections::BTreeMap;
 
@@ -9,7 +10,7 @@ use chrono::{Duration, NaiveDate};
 use serde_json::{json, Value};
 
 use super::Console;
-use crate::db::{self, DbError};
+use crate::campaign::overview::{self, Alert, AlertCounts};
 use crate::web::public::Fail;
 
 /// Days shown on the chart.
@@ -72,36 +73,14 @@ pub fn fill_days(counts: &BTreeMap<String, i64>, today: NaiveDate) -> Vec<(Strin
 }
 
 async fn render(c: &Console) -> Result<HttpResponse, Fail> {
-    let (cases, petitions, per_day, alerts) = c
-        .state
-        .db
-        .run(|conn| -> Result<_, DbError> {
-            let cases: Vec<_> = db::cases::page(conn, None, 1000)?
-                .into_iter()
-                .filter(|c| c.status == "open")
-                .collect();
-            let petitions: Vec<_> = db::petitions::page(conn, None, 1000)?
-                .into_iter()
-                .filter(|p| p.status != "closed")
-                .collect();
-            let mut per_day: BTreeMap<String, i64> = BTreeMap::new();
-            for p in &petitions {
-                for (status, day, n) in db::signature_reports::by_day(conn, &p.id)? {
-                    if status == db::signature_reports::CONFIRMED
-                        || status == db::signature_reports::PENDING
-                    {
-                        *per_day.entry(day).or_default() += n;
-                    }
-                }
-            }
-            let mut alerts = vec![];
-            for a in db::alerts::recent(conn, 5)? {
-                let counts = db::alerts::counts(conn, &a.id)?;
-                alerts.push((a, counts));
-            }
-            Ok((cases, petitions, per_day, alerts))
-        })
-        .await?;
+    let overview::Dashboard {
+        cases,
+        petitions,
+        signatures_per_day: per_day,
+        alerts,
+    } = overview::dashboard(&c.state.ctx, &c.actor())
+        .await
+        .map_err(|e| c.campaign_fail(e))?;
     let today = chrono::Utc::now().date_naive();
     let days = fill_days(&per_day, today);
     let total: i64 = days.iter().map(|d| d.1).sum();
@@ -129,7 +108,7 @@ async fn render(c: &Console) -> Result<HttpResponse, Fail> {
 }
 
 /// An alert with its progress, for the dashboard and the alerts list.
-pub fn alert_row(c: &Console, a: &db::alerts::Alert, n: &db::alerts::AlertCounts) -> Value {
+pub fn alert_row(c: &Console, a: &Alert, n: &AlertCounts) -> Value {
     let done = n.sent + n.failed + n.cancelled;
     json!({
         "id": a.id, "subject": a.subject,

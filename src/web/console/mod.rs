@@ -6,9 +6,10 @@
 //! user, else a redirect to `/admin/login`), and every POST a [`Posted`],
 //! which also checks the form's CSRF token; a handler cannot forget either.
 //! Roles are the API's ([`Role`]): organisers read and export, campaigners
-//! also write and send, admins also erase and manage users. Writes go through
-//! the same functions as the API handlers and are recorded in the audit log
-//! as `user:EMAIL`.
+//! also write and send, admins also erase and manage users. Pages call the
+//! campaign layer's actions as [`Console::actor`] (the same actions as the
+//! API and the CLI), which record them in the audit log as `user:EMAIL`; the
+//! console never reaches the database itself.
 
 pub mod alerts;
 pub mod auth;
@@ -27,15 +28,14 @@ use serde_json::{json, Value};
 
 use super::public::{Fail, Framing, Page};
 use super::AppState;
+use crate::campaign::users::User;
 use crate::campaign::{Actor, CampaignError};
-use crate::db::users::User;
-use crate::domain::UserId;
+pub use crate::domain::Role;
 use crate::error::{ApiError, FieldError};
-pub use crate::web::api::auth::Role;
 
-/// Largest form body: the CSV upload is the big one, read whole into
-/// memory; larger files go through the streaming API route or the CLI.
-/// Bodies are read only after the session is checked.
+/// Largest form body: the CSV upload is the big one, gathered into memory
+/// as it streams in; larger files go through the streaming API route or the
+/// CLI. Bodies are read only after the session is checked.
 pub const FORM_LIMIT: usize = 64 * 1024 * 1024;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -187,17 +187,14 @@ impl FromRequest for Console {
             };
             let signed_out = || actix_web::Error::from(SignedOut { next: next.clone() });
             let s = session::read(&req, &state.keys).ok_or_else(signed_out)?;
-            let uid = s.user_id.clone();
-            let user = state
-                .db
-                .run(move |c| crate::db::users::get(c, &uid))
+            let user = crate::campaign::users::for_session(&state.ctx, &s.user_id)
                 .await
                 .map_err(actix_web::error::ErrorInternalServerError)?
                 .ok_or_else(signed_out)?;
             if !s.still_valid_for(user.updated_at) {
                 return Err(signed_out());
             }
-            let role = Role::parse(&user.role).map_err(|_| signed_out())?;
+            let role = user.role;
             tracing::Span::current().record("auth.user", user.email.as_str());
             Ok(Console {
                 page: Page::new(&req, &state),
@@ -223,13 +220,16 @@ impl FromRequest for Posted {
 
     fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
         let console = Console::from_request(req, payload);
-        let body = web::Bytes::from_request(req, payload);
-        let content_type = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
+        // Neither body reader reads anything until polled, after the session
+        // check below.
+        let body = if is_multipart(req) {
+            Body::Multipart(
+                content_length(req),
+                actix_multipart::Multipart::new(req.headers(), payload.take()),
+            )
+        } else {
+            Body::UrlEncoded(web::Bytes::from_request(req, payload))
+        };
         let cross_site = super::public::is_cross_site(
             req,
             &req.app_data::<web::Data<AppState>>()
@@ -238,8 +238,13 @@ impl FromRequest for Posted {
         );
         Box::pin(async move {
             let c = console.await?;
-            let body = body.await?;
-            let form = Form::parse(&content_type, &body);
+            let form = match body {
+                Body::UrlEncoded(bytes) => Form::urlencoded(&bytes.await?),
+                Body::Multipart(Some(length), _) if length > FORM_LIMIT => {
+                    return Err(actix_web::error::PayloadError::Overflow.into())
+                }
+                Body::Multipart(_, parts) => Form::multipart(parts, FORM_LIMIT).await?,
+            };
             let ok = !cross_site
                 && form
                     .get("csrf")
@@ -254,6 +259,28 @@ impl FromRequest for Posted {
     }
 }
 
+/// A form body, not yet read.
+enum Body {
+    UrlEncoded(<web::Bytes as FromRequest>::Future),
+    /// The declared length, if any, and the parts.
+    Multipart(Option<usize>, actix_multipart::Multipart),
+}
+
+fn is_multipart(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("multipart/form-data"))
+}
+
+fn content_length(req: &HttpRequest) -> Option<usize> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
 /// Fields of a submitted form (a name may repeat: checkboxes), and files of
 /// a multipart one.
 #[derive(Debug, Default)]
@@ -263,15 +290,65 @@ pub struct Form {
 }
 
 impl Form {
-    pub fn parse(content_type: &str, body: &[u8]) -> Form {
-        let mime = content_type.split(';').next().unwrap_or("").trim();
-        if mime.eq_ignore_ascii_case("multipart/form-data") {
-            return multipart(content_type, body);
-        }
+    /// An `application/x-www-form-urlencoded` body.
+    pub fn urlencoded(body: &[u8]) -> Form {
         Form {
             fields: url::form_urlencoded::parse(body).into_owned().collect(),
             files: vec![],
         }
+    }
+
+    /// A `multipart/form-data` body (RFC 7578), read as it streams in: text
+    /// fields, and each part with a file name as a file. More than `limit`
+    /// bytes of content is `413` (as the url-encoded reader's limit is); a
+    /// body that is not well-formed multipart gives no fields (so its CSRF
+    /// check fails).
+    pub async fn multipart(
+        mut parts: actix_multipart::Multipart,
+        limit: usize,
+    ) -> Result<Form, actix_web::Error> {
+        use actix_multipart::MultipartError;
+        use futures_util::StreamExt;
+
+        let overflow = || actix_web::Error::from(actix_web::error::PayloadError::Overflow);
+        let mut form = Form::default();
+        let mut total = 0usize;
+        let refused = |e: MultipartError| match e {
+            MultipartError::Payload(p) => Err(actix_web::Error::from(p)),
+            other => {
+                tracing::debug!(error = %other, "console form: not well-formed multipart");
+                Ok(Form::default())
+            }
+        };
+        while let Some(part) = parts.next().await {
+            let mut part = match part {
+                Ok(p) => p,
+                Err(e) => return refused(e),
+            };
+            let disposition = part.content_disposition();
+            let name = disposition.and_then(|d| d.get_name()).map(str::to_string);
+            let is_file = disposition.is_some_and(|d| d.get_filename().is_some());
+            let mut content = Vec::new();
+            while let Some(chunk) = part.next().await {
+                let chunk = match chunk {
+                    Ok(c) => c,
+                    Err(e) => return refused(e),
+                };
+                total += chunk.len();
+                if total > limit {
+                    return Err(overflow());
+                }
+                content.extend_from_slice(&chunk);
+            }
+            let Some(name) = name else { continue };
+            if is_file {
+                form.files.push((name, content));
+            } else {
+                form.fields
+                    .push((name, String::from_utf8_lossy(&content).into_owned()));
+            }
+        }
+        Ok(form)
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -317,66 +394,6 @@ impl Form {
     }
 }
 
-/// A small multipart/form-data reader (RFC 7578): enough for a form with
-/// text fields and one file, all in memory (the body is capped by
-/// [`FORM_LIMIT`]).
-fn multipart(content_type: &str, body: &[u8]) -> Form {
-    let mut form = Form::default();
-    let Some(boundary) = content_type.split(';').find_map(|p| {
-        p.trim()
-            .strip_prefix("boundary=")
-            .map(|b| b.trim_matches('"').to_string())
-    }) else {
-        return form;
-    };
-    let delimiter = format!("--{boundary}").into_bytes();
-    for part in split_bytes(body, &delimiter).into_iter().skip(1) {
-        if part.starts_with(b"--") {
-            break;
-        }
-        let part = part.strip_prefix(b"\r\n").unwrap_or(part);
-        let Some(head_end) = find(part, b"\r\n\r\n") else {
-            continue;
-        };
-        let head = String::from_utf8_lossy(&part[..head_end]);
-        let mut content = &part[head_end + 4..];
-        content = content.strip_suffix(b"\r\n").unwrap_or(content);
-        let disposition = head
-            .lines()
-            .find(|l| l.to_ascii_lowercase().starts_with("content-disposition"))
-            .unwrap_or("");
-        let param = |key: &str| {
-            disposition.split(';').find_map(|p| {
-                p.trim()
-                    .strip_prefix(&format!("{key}="))
-                    .map(|v| v.trim_matches('"').to_string())
-            })
-        };
-        let Some(name) = param("name") else { continue };
-        if param("filename").is_some() {
-            form.files.push((name, content.to_vec()));
-        } else {
-            form.fields
-                .push((name, String::from_utf8_lossy(content).into_owned()));
-        }
-    }
-    form
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-fn split_bytes<'a>(mut hay: &'a [u8], delim: &[u8]) -> Vec<&'a [u8]> {
-    let mut out = vec![];
-    while let Some(i) = find(hay, delim) {
-        out.push(&hay[..i]);
-        hay = &hay[i + delim.len()..];
-    }
-    out.push(hay);
-    out
-}
-
 impl Console {
     pub fn t(&self, key: &str) -> &'static str {
         self.page.t(key)
@@ -390,8 +407,7 @@ impl Console {
     /// The signed-in user as the campaign layer's actions take them.
     pub fn actor(&self) -> Actor {
         Actor::User {
-            // User ids are the UUIDs this service made.
-            id: UserId::parse(&self.user.id).unwrap_or_default(),
+            id: self.user.id.clone(),
             email: self.user.email.clone(),
             role: self.role,
         }
@@ -598,24 +614,50 @@ pub fn when(t: chrono::NaiveDateTime) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_multipart_form_gives_its_fields_and_file_bytes_exactly() {
-        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\ntok.en\r\n\
+    fn multipart(content_type: &str, body: &'static [u8]) -> actix_multipart::Multipart {
+        let mut headers = header::HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_str(content_type).unwrap(),
+        );
+        // In small pieces, as a network delivers it.
+        let chunks = body
+            .chunks(7)
+            .map(|c| Ok::<_, actix_web::error::PayloadError>(web::Bytes::from_static(c)));
+        actix_multipart::Multipart::new(&headers, futures_util::stream::iter(chunks))
+    }
+
+    const BODY: &[u8] = b"--XyZ\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\ntok.en\r\n\
 --XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.csv\"\r\nContent-Type: text/csv\r\n\r\n\
 email\r\na@example.org\r\n\r\n--XyZ--\r\n";
-        let f = Form::parse("multipart/form-data; boundary=XyZ", body);
+
+    #[actix_web::test]
+    async fn a_multipart_form_gives_its_fields_and_file_bytes_exactly() {
+        let f = Form::multipart(multipart("multipart/form-data; boundary=XyZ", BODY), 1024)
+            .await
+            .unwrap();
         assert_eq!(f.get("csrf"), Some("tok.en"));
         assert_eq!(f.file("file"), Some(&b"email\r\na@example.org\r\n"[..]));
-        let none = Form::parse("multipart/form-data", body);
+        let none = Form::multipart(multipart("multipart/form-data", BODY), 1024)
+            .await
+            .unwrap();
         assert!(none.fields.is_empty() && none.files.is_empty());
+    }
+
+    #[actix_web::test]
+    async fn a_multipart_form_over_the_limit_is_refused() {
+        let e = Form::multipart(multipart("multipart/form-data; boundary=XyZ", BODY), 10)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.as_response_error().status_code(),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
     }
 
     #[test]
     fn url_encoded_forms_keep_repeated_names() {
-        let f = Form::parse(
-            "application/x-www-form-urlencoded",
-            b"list_ids=a&list_ids=b&subject=+Hi+there+&empty=",
-        );
+        let f = Form::urlencoded(b"list_ids=a&list_ids=b&subject=+Hi+there+&empty=");
         assert_eq!(f.all("list_ids"), vec!["a", "b"]);
         assert_eq!(f.value("subject").as_deref(), Some("Hi there"));
         assert_eq!(f.value("empty"), None);

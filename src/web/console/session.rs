@@ -7,10 +7,14 @@
 //! `updated_at` is void: signing out (or a role change) ends every session
 //! of that user, including a copied cookie. CSRF tokens are an HMAC of the session
 //! id under their own purpose, so a token from one session fails in another.
+//!
+//! This module only makes and reads cookies; what ends sessions server-side
+//! (moving the user's `updated_at`) is `campaign::users`.
 
 use actix_web::cookie::{time, Cookie, SameSite};
 use actix_web::HttpRequest;
 
+use crate::domain::UserId;
 use crate::security::Keys;
 
 pub const COOKIE: &str = "clarion_session";
@@ -24,7 +28,7 @@ const CSRF_PURPOSE: &str = "console-csrf";
 const LOGIN_PURPOSE: &str = "console-login";
 
 pub struct Session {
-    pub user_id: String,
+    pub user_id: UserId,
     pub sid: String,
     /// When the session began, Unix milliseconds.
     pub issued_ms: i64,
@@ -50,7 +54,7 @@ pub fn read(req: &HttpRequest, keys: &Keys) -> Option<Session> {
         return None;
     }
     Some(Session {
-        user_id: user_id.to_string(),
+        user_id: UserId::parse(user_id).ok()?,
         sid: sid.to_string(),
         issued_ms,
     })
@@ -71,7 +75,7 @@ fn cookie<'a>(name: &'a str, value: String, base_url: &str, max_age: time::Durat
 }
 
 /// A new session cookie for `user_id`.
-pub fn start(keys: &Keys, base_url: &str, user_id: &str) -> Cookie<'static> {
+pub fn start(keys: &Keys, base_url: &str, user_id: &UserId) -> Cookie<'static> {
     let sid = crate::security::random_token();
     let now = chrono::Utc::now().timestamp_millis();
     let exp = now + SESSION_HOURS * 3600 * 1000;
