@@ -56,6 +56,11 @@ impl From<CampaignError> for ApiError {
             | CampaignError::UserEmailTaken
             | CampaignError::AlertNotDraft) => ApiError::Conflict(e.to_string()),
             e @ CampaignError::UnreadableFile(_) => ApiError::BadRequest(e.to_string()),
+            // The API names the missing column; the console puts it beside
+            // the file field (`CampaignError::field`).
+            e @ CampaignError::NoEmailColumn => {
+                ApiError::Validation(vec![FieldError::new("email", e.to_string())])
+            }
             CampaignError::TooLarge => ApiError::PayloadTooLarge,
             CampaignError::Internal(e) => ApiError::Internal(e),
         }

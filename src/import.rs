@@ -26,7 +26,9 @@ use serde::Serialize;
 
 use crate::db::supporters::{self, Supporter, SupporterDetails};
 use crate::db::{self, DbConnection, DbError};
-use crate::domain::{CountryCode, Email, PersonName, Postcode};
+use crate::domain::{
+    CountryCode, Email, ListId, PersonName, Postcode, SupporterId, SupporterStatus,
+};
 
 /// Rows per transaction: large enough that commits do not dominate, small
 /// enough that a writer holds SQLite's lock only briefly.
@@ -236,7 +238,7 @@ pub struct Provenance {
 /// Feeds rows into batched transactions and keeps the report.
 pub struct Importer<'c> {
     conn: &'c mut DbConnection,
-    list_id: String,
+    list_id: ListId,
     consent_source: String,
     consent_wording: String,
     batch: Vec<(Position, ValidRow)>,
@@ -431,7 +433,7 @@ struct BatchOutcome {
 
 fn write_batch(
     conn: &mut DbConnection,
-    list_id: &str,
+    list_id: &ListId,
     consent_source: &str,
     consent_wording: &str,
     batch: &[(Position, ValidRow)],
@@ -477,12 +479,12 @@ fn write_batch(
         let erased: HashSet<String> = supporters::erased_among(conn, &unknown)?
             .into_iter()
             .collect();
-        let active_ids: Vec<String> = existing
+        let active_ids: Vec<SupporterId> = existing
             .values()
-            .filter(|s| s.status == supporters::ACTIVE)
+            .filter(|s| s.status == SupporterStatus::Active)
             .map(|s| s.id.clone())
             .collect();
-        let members: HashSet<String> = db::lists::members_among(conn, list_id, &active_ids)?
+        let members: HashSet<SupporterId> = db::lists::members_among(conn, list_id, &active_ids)?
             .into_iter()
             .collect();
 
@@ -491,7 +493,7 @@ fn write_batch(
         for (pos, row) in &batch {
             let email = row.email.as_str();
             match existing.get(email) {
-                Some(s) if s.status != supporters::ACTIVE => {
+                Some(s) if s.status != SupporterStatus::Active => {
                     out.skipped.push(pos.problem(format!(
                         "{}: an import never re-subscribes anyone",
                         s.status
@@ -518,7 +520,7 @@ fn write_batch(
                 }
                 None => {
                     let d = row.details.clone();
-                    let id = db::new_id();
+                    let id = SupporterId::new();
                     join.push(id.clone());
                     new_rows.push(Supporter {
                         id,
@@ -528,7 +530,7 @@ fn write_batch(
                         country: d.country,
                         postcode: d.postcode,
                         locale: d.locale,
-                        status: supporters::ACTIVE.into(),
+                        status: SupporterStatus::Active,
                         email_opt_in: true,
                         consent_at: Some(now),
                         consent_wording: Some(consent_wording.to_string()),

@@ -63,6 +63,10 @@ pub enum CampaignError {
     #[error("cannot read the CSV: {0}")]
     UnreadableFile(String),
 
+    /// A supporter file's header row names no `email` column.
+    #[error("the CSV header has no \"email\" column (columns read: {})", crate::import::COLUMNS.join(", "))]
+    NoEmailColumn,
+
     /// More input than the action takes.
     #[error("the request body is too large")]
     TooLarge,
@@ -96,6 +100,7 @@ impl CampaignError {
             CampaignError::UserEmailTaken => "user_email_taken",
             CampaignError::AlertNotDraft => "alert_not_draft",
             CampaignError::UnreadableFile(_) => "unreadable_file",
+            CampaignError::NoEmailColumn => "no_email_column",
             CampaignError::TooLarge => "too_large",
             CampaignError::Internal(_) => "internal",
         }
@@ -108,7 +113,9 @@ impl CampaignError {
             CampaignError::SlugTaken { .. } => Some("slug"),
             CampaignError::ListNameTaken { .. } => Some("name"),
             CampaignError::UserEmailTaken => Some("email"),
-            CampaignError::UnreadableFile(_) | CampaignError::TooLarge => Some("file"),
+            CampaignError::UnreadableFile(_)
+            | CampaignError::NoEmailColumn
+            | CampaignError::TooLarge => Some("file"),
             CampaignError::NotFound { .. }
             | CampaignError::Forbidden
             | CampaignError::Invalid(_)
@@ -176,6 +183,7 @@ mod tests {
             CampaignError::UserEmailTaken,
             CampaignError::AlertNotDraft,
             CampaignError::UnreadableFile("x".into()),
+            CampaignError::NoEmailColumn,
             CampaignError::TooLarge,
             CampaignError::Internal(anyhow::anyhow!("x")),
         ];

@@ -1,15 +1,16 @@
-//! `clarion import supporters`: the same import as the API's
-//! `POST /lists/{id}/import`, with a progress bar on a terminal.
+//! `clarion import supporters`: the same import action as the API's
+//! `POST /lists/{id}/import` and the console's upload, with a progress bar on
+//! a terminal.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
-use anyhow::Context;
+use anyhow::Context as _;
 use clap::Subcommand;
 
+use crate::campaign::lists::{self, ImportReport};
+use crate::campaign::Actor;
 use crate::config::Settings;
-use crate::db::{self, Db};
-use crate::import::{ImportReport, Importer, Provenance};
 
 #[derive(Subcommand, Debug)]
 pub enum ImportCommand {
@@ -42,46 +43,30 @@ pub async fn import(command: ImportCommand, settings: &Settings) -> anyhow::Resu
         )
     };
     let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
-    let (db, _) = crate::startup::prepare(settings).await?;
-    let report = crate::telemetry::spawn_blocking_with_tracing(move || {
-        import_blocking(
-            &db,
-            &name,
-            std::io::BufReader::with_capacity(1 << 20, input),
-            size,
-        )
-    })
-    .await??;
+    let ctx = crate::startup::context(settings).await?;
+    let actor = Actor::Cli;
+    let one_line = |e: crate::campaign::CampaignError| anyhow::anyhow!(e.one_line());
+    let list = lists::named(&ctx, &actor, name).await.map_err(one_line)?;
+    let bar = progress_bar(size);
+    let report = lists::import(
+        &ctx,
+        &actor,
+        list.id,
+        std::io::BufReader::with_capacity(1 << 20, input),
+        progress(bar.clone()),
+    )
+    .await
+    .map_err(one_line)?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
     print_report(&report)?;
     Ok(())
 }
 
-fn import_blocking(
-    db: &Db,
-    list_name: &str,
-    input: impl std::io::Read,
-    size: u64,
-) -> anyhow::Result<ImportReport> {
-    let mut conn = db.get()?;
-    let list = db::write_tx(&mut conn, |c| {
-        if let Some(l) = db::lists::get_by_name(c, list_name)? {
-            return Ok::<_, db::DbError>(l);
-        }
-        let l = db::lists::List {
-            id: db::new_id(),
-            name: list_name.to_string(),
-            description: None,
-            created_at: db::now(),
-        };
-        db::lists::insert(c, &l)?;
-        db::audit::record(c, "cli", "list.create", "list", Some(&l.id), None)?;
-        Ok(l)
-    })?;
-    let provenance = Provenance {
-        source: "import",
-        actor: "cli".into(),
-    };
-    let bar = std::io::stderr().is_terminal().then(|| {
+/// A bar on a terminal; nothing (a line now and then instead) otherwise.
+fn progress_bar(size: u64) -> Option<indicatif::ProgressBar> {
+    std::io::stderr().is_terminal().then(|| {
         if size == 0 {
             // Standard input: no length to measure against.
             return indicatif::ProgressBar::new_spinner();
@@ -94,10 +79,12 @@ fn import_blocking(
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         bar
-    });
-    let mut importer = Importer::new(&mut conn, &list, &provenance)?;
+    })
+}
+
+fn progress(bar: Option<indicatif::ProgressBar>) -> impl FnMut(&ImportReport, u64) + Send {
     let mut last_line = 0;
-    importer.read_csv(input, |r, bytes| {
+    move |r, bytes| {
         let rows = r.rows();
         match &bar {
             Some(bar) => {
@@ -113,24 +100,7 @@ fn import_blocking(
             }
             None => {}
         }
-    })?;
-    let report = importer.finish()?;
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
     }
-    let detail = format!(
-        "added={} updated={} unchanged={} rejected={} skipped={}",
-        report.added, report.updated, report.unchanged, report.rejected_count, report.skipped_count
-    );
-    db::audit::record(
-        &mut conn,
-        "cli",
-        "list.import",
-        "list",
-        Some(&list.id),
-        Some(&detail),
-    )?;
-    Ok(report)
 }
 
 fn print_report(r: &ImportReport) -> std::io::Result<()> {

@@ -9,17 +9,19 @@ use diesel::prelude::*;
 
 use super::schema::{list_members, lists, supporters};
 use super::{DbConnection, DbResult};
+use crate::domain::{ListId, SupporterId, SupporterStatus};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = lists)]
 pub struct List {
-    pub id: String,
+    pub id: ListId,
     pub name: String,
     pub description: Option<String>,
     pub created_at: NaiveDateTime,
 }
 
-/// Members of a list: all of them, and those who may be mailed (active).
+/// Members of a list: all of them, and those who may be mailed
+/// ([`SupporterStatus::mailable`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MemberCounts {
     pub members: i64,
@@ -33,7 +35,7 @@ pub fn insert(conn: &mut DbConnection, list: &List) -> QueryResult<()> {
     Ok(())
 }
 
-pub fn get(conn: &mut DbConnection, id: &str) -> DbResult<Option<List>> {
+pub fn get(conn: &mut DbConnection, id: &ListId) -> DbResult<Option<List>> {
     Ok(lists::table
         .find(id)
         .select(List::as_select())
@@ -60,21 +62,26 @@ pub fn page(conn: &mut DbConnection, after: Option<&str>, limit: i64) -> DbResul
 /// Member counts of each of `list_ids` (lists without members are absent).
 pub fn member_counts(
     conn: &mut DbConnection,
-    list_ids: &[String],
-) -> DbResult<HashMap<String, MemberCounts>> {
-    let members: Vec<(String, i64)> = list_members::table
+    list_ids: &[ListId],
+) -> DbResult<HashMap<ListId, MemberCounts>> {
+    let mailable: Vec<SupporterStatus> = SupporterStatus::ALL
+        .iter()
+        .copied()
+        .filter(|s| s.mailable())
+        .collect();
+    let members: Vec<(ListId, i64)> = list_members::table
         .filter(list_members::list_id.eq_any(list_ids))
         .group_by(list_members::list_id)
         .select((list_members::list_id, diesel::dsl::count_star()))
         .load(conn)?;
-    let active: Vec<(String, i64)> = list_members::table
+    let active: Vec<(ListId, i64)> = list_members::table
         .inner_join(supporters::table)
         .filter(list_members::list_id.eq_any(list_ids))
-        .filter(supporters::status.eq(super::supporters::ACTIVE))
+        .filter(supporters::status.eq_any(mailable))
         .group_by(list_members::list_id)
         .select((list_members::list_id, diesel::dsl::count_star()))
         .load(conn)?;
-    let mut out: HashMap<String, MemberCounts> = HashMap::new();
+    let mut out: HashMap<ListId, MemberCounts> = HashMap::new();
     for (list_id, n) in members {
         out.entry(list_id).or_default().members = n;
     }
@@ -87,9 +94,9 @@ pub fn member_counts(
 /// Which of `supporter_ids` are already members of `list_id`.
 pub fn members_among(
     conn: &mut DbConnection,
-    list_id: &str,
-    supporter_ids: &[String],
-) -> DbResult<Vec<String>> {
+    list_id: &ListId,
+    supporter_ids: &[SupporterId],
+) -> DbResult<Vec<SupporterId>> {
     Ok(list_members::table
         .filter(list_members::list_id.eq(list_id))
         .filter(list_members::supporter_id.eq_any(supporter_ids))
@@ -100,18 +107,23 @@ pub fn members_among(
 /// Adds memberships; the caller has checked that none exists yet.
 pub fn add_members(
     conn: &mut DbConnection,
-    list_id: &str,
-    supporter_ids: &[String],
+    list_id: &ListId,
+    supporter_ids: &[SupporterId],
     at: NaiveDateTime,
 ) -> DbResult<()> {
-    super::backend::insert_members(conn, list_id, supporter_ids, at)?;
+    // The sized multi-row INSERT takes the stored text.
+    let ids: Vec<String> = supporter_ids
+        .iter()
+        .map(|s| s.as_str().to_owned())
+        .collect();
+    super::backend::insert_members(conn, list_id.as_str(), &ids, at)?;
     Ok(())
 }
 
 /// The lists one supporter belongs to, with the time each membership began.
 pub fn for_supporter(
     conn: &mut DbConnection,
-    supporter_id: &str,
+    supporter_id: &SupporterId,
 ) -> DbResult<Vec<(List, NaiveDateTime)>> {
     Ok(list_members::table
         .inner_join(lists::table)
@@ -122,7 +134,7 @@ pub fn for_supporter(
 }
 
 /// Removes a supporter from every list (erasure).
-pub fn remove_supporter(conn: &mut DbConnection, supporter_id: &str) -> DbResult<usize> {
+pub fn remove_supporter(conn: &mut DbConnection, supporter_id: &SupporterId) -> DbResult<usize> {
     Ok(
         diesel::delete(list_members::table.filter(list_members::supporter_id.eq(supporter_id)))
             .execute(conn)?,

@@ -493,20 +493,21 @@ fn store_first_signatures(
     let mut mails = Vec::with_capacity(fresh.len());
     for &i in fresh {
         let s = &batch[i];
-        let supporter_id = new_id();
+        let supporter = crate::domain::SupporterId::new();
+        let supporter_id = supporter.as_str().to_owned();
         let signature_id = new_id();
         let confirm_now = !s.require_confirmation;
         // Consent is recorded on the supporter when the signature counts.
         let consent = confirm_now && s.email_opt_in;
         people.push(super::supporters::Supporter {
-            id: supporter_id.clone(),
+            id: supporter,
             email: Some(s.email.as_str().to_string()),
             first_name: Some(s.first_name.as_str().to_string()),
             last_name: Some(s.last_name.as_str().to_string()),
             country: Some(s.country.as_str().to_string()),
             postcode: s.postcode.as_ref().map(|p| p.as_str().to_string()),
             locale: Some(s.locale.clone()),
-            status: "active".into(),
+            status: crate::domain::SupporterStatus::Active,
             email_opt_in: consent,
             consent_at: consent.then_some(now),
             consent_wording: consent.then(|| s.consent_wording.clone()),

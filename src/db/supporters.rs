@@ -10,23 +10,19 @@ use sha2::{Digest, Sha256};
 
 use super::schema::{deliveries, erased_emails, signatures, supporters};
 use super::{DbConnection, DbResult};
-
-pub const ACTIVE: &str = "active";
-pub const UNSUBSCRIBED: &str = "unsubscribed";
-pub const BOUNCED: &str = "bounced";
-pub const ERASED: &str = "erased";
+use crate::domain::{DeliveryStatus, SupporterId, SupporterStatus};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = supporters, treat_none_as_default_value = false)]
 pub struct Supporter {
-    pub id: String,
+    pub id: SupporterId,
     pub email: Option<String>,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub country: Option<String>,
     pub postcode: Option<String>,
     pub locale: Option<String>,
-    pub status: String,
+    pub status: SupporterStatus,
     pub email_opt_in: bool,
     pub consent_at: Option<NaiveDateTime>,
     pub consent_wording: Option<String>,
@@ -71,7 +67,7 @@ impl SupporterDetails {
     }
 }
 
-pub fn get(conn: &mut DbConnection, id: &str) -> DbResult<Option<Supporter>> {
+pub fn get(conn: &mut DbConnection, id: &SupporterId) -> DbResult<Option<Supporter>> {
     Ok(supporters::table
         .find(id)
         .select(Supporter::as_select())
@@ -118,7 +114,7 @@ pub fn insert_many(conn: &mut DbConnection, rows: &[Supporter]) -> QueryResult<(
 
 pub fn update_details(
     conn: &mut DbConnection,
-    id: &str,
+    id: &SupporterId,
     details: &SupporterDetails,
     at: NaiveDateTime,
 ) -> DbResult<()> {
@@ -171,7 +167,11 @@ pub struct Erasure {
 /// the address remembered only as a hash so imports cannot bring it back.
 /// Run inside a write transaction. Returns `None` if there is no such
 /// supporter.
-pub fn erase(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> DbResult<Option<Erasure>> {
+pub fn erase(
+    conn: &mut DbConnection,
+    id: &SupporterId,
+    at: NaiveDateTime,
+) -> DbResult<Option<Erasure>> {
     let Some(s) = get(conn, id)? else {
         return Ok(None);
     };
@@ -196,7 +196,7 @@ pub fn erase(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> DbResult<O
             supporters::country.eq(None::<String>),
             supporters::postcode.eq(None::<String>),
             supporters::locale.eq(None::<String>),
-            supporters::status.eq(ERASED),
+            supporters::status.eq(SupporterStatus::Erased),
             supporters::email_opt_in.eq(false),
             supporters::consent_at.eq(None::<NaiveDateTime>),
             supporters::consent_wording.eq(None::<String>),
@@ -225,9 +225,9 @@ pub fn erase(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> DbResult<O
     let deliveries_cancelled = diesel::update(
         deliveries::table
             .filter(deliveries::supporter_id.eq(id))
-            .filter(deliveries::status.eq("queued")),
+            .filter(deliveries::status.eq(DeliveryStatus::Queued)),
     )
-    .set(deliveries::status.eq("cancelled"))
+    .set(deliveries::status.eq(DeliveryStatus::Cancelled))
     .execute(conn)?;
     // Mail already made keeps its record, but not what could name the
     // person: SMTP error texts often quote the address, payloads hold tokens.

@@ -193,6 +193,14 @@ impl SupporterStatus {
     }
 }
 
+/// A status compares equal to the word it is stored as, so code (and tests)
+/// reading a row can say `s.status == "erased"`.
+impl PartialEq<&str> for SupporterStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

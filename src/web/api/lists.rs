@@ -1,6 +1,7 @@
 //! `/api/v1/lists`: named groups of supporters that alerts go to, and the
-//! routes that fill them (JSON members, CSV import). Both fill routes go
-//! through `crate::import`, the same code as `clarion import supporters`.
+//! routes that fill them (JSON members, CSV import). Thin: parse, call one
+//! [`crate::campaign::lists`] action, render; the CSV import is the same
+//! action as the console's upload and `clarion import supporters`.
 
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::web::Bytes;
@@ -13,16 +14,13 @@ use serde_json::Value;
 use super::auth::{Caller, Role};
 use super::input::Fields;
 use super::paging::{Page, PageQuery};
-use crate::db::lists::{List, MemberCounts};
-use crate::db::{self, is_unique_violation, DbError};
-use crate::domain::text;
+use crate::campaign::lists::{
+    self as action, ImportReport, InputTooLarge, ListSummary, Member, NewList,
+};
 use crate::error::ApiError;
-use crate::import::{ImportError, ImportReport, Importer, Provenance, RawRow};
 use crate::web::AppState;
 
-/// Largest CSV body `POST /lists/{id}/import` reads (about 4 million rows of
-/// typical width); the body is streamed, so this bounds time, not memory.
-pub const IMPORT_LIMIT: usize = 512 * 1024 * 1024;
+pub use crate::campaign::lists::IMPORT_LIMIT;
 /// Most entries in one `POST /lists/{id}/members` array.
 pub const MEMBERS_LIMIT: usize = 10_000;
 
@@ -38,10 +36,10 @@ pub struct ListView {
     pub created_at: DateTime<Utc>,
 }
 
-impl ListView {
-    fn new(l: List, counts: MemberCounts) -> Self {
+impl From<ListSummary> for ListView {
+    fn from(ListSummary { list: l, counts }: ListSummary) -> Self {
         ListView {
-            id: l.id,
+            id: l.id.into(),
             name: l.name,
             description: l.description,
             member_count: counts.members,
@@ -78,83 +76,19 @@ pub async fn create(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Campaigner)?;
-    let list = create_list(&state, caller.audit_name(), body.into_inner()).await?;
-    Ok(HttpResponse::Created().json(ListView::new(list, MemberCounts::default())))
-}
-
-/// Validates and stores a new list; shared by the API and the console.
-pub async fn create_list(state: &AppState, actor: String, body: Value) -> Result<List, ApiError> {
-    let mut f = Fields::new(body)?;
-    let name = f.string("name", true, |s| text::single_line(s, "name", 200));
-    let description = f.string("description", false, |s| {
-        text::multi_line(s, "description", 2000)
-    });
+    let mut f = Fields::new(body.into_inner())?;
+    let name = f.string("name", true, action::name);
+    let description = f.string("description", false, action::description);
     f.finish()?;
-    let list = List {
-        id: db::new_id(),
+    let input = NewList {
         name: name.unwrap_or_default(),
         description,
-        created_at: db::now(),
     };
-    state
-        .db
-        .run(move |conn| {
-            db::write_tx(conn, |conn| {
-                match db::lists::insert(conn, &list) {
-                    Ok(()) => {}
-                    Err(e) if is_unique_violation(&e) => {
-                        return Err(ApiError::Conflict(format!(
-                            "A list named {:?} already exists.",
-                            list.name
-                        )))
-                    }
-                    Err(e) => return Err(DbError::from(e).into()),
-                }
-                db::audit::record(conn, &actor, "list.create", "list", Some(&list.id), None)?;
-                Ok::<_, ApiError>(list)
-            })
-        })
-        .await
-}
-
-/// Imports a whole CSV file already in memory (the console's upload) into
-/// list `list_id`, with the same importer and audit record as the streamed
-/// API route.
-pub async fn import_file(
-    state: &AppState,
-    actor: String,
-    list_id: String,
-    csv: Vec<u8>,
-) -> Result<ImportReport, ApiError> {
-    if csv.len() > IMPORT_LIMIT {
-        return Err(ApiError::PayloadTooLarge);
-    }
-    let list = state
-        .db
-        .run(move |c| db::lists::get(c, &list_id))
-        .await?
-        .ok_or(ApiError::NotFound("list"))?;
-    let provenance = Provenance {
-        source: "import",
-        actor,
-    };
-    let db_handle = state.db.clone();
-    crate::telemetry::spawn_blocking_with_tracing(move || {
-        let mut conn = db_handle.get()?;
-        let mut importer = Importer::new(&mut conn, &list, &provenance)?;
-        importer.read_csv(csv.as_slice(), |_, _| {})?;
-        let report = importer.finish()?;
-        record_import(
-            &mut conn,
-            &provenance.actor,
-            "list.import",
-            &list.id,
-            &report,
-        )?;
-        Ok::<_, ApiError>(report)
-    })
-    .await
-    .map_err(DbError::from)?
+    let list = action::create(&state.ctx, &caller.actor(), input).await?;
+    Ok(HttpResponse::Created().json(ListView::from(ListSummary {
+        list,
+        counts: Default::default(),
+    })))
 }
 
 #[utoipa::path(get, path = "/api/v1/lists", tag = "lists", params(PageQuery),
@@ -167,24 +101,12 @@ pub async fn list(
     caller.require(Role::Organiser)?;
     let page = q.parse()?;
     let limit = page.limit;
-    let (rows, counts) = state
-        .db
-        .run(move |c| {
-            let rows = db::lists::page(c, page.after.as_deref(), limit + 1)?;
-            let ids: Vec<String> = rows.iter().map(|l| l.id.clone()).collect();
-            let counts = db::lists::member_counts(c, &ids)?;
-            Ok::<_, DbError>((rows, counts))
-        })
-        .await
-        .map_err(ApiError::from)?;
+    let rows = action::list(&state.ctx, &caller.actor(), page.after, limit + 1).await?;
     Ok(HttpResponse::Ok().json(Page::from_rows(
         rows,
         limit,
-        |l| l.id.clone(),
-        |l| {
-            let n = counts.get(&l.id).copied().unwrap_or_default();
-            ListView::new(l, n)
-        },
+        |l| l.list.id.to_string(),
+        ListView::from,
     )))
 }
 
@@ -196,35 +118,25 @@ pub async fn get(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Organiser)?;
-    let id = id.into_inner();
-    let (list, counts) = state
-        .db
-        .run(move |c| {
-            let Some(list) = db::lists::get(c, &id)? else {
-                return Err(ApiError::NotFound("list"));
-            };
-            let counts = db::lists::member_counts(c, std::slice::from_ref(&list.id))?;
-            Ok((list, counts))
-        })
-        .await?;
-    let n = counts.get(&list.id).copied().unwrap_or_default();
-    Ok(HttpResponse::Ok().json(ListView::new(list, n)))
+    let id = action::list_id(&id)?;
+    let list = action::get(&state.ctx, &caller.actor(), id).await?;
+    Ok(HttpResponse::Ok().json(ListView::from(list)))
 }
 
-fn json_row(v: &Value) -> Result<RawRow<'_>, String> {
+fn json_row(v: &Value) -> Result<Member, String> {
     let Value::Object(m) = v else {
         return Err("each member must be a JSON object".into());
     };
     let mut bad = Vec::new();
     let mut field = |name: &'static str| match m.get(name) {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.as_str()),
+        Some(Value::String(s)) => Some(s.clone()),
         Some(_) => {
             bad.push(format!("{name}: Must be a string"));
             None
         }
     };
-    let row = RawRow {
+    let row = Member {
         email: field("email"),
         first_name: field("first_name"),
         last_name: field("last_name"),
@@ -260,62 +172,11 @@ pub async fn add_members(
             "At most {MEMBERS_LIMIT} members at once; use the CSV import for more."
         )));
     }
-    let id = id.into_inner();
-    let provenance = Provenance {
-        source: "api",
-        actor: caller.audit_name(),
-    };
-    let report = state
-        .db
-        .run(move |conn| {
-            let list = db::lists::get(conn, &id)?.ok_or(ApiError::NotFound("list"))?;
-            let mut importer = Importer::new(conn, &list, &provenance)?;
-            importer.add_rows(items.iter().map(json_row))?;
-            let report = importer.finish()?;
-            record_import(conn, &provenance.actor, "list.members", &list.id, &report)?;
-            Ok::<_, ApiError>(report)
-        })
-        .await?;
+    let id = action::list_id(&id)?;
+    let members = items.iter().map(json_row).collect();
+    let report = action::add_members(&state.ctx, &caller.actor(), id, members).await?;
     Ok(HttpResponse::Ok().json(report))
 }
-
-fn record_import(
-    conn: &mut db::DbConnection,
-    actor: &str,
-    action: &str,
-    list_id: &str,
-    r: &ImportReport,
-) -> Result<(), DbError> {
-    let detail = format!(
-        "added={} updated={} unchanged={} rejected={} skipped={}",
-        r.added, r.updated, r.unchanged, r.rejected_count, r.skipped_count
-    );
-    db::audit::record(conn, actor, action, "list", Some(list_id), Some(&detail))
-}
-
-impl From<ImportError> for ApiError {
-    fn from(e: ImportError) -> Self {
-        match e {
-            ImportError::NoEmailColumn => {
-                ApiError::Validation(vec![crate::error::FieldError::new("email", e.to_string())])
-            }
-            ImportError::Read(e) if is_too_large(&e) => ApiError::PayloadTooLarge,
-            ImportError::Read(e) => ApiError::BadRequest(format!("cannot read the CSV: {e}")),
-            ImportError::Db(e) => e.into(),
-        }
-    }
-}
-
-fn is_too_large(e: &csv::Error) -> bool {
-    match e.kind() {
-        csv::ErrorKind::Io(io) => io.get_ref().is_some_and(|i| i.is::<TooLarge>()),
-        _ => false,
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("the CSV is larger than the import limit")]
-struct TooLarge;
 
 /// A `Read` over request body chunks arriving on a channel, so the CSV
 /// parser (synchronous, on a blocking thread) consumes the body as it comes.
@@ -369,63 +230,42 @@ pub async fn import(
             "send the file as text/csv".into(),
         ));
     }
-    let id = id.into_inner();
-    let list = {
-        let id = id.clone();
-        state
-            .db
-            .run(move |c| db::lists::get(c, &id))
-            .await?
-            .ok_or(ApiError::NotFound("list"))?
-    };
-    let provenance = Provenance {
-        source: "import",
-        actor: caller.audit_name(),
-    };
+    let id = action::list_id(&id)?;
     let (tx, rx) = tokio::sync::mpsc::channel(8);
-    let db_handle = state.db.clone();
-    let job = crate::telemetry::spawn_blocking_with_tracing(move || {
-        let mut conn = db_handle.get()?;
-        let mut importer = Importer::new(&mut conn, &list, &provenance)?;
-        importer.read_csv(
-            ChannelReader {
-                rx,
-                chunk: Bytes::new(),
-            },
-            |_, _| {},
-        )?;
-        let report = importer.finish()?;
-        record_import(
-            &mut conn,
-            &provenance.actor,
-            "list.import",
-            &list.id,
-            &report,
-        )?;
-        Ok::<_, ApiError>(report)
-    });
-    let mut total = 0usize;
-    while let Some(chunk) = payload.next().await {
-        let item = match chunk {
-            Ok(b) => {
-                total += b.len();
-                if total > IMPORT_LIMIT {
-                    Err(std::io::Error::other(TooLarge))
-                } else {
-                    Ok(b)
+    let reader = ChannelReader {
+        rx,
+        chunk: Bytes::new(),
+    };
+    let ctx = state.ctx.clone();
+    let actor = caller.actor();
+    let list_id = id.clone();
+    let job = async move { action::import(&ctx, &actor, list_id, reader, |_, _| {}).await };
+    // The body is fed to the import as it arrives, while the import runs.
+    let feed = async move {
+        let mut total = 0usize;
+        while let Some(chunk) = payload.next().await {
+            let item = match chunk {
+                Ok(b) => {
+                    total += b.len();
+                    if total > IMPORT_LIMIT {
+                        Err(std::io::Error::other(InputTooLarge))
+                    } else {
+                        Ok(b)
+                    }
                 }
+                Err(e) => Err(std::io::Error::other(e.to_string())),
+            };
+            let stop = item.is_err();
+            // A closed channel means the import already stopped (its error
+            // is in the job's result); the rest of the body is not needed.
+            if tx.send(item).await.is_err() || stop {
+                break;
             }
-            Err(e) => Err(std::io::Error::other(e.to_string())),
-        };
-        let stop = item.is_err();
-        // A closed channel means the import already stopped (its error is
-        // in the job's result); the rest of the body is not needed.
-        if tx.send(item).await.is_err() || stop {
-            break;
         }
-    }
-    drop(tx);
-    let report = job.await.map_err(DbError::from)??;
+        // `tx` goes here: the reader sees the end of the file.
+    };
+    let (report, ()) = futures_util::future::join(job, feed).await;
+    let report: ImportReport = report?;
     tracing::info!(
         list.id = %id,
         import.added = report.added,

@@ -41,7 +41,7 @@ async fn options(c: &Console, values: &Value) -> Result<Value, Fail> {
             let cases = db::cases::page(conn, None, 1000)?;
             let petitions = db::petitions::page(conn, None, 1000)?;
             let lists = db::lists::page(conn, None, 1000)?;
-            let ids: Vec<String> = lists.iter().map(|l| l.id.clone()).collect();
+            let ids: Vec<_> = lists.iter().map(|l| l.id.clone()).collect();
             let counts = db::lists::member_counts(conn, &ids)?;
             Ok((cases, petitions, lists, counts))
         })
@@ -69,7 +69,7 @@ async fn options(c: &Console, values: &Value) -> Result<Value, Fail> {
         "lists": lists.iter().map(|l| json!({
             "id": l.id, "name": l.name,
             "active": loc.number(counts.get(&l.id).map(|n| n.active).unwrap_or(0)),
-            "checked": chosen.contains(&l.id),
+            "checked": chosen.iter().any(|c| c == l.id.as_str()),
         })).collect::<Vec<_>>(),
     }))
 }

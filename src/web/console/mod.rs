@@ -15,8 +15,9 @@ pub mod alerts;
 pub mod auth;
 pub mod campaigns;
 pub mod dashboard;
-pub mod people;
+pub mod lists;
 pub mod session;
+pub mod supporters;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -72,19 +73,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 "/petitions/{id}/counts.csv",
                 web::get().to(campaigns::counts_csv),
             )
-            .route("/lists", web::get().to(people::lists))
-            .route("/lists", web::post().to(people::create_list))
-            .route("/lists/{id}/import", web::post().to(people::import))
-            .route("/supporters", web::get().to(people::supporters))
+            .route("/lists", web::get().to(lists::index))
+            .route("/lists", web::post().to(lists::create))
+            .route("/lists/{id}/import", web::post().to(lists::import))
+            .route("/supporters", web::get().to(supporters::search))
             .route(
                 "/supporters/{id}/export.json",
-                web::get().to(people::subject_access),
+                web::get().to(supporters::subject_access),
             )
             .route(
                 "/supporters/{id}/erase",
-                web::get().to(people::erase_confirm),
+                web::get().to(supporters::erase_confirm),
             )
-            .route("/supporters/{id}/erase", web::post().to(people::erase))
+            .route("/supporters/{id}/erase", web::post().to(supporters::erase))
             .route("/alerts", web::get().to(alerts::list))
             .route("/alerts/new", web::get().to(alerts::compose))
             .route("/alerts", web::post().to(alerts::create))
