@@ -237,10 +237,7 @@ async fn save(
         }
         let petition = match &petition_id {
             Some(raw) => match PetitionId::parse(raw) {
-                Ok(id) => match db::petitions::get(c, id.as_str())? {
-                    Some(p) => Some((id, p)),
-                    None => None,
-                },
+                Ok(id) => db::petitions::get(c, id.as_str())?.map(|p| (id, p)),
                 Err(_) => None,
             },
             None => None,
@@ -623,6 +620,80 @@ mod tests {
             list_ids: Ok(Some(vec!["l".into()])),
             subject: Ok(Some("Act now".into())),
             body_markdown: Ok(Some("Please sign.".into())),
+        }
+    }
+
+    /// A context on a fresh SQLite file with one case and one empty list.
+    async fn context(dir: &std::path::Path) -> (Context, String, String) {
+        let mut raw = crate::config::Settings::defaults();
+        raw.database_url = format!("sqlite://{}/t.db", dir.display());
+        let settings = crate::config::Settings::from_raw(raw).unwrap();
+        let db = crate::db::Db::connect(&settings.database_url, 2).unwrap();
+        db.migrate().unwrap();
+        let ctx = Context::new(
+            db,
+            std::sync::Arc::new(settings),
+            crate::security::Keys::new("0123456789abcdef0123456789abcdef"),
+            crate::templates::Templates::load(None).unwrap(),
+        );
+        let (case, list) = (CaseId::new().to_string(), ListId::new().to_string());
+        let (k, l) = (case.clone(), list.clone());
+        ctx.write(move |c| {
+            use diesel::RunQueryDsl;
+            diesel::sql_query(format!(
+                "INSERT INTO cases (id, slug, title, summary, created_at, updated_at) \
+                 VALUES ('{k}', 'c', 'C', 'S', '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+            ))
+            .execute(c)?;
+            diesel::sql_query(format!(
+                "INSERT INTO lists (id, name, created_at) VALUES ('{l}', 'L', '2026-01-01 00:00:00')"
+            ))
+            .execute(c)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        (ctx, case, list)
+    }
+
+    #[tokio::test]
+    async fn an_alert_that_has_started_sending_can_no_longer_be_edited() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ctx, case, list) = context(dir.path()).await;
+        let f = || DraftForm {
+            case_id: Ok(Some(case.clone())),
+            list_ids: Ok(Some(vec![list.clone(), list.clone()])),
+            ..form()
+        };
+        let organiser = Actor::Token {
+            id: crate::domain::TokenId::new(),
+            name: "o".into(),
+            role: Role::Organiser,
+        };
+        assert!(matches!(
+            create(&ctx, &organiser, f()).await,
+            Err(CampaignError::Forbidden)
+        ));
+        let d = create(&ctx, &Actor::Cli, f()).await.unwrap();
+        assert_eq!(d.alert.status, AlertStatus::Draft);
+        assert_eq!(d.list_ids.len(), 1, "each list once");
+        let sent = send(&ctx, &Actor::Cli, &d.alert.id).await.unwrap();
+        assert_eq!(sent.alert.status, AlertStatus::Sent, "nobody to send to");
+        assert!(matches!(
+            update_draft(&ctx, &Actor::Cli, &d.alert.id, f()).await,
+            Err(CampaignError::AlertNotDraft)
+        ));
+        let missing = DraftForm {
+            case_id: Ok(Some(CaseId::new().to_string())),
+            list_ids: Ok(Some(vec!["nope".into()])),
+            ..form()
+        };
+        match create(&ctx, &Actor::Cli, missing).await {
+            Err(CampaignError::Invalid(e)) => {
+                let fields: Vec<&str> = e.iter().map(|e| e.field.as_str()).collect();
+                assert_eq!(fields, ["case_id", "list_ids"]);
+            }
+            other => panic!("{other:?}"),
         }
     }
 
