@@ -1,1 +1,724 @@
-//! Urgent-action alerts: drafts, previews, test copies, sending once, cancelling.
+//! Urgent-action alerts: drafts, previews, test copies, sending once,
+//! cancelling, and the progress of a send.
+//!
+//! # Policy
+//!
+//! * Only a draft's text and lists change. Once sending has started an edit
+//!   is refused with [`CampaignError::AlertNotDraft`].
+//! * `send` moves the draft to `sending` and snapshots the audience into the
+//!   mail queue in the same transaction, so a second send never queues
+//!   anything, and people who join a list later are not added.
+//! * Test copies and sends wake the mail worker ([`super::Events::mail_queued`])
+//!   here, so no caller has to.
+//! * Organisers read and preview; campaigners write, test, send and cancel.
+//! * Every bad field of a draft is reported at once, the checks that need the
+//!   database (does the case exist?) together with those that do not.
+
+use std::collections::HashMap;
+
+use super::{Actor, CampaignError, CampaignResult, Context, FieldError};
+use crate::db::{self, DbConnection};
+use crate::domain::{
+    text, AlertId, AlertStatus, CaseId, DomainError, Email, ListId, PetitionId, Role, SupporterId,
+};
+
+pub use crate::db::alerts::{Alert, AlertCounts};
+
+/// A field as the edge read it: absent (`Ok(None)`), given, or not readable
+/// as text at all (`Err` with the reason, e.g. "Must be a string.").
+pub type Given<T> = Result<Option<T>, String>;
+
+/// An alert draft as a campaigner submitted it, before any check. The
+/// action checks each field in this order and answers every bad one at once.
+#[derive(Debug, Clone)]
+pub struct DraftForm {
+    pub case_id: Given<String>,
+    pub petition_id: Given<String>,
+    pub list_ids: Given<Vec<String>>,
+    pub subject: Given<String>,
+    /// Markdown; rendered to sanitised HTML and to plain text when mailed.
+    pub body_markdown: Given<String>,
+}
+
+/// An alert with its lists and its deliveries by outcome.
+#[derive(Debug, Clone)]
+pub struct AlertDetail {
+    pub alert: Alert,
+    pub list_ids: Vec<ListId>,
+    pub counts: AlertCounts,
+}
+
+/// Where a send stands, for the progress display.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    pub status: AlertStatus,
+    /// People in the audience snapshot taken at send.
+    pub recipients: i64,
+    pub counts: AlertCounts,
+}
+
+/// Who a preview is for and what it shows.
+#[derive(Debug, Clone, Default)]
+pub struct PreviewOf {
+    /// A supporter's id as given (a malformed one is reported like an
+    /// unknown one, once the alert is found); `None`: a sample supporter.
+    pub supporter_id: Option<String>,
+    /// Unsaved edits to show instead of the stored subject.
+    pub subject: Option<String>,
+    /// Unsaved edits to show instead of the stored body (Markdown).
+    pub body_markdown: Option<String>,
+}
+
+/// An alert as one person would get it.
+#[derive(Debug, Clone)]
+pub struct Preview {
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+}
+
+/// A draft about to be sent, and how many people the send would reach now.
+#[derive(Debug, Clone)]
+pub struct Audience {
+    pub alert: Alert,
+    pub people: i64,
+}
+
+/// A case or petition an alert may be about.
+#[derive(Debug, Clone)]
+pub struct Choice {
+    pub id: String,
+    pub title: String,
+}
+
+/// A list an alert may go to, with how many of its people may be mailed.
+#[derive(Debug, Clone)]
+pub struct ListChoice {
+    pub id: String,
+    pub name: String,
+    pub active: i64,
+}
+
+/// What a draft may be about and go to: the compose form's choices.
+#[derive(Debug, Clone)]
+pub struct Choices {
+    pub cases: Vec<Choice>,
+    pub petitions: Vec<Choice>,
+    pub lists: Vec<ListChoice>,
+}
+
+/// Field errors found without the database, and what parsed.
+struct Checked {
+    errors: Vec<FieldError>,
+    case_id: Option<String>,
+    petition_id: Option<String>,
+    list_ids: Option<Vec<String>>,
+    subject: Option<String>,
+    body_markdown: Option<String>,
+}
+
+const REQUIRED: &str = "This field is required.";
+
+fn check(form: DraftForm) -> Checked {
+    let mut errors = Vec::new();
+    let mut take = |name: &str, given: Given<String>, required: bool| match given {
+        Ok(Some(v)) => Some(v),
+        Ok(None) => {
+            if required {
+                errors.push(FieldError::new(name, REQUIRED));
+            }
+            None
+        }
+        Err(reason) => {
+            errors.push(FieldError::new(name, reason));
+            None
+        }
+    };
+    let case_id = take("case_id", form.case_id, true).map(|s| s.trim().to_string());
+    let petition_id = take("petition_id", form.petition_id, false).map(|s| s.trim().to_string());
+    let list_ids = match form.list_ids {
+        Ok(Some(l)) => {
+            if l.is_empty() {
+                errors.push(FieldError::new("list_ids", "Choose at least one list."));
+            }
+            Some(l)
+        }
+        Ok(None) => {
+            errors.push(FieldError::new("list_ids", REQUIRED));
+            None
+        }
+        Err(reason) => {
+            errors.push(FieldError::new("list_ids", reason));
+            None
+        }
+    };
+    let mut parse = |name: &'static str,
+                     given: Given<String>,
+                     rule: &dyn Fn(&str) -> Result<String, DomainError>| {
+        match given {
+            Ok(Some(v)) => match rule(&v) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    errors.push(FieldError::new(name, format!("{e}")));
+                    None
+                }
+            },
+            Ok(None) => {
+                errors.push(FieldError::new(name, REQUIRED));
+                None
+            }
+            Err(reason) => {
+                errors.push(FieldError::new(name, reason));
+                None
+            }
+        }
+    };
+    let subject = parse("subject", form.subject, &|s: &str| {
+        text::single_line(s, "subject", 200)
+    });
+    let body_markdown = parse("body_markdown", form.body_markdown, &|s: &str| {
+        text::multi_line(s, "body_markdown", 100_000)
+    });
+    Checked {
+        errors,
+        case_id,
+        petition_id,
+        list_ids,
+        subject,
+        body_markdown,
+    }
+}
+
+/// Stores a new draft.
+pub async fn create(ctx: &Context, actor: &Actor, form: DraftForm) -> CampaignResult<AlertDetail> {
+    actor.require(Role::Campaigner)?;
+    save(ctx, actor, None, form).await
+}
+
+/// Replaces the text and lists of draft `id`; `AlertNotDraft` once sending
+/// has started.
+pub async fn update_draft(
+    ctx: &Context,
+    actor: &Actor,
+    id: &AlertId,
+    form: DraftForm,
+) -> CampaignResult<AlertDetail> {
+    actor.require(Role::Campaigner)?;
+    save(ctx, actor, Some(id.clone()), form).await
+}
+
+async fn save(
+    ctx: &Context,
+    actor: &Actor,
+    existing: Option<AlertId>,
+    form: DraftForm,
+) -> CampaignResult<AlertDetail> {
+    let Checked {
+        mut errors,
+        case_id,
+        petition_id,
+        list_ids,
+        subject,
+        body_markdown,
+    } = check(form);
+    let actor_name = actor.audit_name();
+    let now = ctx.now();
+    ctx.write(move |c| {
+        // The checks that need the database join the others in one answer.
+        let case = match &case_id {
+            Some(raw) => match CaseId::parse(raw) {
+                Ok(id) => db::cases::get(c, id.as_str())?.map(|_| id),
+                Err(_) => None,
+            },
+            None => None,
+        };
+        if case_id.is_some() && case.is_none() {
+            errors.push(FieldError::new("case_id", "No case has this id."));
+        }
+        let petition = match &petition_id {
+            Some(raw) => match PetitionId::parse(raw) {
+                Ok(id) => db::petitions::get(c, id.as_str())?.map(|p| (id, p)),
+                Err(_) => None,
+            },
+            None => None,
+        };
+        match &petition {
+            None if petition_id.is_some() => {
+                errors.push(FieldError::new("petition_id", "No petition has this id."))
+            }
+            // A case id that names no case is never this petition's case.
+            Some((_, p))
+                if case_id.is_some()
+                    && case
+                        .as_ref()
+                        .is_none_or(|k| k.as_str() != p.case_id.as_str()) =>
+            {
+                errors.push(FieldError::new(
+                    "petition_id",
+                    "This petition belongs to another case.",
+                ))
+            }
+            _ => {}
+        }
+        let lists = known_lists(c, list_ids.as_deref().unwrap_or_default(), &mut errors)?;
+        let draft = match &existing {
+            Some(id) => Some(db::alerts::get(c, id)?.ok_or(CampaignError::not_found("alert"))?),
+            None => None,
+        };
+        if !errors.is_empty() {
+            return Err(CampaignError::Invalid(errors));
+        }
+        let (Some(case_id), Some(subject), Some(body_markdown)) = (case, subject, body_markdown)
+        else {
+            unreachable!("a missing field is an error above");
+        };
+        let alert = Alert {
+            id: draft
+                .as_ref()
+                .map(|d| d.id.clone())
+                .unwrap_or_else(AlertId::new),
+            case_id,
+            petition_id: petition.map(|(id, _)| id),
+            subject,
+            body_markdown,
+            status: AlertStatus::Draft,
+            recipients: 0,
+            created_by: Some(actor_name.clone()),
+            created_at: draft.as_ref().map(|d| d.created_at).unwrap_or(now),
+            updated_at: now,
+            send_started_at: None,
+            finished_at: None,
+        };
+        if draft.is_some() {
+            if !db::alerts::update_draft(c, &alert, &lists)? {
+                return Err(CampaignError::AlertNotDraft);
+            }
+            db::audit::record(
+                c,
+                &actor_name,
+                "alert.update",
+                "alert",
+                Some(alert.id.as_str()),
+                None,
+            )?;
+        } else {
+            db::alerts::insert(c, &alert, &lists)?;
+            db::audit::record(
+                c,
+                &actor_name,
+                "alert.create",
+                "alert",
+                Some(alert.id.as_str()),
+                None,
+            )?;
+        }
+        detail(c, &alert.id)
+    })
+    .await
+}
+
+/// The distinct lists named by `given`, sorted; "One or more lists do not
+/// exist." in `errors` when one names no list.
+fn known_lists(
+    c: &mut DbConnection,
+    given: &[String],
+    errors: &mut Vec<FieldError>,
+) -> CampaignResult<Vec<ListId>> {
+    const MISSING: &str = "One or more lists do not exist.";
+    let parsed: Result<Vec<ListId>, _> = given.iter().map(|s| ListId::parse(s)).collect();
+    let Ok(mut lists) = parsed else {
+        errors.push(FieldError::new("list_ids", MISSING));
+        return Ok(vec![]);
+    };
+    lists.sort();
+    lists.dedup();
+    if !lists.is_empty() && db::alerts::lists_found(c, &lists)? != lists.len() as i64 {
+        errors.push(FieldError::new("list_ids", MISSING));
+    }
+    Ok(lists)
+}
+
+fn detail(c: &mut DbConnection, id: &AlertId) -> CampaignResult<AlertDetail> {
+    let alert = db::alerts::get(c, id)?.ok_or(CampaignError::not_found("alert"))?;
+    let list_ids = db::alerts::list_ids(c, id)?;
+    let counts = db::alerts::counts(c, id)?;
+    Ok(AlertDetail {
+        alert,
+        list_ids,
+        counts,
+    })
+}
+
+/// Up to `limit` alerts in id order after the paging cursor `after`.
+pub async fn list(
+    ctx: &Context,
+    actor: &Actor,
+    after: Option<String>,
+    limit: i64,
+) -> CampaignResult<Vec<AlertDetail>> {
+    actor.require(Role::Organiser)?;
+    ctx.run(move |c| {
+        let rows = db::alerts::page(c, after.as_deref(), limit)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for alert in rows {
+            let list_ids = db::alerts::list_ids(c, &alert.id)?;
+            let counts = db::alerts::counts(c, &alert.id)?;
+            out.push(AlertDetail {
+                alert,
+                list_ids,
+                counts,
+            });
+        }
+        Ok(out)
+    })
+    .await
+}
+
+/// The newest `limit` alerts with their counts, newest first.
+pub async fn recent(
+    ctx: &Context,
+    actor: &Actor,
+    limit: i64,
+) -> CampaignResult<Vec<(Alert, AlertCounts)>> {
+    actor.require(Role::Organiser)?;
+    ctx.run(move |c| {
+        let mut out = vec![];
+        for a in db::alerts::recent(c, limit)? {
+            let n = db::alerts::counts(c, &a.id)?;
+            out.push((a, n));
+        }
+        Ok(out)
+    })
+    .await
+}
+
+pub async fn get(ctx: &Context, actor: &Actor, id: &AlertId) -> CampaignResult<AlertDetail> {
+    actor.require(Role::Organiser)?;
+    let id = id.clone();
+    ctx.run(move |c| detail(c, &id)).await
+}
+
+/// Where the send of alert `id` stands.
+pub async fn progress(ctx: &Context, actor: &Actor, id: &AlertId) -> CampaignResult<Progress> {
+    actor.require(Role::Organiser)?;
+    let id = id.clone();
+    ctx.run(move |c| {
+        let alert = db::alerts::get(c, &id)?.ok_or(CampaignError::not_found("alert"))?;
+        let counts = db::alerts::counts(c, &id)?;
+        Ok(Progress {
+            status: alert.status,
+            recipients: alert.recipients,
+            counts,
+        })
+    })
+    .await
+}
+
+/// The cases, petitions and lists a draft may name.
+pub async fn choices(ctx: &Context, actor: &Actor) -> CampaignResult<Choices> {
+    actor.require(Role::Organiser)?;
+    ctx.run(|c| {
+        let cases = db::cases::page(c, None, 1000)?
+            .into_iter()
+            .map(|k| Choice {
+                id: k.id.to_string(),
+                title: k.title,
+            })
+            .collect();
+        let petitions = db::petitions::page(c, None, 1000)?
+            .into_iter()
+            .map(|p| Choice {
+                id: p.id.to_string(),
+                title: p.title,
+            })
+            .collect();
+        let lists = db::lists::page(c, None, 1000)?;
+        let ids: Vec<ListId> = lists.iter().map(|l| l.id.clone()).collect();
+        let counts: HashMap<String, i64> = db::lists::member_counts(c, &ids)?
+            .into_iter()
+            .map(|(id, n)| (id.to_string(), n.active))
+            .collect();
+        let lists = lists
+            .into_iter()
+            .map(|l| {
+                let id = l.id.to_string();
+                ListChoice {
+                    active: counts.get(&id).copied().unwrap_or(0),
+                    id,
+                    name: l.name,
+                }
+            })
+            .collect();
+        Ok(Choices {
+            cases,
+            petitions,
+            lists,
+        })
+    })
+    .await
+}
+
+/// Alert `id` as one person would get it: the supporter named in `of`, or a
+/// sample supporter, with `of`'s unsaved edits in place of the stored text.
+pub async fn preview(
+    ctx: &Context,
+    actor: &Actor,
+    id: &AlertId,
+    of: PreviewOf,
+) -> CampaignResult<Preview> {
+    use crate::mail::compose::Recipient;
+
+    actor.require(Role::Organiser)?;
+    let base = ctx.settings.base_url.clone();
+    let id = id.clone();
+    let PreviewOf {
+        supporter_id,
+        subject,
+        body_markdown,
+    } = of;
+    let (mut content, recipient) = ctx
+        .run(move |c| {
+            let content = crate::mail::worker::load_alert_content(c, id.as_str(), &base)?
+                .ok_or(CampaignError::not_found("alert"))?;
+            let recipient = match supporter_id {
+                Some(raw) => {
+                    let unknown =
+                        || CampaignError::invalid("supporter_id", "No supporter has this id.");
+                    let sid = SupporterId::parse(&raw).map_err(|_| unknown())?;
+                    let rows = db::deliveries::recipients(c, &[sid.to_string()])?;
+                    rows.into_iter().next().ok_or_else(unknown)?.recipient()
+                }
+                None => Recipient {
+                    supporter_id: Some("00000000-0000-0000-0000-000000000000".into()),
+                    email: "alex.sample@example.org".into(),
+                    first_name: "Alex".into(),
+                    last_name: "Sample".into(),
+                },
+            };
+            Ok((content, recipient))
+        })
+        .await?;
+    if let Some(s) = subject {
+        // A subject is one header line.
+        content.subject = s.replace(['\r', '\n'], " ");
+    }
+    if let Some(b) = body_markdown {
+        content.body_html = crate::mail::markdown::to_html(&b);
+        content.body_text = crate::mail::markdown::to_text(&b);
+    }
+    let composer = crate::mail::composer(&ctx.settings, ctx.templates.clone(), ctx.keys.clone());
+    let rendered = composer
+        .render_alert(&content, &recipient, false)
+        .map_err(|e| CampaignError::Internal(anyhow::anyhow!(e)))?;
+    Ok(Preview {
+        subject: rendered.subject,
+        html: rendered.html,
+        text: rendered.text,
+    })
+}
+
+/// Queues one `[TEST]` copy of alert `id` to `email` and wakes the worker.
+pub async fn queue_test(
+    ctx: &Context,
+    actor: &Actor,
+    id: &AlertId,
+    email: Email,
+) -> CampaignResult<()> {
+    actor.require(Role::Campaigner)?;
+    let actor_name = actor.audit_name();
+    let id = id.clone();
+    ctx.write(move |c| {
+        db::alerts::get(c, &id)?.ok_or(CampaignError::not_found("alert"))?;
+        db::deliveries::enqueue_test(c, id.as_str(), email.as_str())?;
+        db::audit::record(
+            c,
+            &actor_name,
+            "alert.test",
+            "alert",
+            Some(id.as_str()),
+            None,
+        )?;
+        Ok(())
+    })
+    .await?;
+    ctx.events.mail_queued();
+    Ok(())
+}
+
+/// The draft `id` and the number of people a send would reach now (the
+/// send confirmation shows it).
+pub async fn audience(ctx: &Context, actor: &Actor, id: &AlertId) -> CampaignResult<Audience> {
+    actor.require(Role::Campaigner)?;
+    let id = id.clone();
+    ctx.run(move |c| {
+        let alert = db::alerts::get(c, &id)?.ok_or(CampaignError::not_found("alert"))?;
+        let people = db::alerts::audience_size(c, &id)?;
+        Ok(Audience { alert, people })
+    })
+    .await
+}
+
+/// Snapshots the audience of alert `id` and queues it, once: a second call
+/// queues nothing and answers the alert as it stands.
+pub async fn send(ctx: &Context, actor: &Actor, id: &AlertId) -> CampaignResult<AlertDetail> {
+    actor.require(Role::Campaigner)?;
+    let actor_name = actor.audit_name();
+    let now = ctx.now();
+    let id = id.clone();
+    let detail = ctx
+        .write(move |c| {
+            db::alerts::get(c, &id)?.ok_or(CampaignError::not_found("alert"))?;
+            if let Some(n) = db::alerts::start_send(c, &id, now)? {
+                let what = format!("{n} recipients");
+                db::audit::record(
+                    c,
+                    &actor_name,
+                    "alert.send",
+                    "alert",
+                    Some(id.as_str()),
+                    Some(&what),
+                )?;
+            }
+            detail(c, &id)
+        })
+        .await?;
+    ctx.events.mail_queued();
+    Ok(detail)
+}
+
+/// Stops the deliveries of alert `id` not yet made.
+pub async fn cancel(ctx: &Context, actor: &Actor, id: &AlertId) -> CampaignResult<AlertDetail> {
+    actor.require(Role::Campaigner)?;
+    let actor_name = actor.audit_name();
+    let now = ctx.now();
+    let id = id.clone();
+    ctx.write(move |c| {
+        db::alerts::get(c, &id)?.ok_or(CampaignError::not_found("alert"))?;
+        if db::alerts::cancel(c, &id, now)? {
+            db::audit::record(
+                c,
+                &actor_name,
+                "alert.cancel",
+                "alert",
+                Some(id.as_str()),
+                None,
+            )?;
+        }
+        detail(c, &id)
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form() -> DraftForm {
+        DraftForm {
+            case_id: Ok(Some(" c ".into())),
+            petition_id: Ok(None),
+            list_ids: Ok(Some(vec!["l".into()])),
+            subject: Ok(Some("Act now".into())),
+            body_markdown: Ok(Some("Please sign.".into())),
+        }
+    }
+
+    /// A context on a fresh SQLite file with one case and one empty list.
+    async fn context(dir: &std::path::Path) -> (Context, String, String) {
+        let mut raw = crate::config::Settings::defaults();
+        raw.database_url = format!("sqlite://{}/t.db", dir.display());
+        let settings = crate::config::Settings::from_raw(raw).unwrap();
+        let db = crate::db::Db::connect(&settings.database_url, 2).unwrap();
+        db.migrate().unwrap();
+        let ctx = Context::new(
+            db,
+            std::sync::Arc::new(settings),
+            crate::security::Keys::new("0123456789abcdef0123456789abcdef"),
+            crate::templates::Templates::load(None).unwrap(),
+        );
+        let (case, list) = (CaseId::new().to_string(), ListId::new().to_string());
+        let (k, l) = (case.clone(), list.clone());
+        ctx.write(move |c| {
+            use diesel::RunQueryDsl;
+            diesel::sql_query(format!(
+                "INSERT INTO cases (id, slug, title, summary, created_at, updated_at) \
+                 VALUES ('{k}', 'c', 'C', 'S', '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+            ))
+            .execute(c)?;
+            diesel::sql_query(format!(
+                "INSERT INTO lists (id, name, created_at) VALUES ('{l}', 'L', '2026-01-01 00:00:00')"
+            ))
+            .execute(c)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        (ctx, case, list)
+    }
+
+    #[tokio::test]
+    async fn an_alert_that_has_started_sending_can_no_longer_be_edited() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ctx, case, list) = context(dir.path()).await;
+        let f = || DraftForm {
+            case_id: Ok(Some(case.clone())),
+            list_ids: Ok(Some(vec![list.clone(), list.clone()])),
+            ..form()
+        };
+        let organiser = Actor::Token {
+            id: crate::domain::TokenId::new(),
+            name: "o".into(),
+            role: Role::Organiser,
+        };
+        assert!(matches!(
+            create(&ctx, &organiser, f()).await,
+            Err(CampaignError::Forbidden)
+        ));
+        let d = create(&ctx, &Actor::Cli, f()).await.unwrap();
+        assert_eq!(d.alert.status, AlertStatus::Draft);
+        assert_eq!(d.list_ids.len(), 1, "each list once");
+        let sent = send(&ctx, &Actor::Cli, &d.alert.id).await.unwrap();
+        assert_eq!(sent.alert.status, AlertStatus::Sent, "nobody to send to");
+        assert!(matches!(
+            update_draft(&ctx, &Actor::Cli, &d.alert.id, f()).await,
+            Err(CampaignError::AlertNotDraft)
+        ));
+        let missing = DraftForm {
+            case_id: Ok(Some(CaseId::new().to_string())),
+            list_ids: Ok(Some(vec!["nope".into()])),
+            ..form()
+        };
+        match create(&ctx, &Actor::Cli, missing).await {
+            Err(CampaignError::Invalid(e)) => {
+                let fields: Vec<&str> = e.iter().map(|e| e.field.as_str()).collect();
+                assert_eq!(fields, ["case_id", "list_ids"]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_draft_names_every_bad_field_in_form_order() {
+        let f = DraftForm {
+            case_id: Ok(None),
+            petition_id: Err("Must be a string.".into()),
+            list_ids: Ok(Some(vec![])),
+            subject: Ok(Some("two\nlines".into())),
+            body_markdown: Ok(None),
+        };
+        let fields: Vec<String> = check(f).errors.into_iter().map(|e| e.field).collect();
+        assert_eq!(
+            fields,
+            [
+                "case_id",
+                "petition_id",
+                "list_ids",
+                "subject",
+                "body_markdown"
+            ]
+        );
+        let ok = check(form());
+        assert!(ok.errors.is_empty());
+        assert_eq!(ok.case_id.as_deref(), Some("c"), "ids are trimmed");
+    }
+}

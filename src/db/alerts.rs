@@ -1,21 +1,29 @@
 //! Queries on `alerts` and `alert_lists`, the audience snapshot and live
 //! delivery counts.
+//!
+//! Ids and statuses are typed here ([`AlertId`], [`CaseId`], [`PetitionId`],
+//! [`ListId`], [`AlertStatus`]); the text stored is the same as ever. The
+//! worker's own queries ([`statuses`], [`sending_ids`], [`mark_finished`])
+//! still speak the delivery rows' text ids until those rows are typed.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{alert_lists, alerts, deliveries};
+use super::schema::{alert_lists, alerts, deliveries, lists};
 use super::{DbConnection, DbResult};
+use crate::domain::{
+    AlertId, AlertStatus, CaseId, DeliveryKind, DeliveryStatus, ListId, PetitionId, SupporterStatus,
+};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = alerts)]
 pub struct Alert {
-    pub id: String,
-    pub case_id: String,
-    pub petition_id: Option<String>,
+    pub id: AlertId,
+    pub case_id: CaseId,
+    pub petition_id: Option<PetitionId>,
     pub subject: String,
     pub body_markdown: String,
-    pub status: String,
+    pub status: AlertStatus,
     pub recipients: i64,
     pub created_by: Option<String>,
     pub created_at: NaiveDateTime,
@@ -36,14 +44,15 @@ pub struct AlertCounts {
     pub cancelled: i64,
 }
 
-pub fn insert(conn: &mut DbConnection, alert: &Alert, list_ids: &[String]) -> QueryResult<()> {
-    diesel::insert_into(alerts::table)
-        .values(alert)
-        .execute(conn)?;
+fn insert_lists(
+    conn: &mut DbConnection,
+    alert_id: &AlertId,
+    list_ids: &[ListId],
+) -> QueryResult<()> {
     for list_id in list_ids {
         diesel::insert_into(alert_lists::table)
             .values((
-                alert_lists::alert_id.eq(&alert.id),
+                alert_lists::alert_id.eq(alert_id),
                 alert_lists::list_id.eq(list_id),
             ))
             .execute(conn)?;
@@ -51,7 +60,14 @@ pub fn insert(conn: &mut DbConnection, alert: &Alert, list_ids: &[String]) -> Qu
     Ok(())
 }
 
-pub fn get(conn: &mut DbConnection, id: &str) -> DbResult<Option<Alert>> {
+pub fn insert(conn: &mut DbConnection, alert: &Alert, list_ids: &[ListId]) -> QueryResult<()> {
+    diesel::insert_into(alerts::table)
+        .values(alert)
+        .execute(conn)?;
+    insert_lists(conn, &alert.id, list_ids)
+}
+
+pub fn get(conn: &mut DbConnection, id: &AlertId) -> DbResult<Option<Alert>> {
     Ok(alerts::table
         .find(id)
         .select(Alert::as_select())
@@ -59,6 +75,8 @@ pub fn get(conn: &mut DbConnection, id: &str) -> DbResult<Option<Alert>> {
         .optional()?)
 }
 
+/// A page of alerts in id order, after the cursor `after` (an id as the
+/// paging cursor gave it back).
 pub fn page(conn: &mut DbConnection, after: Option<&str>, limit: i64) -> DbResult<Vec<Alert>> {
     let mut q = alerts::table.select(Alert::as_select()).into_boxed();
     if let Some(after) = after {
@@ -67,7 +85,7 @@ pub fn page(conn: &mut DbConnection, after: Option<&str>, limit: i64) -> DbResul
     Ok(q.order(alerts::id.asc()).limit(limit).load(conn)?)
 }
 
-pub fn list_ids(conn: &mut DbConnection, alert_id: &str) -> DbResult<Vec<String>> {
+pub fn list_ids(conn: &mut DbConnection, alert_id: &AlertId) -> DbResult<Vec<ListId>> {
     Ok(alert_lists::table
         .filter(alert_lists::alert_id.eq(alert_id))
         .select(alert_lists::list_id)
@@ -75,20 +93,28 @@ pub fn list_ids(conn: &mut DbConnection, alert_id: &str) -> DbResult<Vec<String>
         .load(conn)?)
 }
 
-pub fn counts(conn: &mut DbConnection, alert_id: &str) -> DbResult<AlertCounts> {
-    let rows: Vec<(String, i64)> = deliveries::table
+/// How many of `ids` name a list (each id counted once if `ids` are distinct).
+pub fn lists_found(conn: &mut DbConnection, ids: &[ListId]) -> DbResult<i64> {
+    Ok(lists::table
+        .filter(lists::id.eq_any(ids))
+        .count()
+        .get_result(conn)?)
+}
+
+pub fn counts(conn: &mut DbConnection, alert_id: &AlertId) -> DbResult<AlertCounts> {
+    let rows: Vec<(DeliveryStatus, i64)> = deliveries::table
         .filter(deliveries::alert_id.eq(alert_id))
-        .filter(deliveries::kind.eq(super::deliveries::KIND_ALERT))
+        .filter(deliveries::kind.eq(DeliveryKind::Alert))
         .group_by(deliveries::status)
         .select((deliveries::status, diesel::dsl::count_star()))
         .load(conn)?;
     let mut c = AlertCounts::default();
     for (status, n) in rows {
-        match status.as_str() {
-            "queued" | "sending" => c.queued += n,
-            "sent" => c.sent += n,
-            "failed" => c.failed += n,
-            _ => c.cancelled += n,
+        match status {
+            DeliveryStatus::Queued | DeliveryStatus::Sending => c.queued += n,
+            DeliveryStatus::Sent => c.sent += n,
+            DeliveryStatus::Failed => c.failed += n,
+            DeliveryStatus::Cancelled => c.cancelled += n,
         }
     }
     Ok(c)
@@ -100,16 +126,16 @@ pub fn counts(conn: &mut DbConnection, alert_id: &str) -> DbResult<AlertCounts> 
 /// cancelled): a second send never queues anything.
 pub fn start_send(
     conn: &mut DbConnection,
-    alert_id: &str,
+    alert_id: &AlertId,
     now: NaiveDateTime,
 ) -> DbResult<Option<i64>> {
     let flipped = diesel::update(
         alerts::table
             .filter(alerts::id.eq(alert_id))
-            .filter(alerts::status.eq("draft")),
+            .filter(alerts::status.eq(AlertStatus::Draft)),
     )
     .set((
-        alerts::status.eq("sending"),
+        alerts::status.eq(AlertStatus::Sending),
         alerts::send_started_at.eq(now),
         alerts::updated_at.eq(now),
     ))
@@ -117,26 +143,26 @@ pub fn start_send(
     if flipped == 0 {
         return Ok(None);
     }
-    let queued = super::backend::snapshot_audience(conn, alert_id, now)?;
+    let queued = super::backend::snapshot_audience(conn, alert_id.as_str(), now)?;
     diesel::update(alerts::table.find(alert_id))
         .set(alerts::recipients.eq(queued as i64))
         .execute(conn)?;
     if queued == 0 {
-        mark_finished(conn, alert_id, now)?;
+        mark_finished(conn, alert_id.as_str(), now)?;
     }
     Ok(Some(queued as i64))
 }
 
 /// Cancels an alert: every delivery not yet made is cancelled. Messages a
 /// worker is sending at this instant still go.
-pub fn cancel(conn: &mut DbConnection, alert_id: &str, now: NaiveDateTime) -> DbResult<bool> {
+pub fn cancel(conn: &mut DbConnection, alert_id: &AlertId, now: NaiveDateTime) -> DbResult<bool> {
     let n = diesel::update(
         alerts::table
             .filter(alerts::id.eq(alert_id))
-            .filter(alerts::status.eq_any(["draft", "sending"])),
+            .filter(alerts::status.eq_any([AlertStatus::Draft, AlertStatus::Sending])),
     )
     .set((
-        alerts::status.eq("cancelled"),
+        alerts::status.eq(AlertStatus::Cancelled),
         alerts::updated_at.eq(now),
         alerts::finished_at.eq(now),
     ))
@@ -144,10 +170,10 @@ pub fn cancel(conn: &mut DbConnection, alert_id: &str, now: NaiveDateTime) -> Db
     diesel::update(
         deliveries::table
             .filter(deliveries::alert_id.eq(alert_id))
-            .filter(deliveries::kind.eq(super::deliveries::KIND_ALERT))
-            .filter(deliveries::status.eq("queued")),
+            .filter(deliveries::kind.eq(DeliveryKind::Alert))
+            .filter(deliveries::status.eq(DeliveryStatus::Queued)),
     )
-    .set(deliveries::status.eq("cancelled"))
+    .set(deliveries::status.eq(DeliveryStatus::Cancelled))
     .execute(conn)?;
     Ok(n > 0)
 }
@@ -158,10 +184,10 @@ pub fn mark_finished(conn: &mut DbConnection, alert_id: &str, now: NaiveDateTime
         diesel::update(
             alerts::table
                 .filter(alerts::id.eq(alert_id))
-                .filter(alerts::status.eq("sending")),
+                .filter(alerts::status.eq(AlertStatus::Sending)),
         )
         .set((
-            alerts::status.eq("sent"),
+            alerts::status.eq(AlertStatus::Sent),
             alerts::finished_at.eq(now),
             alerts::updated_at.eq(now),
         ))
@@ -189,11 +215,11 @@ pub fn recent(conn: &mut DbConnection, limit: i64) -> DbResult<Vec<Alert>> {
 
 /// Replaces the content and lists of a draft; `false` when the alert is no
 /// longer a draft (sending has started) and nothing changed.
-pub fn update_draft(conn: &mut DbConnection, alert: &Alert, list_ids: &[String]) -> DbResult<bool> {
+pub fn update_draft(conn: &mut DbConnection, alert: &Alert, list_ids: &[ListId]) -> DbResult<bool> {
     let n = diesel::update(
         alerts::table
             .filter(alerts::id.eq(&alert.id))
-            .filter(alerts::status.eq("draft")),
+            .filter(alerts::status.eq(AlertStatus::Draft)),
     )
     .set((
         alerts::case_id.eq(&alert.case_id),
@@ -207,21 +233,19 @@ pub fn update_draft(conn: &mut DbConnection, alert: &Alert, list_ids: &[String])
         return Ok(false);
     }
     diesel::delete(alert_lists::table.filter(alert_lists::alert_id.eq(&alert.id))).execute(conn)?;
-    for list_id in list_ids {
-        diesel::insert_into(alert_lists::table)
-            .values((
-                alert_lists::alert_id.eq(&alert.id),
-                alert_lists::list_id.eq(list_id),
-            ))
-            .execute(conn)?;
-    }
+    insert_lists(conn, &alert.id, list_ids)?;
     Ok(true)
 }
 
 /// How many people a send would reach now: the union of the alert's lists,
 /// each person once, active and with an address (as the send snapshot).
-pub fn audience_size(conn: &mut DbConnection, alert_id: &str) -> DbResult<i64> {
+pub fn audience_size(conn: &mut DbConnection, alert_id: &AlertId) -> DbResult<i64> {
     use super::schema::{list_members, supporters};
+    let mailable: Vec<SupporterStatus> = SupporterStatus::ALL
+        .iter()
+        .copied()
+        .filter(|s| s.mailable())
+        .collect();
     let lists = alert_lists::table
         .filter(alert_lists::alert_id.eq(alert_id))
         .select(alert_lists::list_id);
@@ -230,7 +254,7 @@ pub fn audience_size(conn: &mut DbConnection, alert_id: &str) -> DbResult<i64> {
         .select(list_members::supporter_id);
     Ok(supporters::table
         .filter(supporters::id.eq_any(members))
-        .filter(supporters::status.eq("active"))
+        .filter(supporters::status.eq_any(mailable))
         .filter(supporters::email.is_not_null())
         .count()
         .get_result(conn)?)
@@ -239,7 +263,7 @@ pub fn audience_size(conn: &mut DbConnection, alert_id: &str) -> DbResult<i64> {
 /// Alerts whose send is under way.
 pub fn sending_ids(conn: &mut DbConnection) -> DbResult<Vec<String>> {
     Ok(alerts::table
-        .filter(alerts::status.eq("sending"))
+        .filter(alerts::status.eq(AlertStatus::Sending))
         .select(alerts::id)
         .load(conn)?)
 }

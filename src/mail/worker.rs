@@ -547,16 +547,19 @@ pub fn load_alert_content(
     alert_id: &str,
     base_url: &str,
 ) -> Result<Option<AlertContent>, DbError> {
-    let Some(alert) = db::alerts::get(c, alert_id)? else {
+    let Ok(alert_id) = crate::domain::AlertId::parse(alert_id) else {
         return Ok(None);
     };
-    let case = db::cases::get(c, &alert.case_id)?;
+    let Some(alert) = db::alerts::get(c, &alert_id)? else {
+        return Ok(None);
+    };
+    let case = db::cases::get(c, alert.case_id.as_str())?;
     let petition = match &alert.petition_id {
-        Some(p) => db::petitions::get(c, p)?,
+        Some(p) => db::petitions::get(c, p.as_str())?,
         None => None,
     };
     Ok(Some(AlertContent {
-        alert_id: alert.id,
+        alert_id: alert.id.into(),
         subject: alert.subject,
         body_html: super::markdown::to_html(&alert.body_markdown),
         body_text: super::markdown::to_text(&alert.body_markdown),

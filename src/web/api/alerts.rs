@@ -1,21 +1,20 @@
 //! `/api/v1/alerts`: urgent-action emails. A draft is previewed and
-//! test-sent, then sent once: the audience is snapshotted into the mail queue
-//! in one transaction, and a second send never queues anything.
+//! test-sent, then sent once (see [`crate::campaign::alerts`] for the rules).
+//!
+//! Thin: each handler checks the caller's role (so a 403 comes before a
+//! 422), reads the body, calls one action and renders its answer as JSON.
 
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
 
 use super::auth::{Caller, Role};
 use super::input::Fields;
 use super::paging::{Page, PageQuery};
-use crate::db::alerts::{Alert, AlertCounts};
-use crate::db::{self, DbError};
-use crate::domain::{text, Email};
-use crate::error::{ApiError, FieldError};
-use crate::mail::compose::{Recipient, Rendered};
+use crate::campaign::alerts::{self, AlertDetail, DraftForm, PreviewOf};
+use crate::domain::{AlertId, Email};
+use crate::error::ApiError;
 use crate::web::AppState;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -42,16 +41,21 @@ pub struct AlertView {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-impl AlertView {
-    fn new(a: Alert, list_ids: Vec<String>, c: AlertCounts) -> Self {
-        AlertView {
-            id: a.id,
-            case_id: a.case_id,
-            petition_id: a.petition_id,
+impl From<AlertDetail> for AlertView {
+    fn from(d: AlertDetail) -> Self {
+        let AlertDetail {
+            alert: a,
             list_ids,
+            counts: c,
+        } = d;
+        AlertView {
+            id: a.id.into(),
+            case_id: a.case_id.into(),
+            petition_id: a.petition_id.map(String::from),
+            list_ids: list_ids.into_iter().map(String::from).collect(),
             subject: a.subject,
             body_markdown: a.body_markdown,
-            status: a.status,
+            status: a.status.as_str().to_string(),
             recipients: a.recipients,
             queued: c.queued,
             sent: c.sent,
@@ -83,11 +87,40 @@ pub struct PreviewView {
     pub text: String,
 }
 
-pub fn load_view(c: &mut db::DbConnection, id: &str) -> Result<AlertView, ApiError> {
-    let alert = db::alerts::get(c, id)?.ok_or(ApiError::NotFound("alert"))?;
-    let lists = db::alerts::list_ids(c, id)?;
-    let counts = db::alerts::counts(c, id)?;
-    Ok(AlertView::new(alert, lists, counts))
+/// A path's alert id: one that is not an id names no alert.
+pub(crate) fn alert_id(raw: &str) -> Result<AlertId, ApiError> {
+    AlertId::parse(raw).map_err(|_| ApiError::NotFound("alert"))
+}
+
+/// A JSON body's alert draft fields, as read (the action checks them).
+fn draft_form(body: Value) -> Result<DraftForm, ApiError> {
+    let Value::Object(map) = body else {
+        return Err(ApiError::BadRequest(
+            "the body must be a JSON object".into(),
+        ));
+    };
+    let string = |name: &str| match map.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err("Must be a string.".to_string()),
+    };
+    let list_ids = match map.get("list_ids") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_string))
+            .collect::<Option<Vec<_>>>()
+            .map(Some)
+            .ok_or_else(|| "Must be a list of strings.".to_string()),
+        Some(_) => Err("Must be a list of strings.".to_string()),
+    };
+    Ok(DraftForm {
+        case_id: string("case_id"),
+        petition_id: string("petition_id"),
+        list_ids,
+        subject: string("subject"),
+        body_markdown: string("body_markdown"),
+    })
 }
 
 #[utoipa::path(post, path = "/api/v1/alerts", tag = "alerts", request_body = AlertInput,
@@ -99,134 +132,9 @@ pub async fn create(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Campaigner)?;
-    let view = create_alert(&state, caller.audit_name(), body.into_inner()).await?;
-    Ok(HttpResponse::Created().json(view))
-}
-
-/// Validates an alert body (every bad field at once) and stores the draft;
-/// shared by the API and the console.
-pub async fn create_alert(
-    state: &AppState,
-    actor: String,
-    body: Value,
-) -> Result<AlertView, ApiError> {
-    save_alert(state, actor, None, body).await
-}
-
-/// As [`create_alert`] for an existing draft `id` (the console's edits).
-/// An alert no longer a draft is a 409.
-pub async fn update_draft(
-    state: &AppState,
-    actor: String,
-    id: String,
-    body: Value,
-) -> Result<AlertView, ApiError> {
-    save_alert(state, actor, Some(id), body).await
-}
-
-async fn save_alert(
-    state: &AppState,
-    actor: String,
-    existing: Option<String>,
-    body: Value,
-) -> Result<AlertView, ApiError> {
-    let mut f = Fields::new(body)?;
-    let case_id = f.string("case_id", true, |s| Ok::<_, String>(s.trim().to_string()));
-    let petition_id = f.string("petition_id", false, |s| {
-        Ok::<_, String>(s.trim().to_string())
-    });
-    let list_ids = f.string_list("list_ids", true);
-    if list_ids.as_ref().is_some_and(|l| l.is_empty()) {
-        f.errors
-            .push(FieldError::new("list_ids", "Choose at least one list."));
-    }
-    let subject = f.string("subject", true, |s| text::single_line(s, "subject", 200));
-    let body = f.string("body_markdown", true, |s| {
-        text::multi_line(s, "body_markdown", 100_000)
-    });
-    let mut errors = f.errors;
-    let now = db::now();
-    state
-        .db
-        .run(move |c| {
-            db::write_tx(c, |c| {
-                // Existence checks join the shape errors in one 422.
-                let case = match &case_id {
-                    Some(id) => db::cases::get(c, id)?,
-                    None => None,
-                };
-                if case_id.is_some() && case.is_none() {
-                    errors.push(FieldError::new("case_id", "No case has this id."));
-                }
-                if let Some(pid) = &petition_id {
-                    match db::petitions::get(c, pid)? {
-                        None => {
-                            errors.push(FieldError::new("petition_id", "No petition has this id."))
-                        }
-                        Some(p) if case_id.as_deref().is_some_and(|cid| cid != p.case_id) => errors
-                            .push(FieldError::new(
-                                "petition_id",
-                                "This petition belongs to another case.",
-                            )),
-                        Some(_) => {}
-                    }
-                }
-                let mut lists = list_ids.clone().unwrap_or_default();
-                lists.sort();
-                lists.dedup();
-                if !lists.is_empty() {
-                    use crate::db::schema::lists;
-                    let found: i64 = lists::table
-                        .filter(lists::id.eq_any(&lists))
-                        .count()
-                        .get_result(c)
-                        .map_err(DbError::from)?;
-                    if found != lists.len() as i64 {
-                        errors.push(FieldError::new(
-                            "list_ids",
-                            "One or more lists do not exist.",
-                        ));
-                    }
-                }
-                let draft = match &existing {
-                    Some(id) => Some(db::alerts::get(c, id)?.ok_or(ApiError::NotFound("alert"))?),
-                    None => None,
-                };
-                if !errors.is_empty() {
-                    return Err(ApiError::Validation(errors));
-                }
-                let alert = Alert {
-                    id: draft
-                        .as_ref()
-                        .map(|d| d.id.clone())
-                        .unwrap_or_else(db::new_id),
-                    case_id: case_id.unwrap_or_default(),
-                    petition_id,
-                    subject: subject.unwrap_or_default(),
-                    body_markdown: body.unwrap_or_default(),
-                    status: "draft".into(),
-                    recipients: 0,
-                    created_by: Some(actor.clone()),
-                    created_at: draft.as_ref().map(|d| d.created_at).unwrap_or(now),
-                    updated_at: now,
-                    send_started_at: None,
-                    finished_at: None,
-                };
-                if draft.is_some() {
-                    if !db::alerts::update_draft(c, &alert, &lists)? {
-                        return Err(ApiError::Conflict(
-                            "This alert is no longer a draft.".into(),
-                        ));
-                    }
-                    db::audit::record(c, &actor, "alert.update", "alert", Some(&alert.id), None)?;
-                } else {
-                    db::alerts::insert(c, &alert, &lists).map_err(DbError::from)?;
-                    db::audit::record(c, &actor, "alert.create", "alert", Some(&alert.id), None)?;
-                }
-                load_view(c, &alert.id)
-            })
-        })
-        .await
+    let form = draft_form(body.into_inner())?;
+    let detail = alerts::create(&state.ctx, &caller.actor(), form).await?;
+    Ok(HttpResponse::Created().json(AlertView::from(detail)))
 }
 
 #[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", params(PageQuery),
@@ -239,19 +147,8 @@ pub async fn list(
     caller.require(Role::Organiser)?;
     let page = q.parse()?;
     let limit = page.limit;
-    let views = state
-        .db
-        .run(move |c| {
-            let rows = db::alerts::page(c, page.after.as_deref(), limit + 1)?;
-            let mut out = Vec::with_capacity(rows.len());
-            for a in rows {
-                let lists = db::alerts::list_ids(c, &a.id)?;
-                let counts = db::alerts::counts(c, &a.id)?;
-                out.push(AlertView::new(a, lists, counts));
-            }
-            Ok::<_, ApiError>(out)
-        })
-        .await?;
+    let rows = alerts::list(&state.ctx, &caller.actor(), page.after, limit + 1).await?;
+    let views: Vec<AlertView> = rows.into_iter().map(AlertView::from).collect();
     Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |v| v.id.clone(), |v| v)))
 }
 
@@ -263,9 +160,9 @@ pub async fn get(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Organiser)?;
-    let id = id.into_inner();
-    let view = state.db.run(move |c| load_view(c, &id)).await?;
-    Ok(HttpResponse::Ok().json(view))
+    let id = alert_id(&id)?;
+    let detail = alerts::get(&state.ctx, &caller.actor(), &id).await?;
+    Ok(HttpResponse::Ok().json(AlertView::from(detail)))
 }
 
 #[utoipa::path(post, path = "/api/v1/alerts/{id}/preview", tag = "alerts",
@@ -286,61 +183,17 @@ pub async fn preview(
         Ok::<_, String>(s.trim().to_string())
     });
     f.finish()?;
-    let preview = preview_alert(&state, id.into_inner(), supporter_id, |_| {}).await?;
-    Ok(HttpResponse::Ok().json(preview))
-}
-
-/// The alert as `supporter_id` (or a sample supporter) would get it;
-/// `adjust` may change the stored content first (the console previews
-/// unsaved edits).
-pub async fn preview_alert(
-    state: &AppState,
-    id: String,
-    supporter_id: Option<String>,
-    adjust: impl FnOnce(&mut crate::mail::compose::AlertContent),
-) -> Result<PreviewView, ApiError> {
-    let base = state.settings.base_url.clone();
-    let (mut content, recipient) = state
-        .db
-        .run(move |c| {
-            let content = crate::mail::worker::load_alert_content(c, &id, &base)?
-                .ok_or(ApiError::NotFound("alert"))?;
-            let recipient = match supporter_id {
-                Some(sid) => {
-                    let rows = db::deliveries::recipients(c, std::slice::from_ref(&sid))?;
-                    let row = rows.into_iter().next().ok_or_else(|| {
-                        ApiError::Validation(vec![FieldError::new(
-                            "supporter_id",
-                            "No supporter has this id.",
-                        )])
-                    })?;
-                    row.recipient()
-                }
-                None => Recipient {
-                    supporter_id: Some("00000000-0000-0000-0000-000000000000".into()),
-                    email: "alex.sample@example.org".into(),
-                    first_name: "Alex".into(),
-                    last_name: "Sample".into(),
-                },
-            };
-            Ok::<_, ApiError>((content, recipient))
-        })
-        .await?;
-    adjust(&mut content);
-    let composer =
-        crate::mail::composer(&state.settings, state.templates.clone(), state.keys.clone());
-    let Rendered {
-        subject,
-        html,
-        text,
-    } = composer
-        .render_alert(&content, &recipient, false)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!(e)))?;
-    Ok(PreviewView {
-        subject,
-        html,
-        text,
-    })
+    let id = alert_id(&id)?;
+    let of = PreviewOf {
+        supporter_id,
+        ..PreviewOf::default()
+    };
+    let p = alerts::preview(&state.ctx, &caller.actor(), &id, of).await?;
+    Ok(HttpResponse::Ok().json(PreviewView {
+        subject: p.subject,
+        html: p.html,
+        text: p.text,
+    }))
 }
 
 #[utoipa::path(post, path = "/api/v1/alerts/{id}/test", tag = "alerts",
@@ -357,30 +210,9 @@ pub async fn test_send(
     let email = f.string("email", true, Email::parse);
     f.finish()?;
     let email = email.expect("checked by finish");
-    queue_test(&state, caller.audit_name(), id.into_inner(), email).await?;
+    let id = alert_id(&id)?;
+    alerts::queue_test(&state.ctx, &caller.actor(), &id, email).await?;
     Ok(HttpResponse::Accepted().json(serde_json::json!({"queued": 1})))
-}
-
-/// Queues one `[TEST]` copy of alert `id` to `email`.
-pub async fn queue_test(
-    state: &AppState,
-    actor: String,
-    id: String,
-    email: Email,
-) -> Result<(), ApiError> {
-    state
-        .db
-        .run(move |c| {
-            db::write_tx(c, |c| {
-                db::alerts::get(c, &id)?.ok_or(ApiError::NotFound("alert"))?;
-                db::deliveries::enqueue_test(c, &id, email.as_str())?;
-                db::audit::record(c, &actor, "alert.test", "alert", Some(&id), None)?;
-                Ok::<_, ApiError>(())
-            })
-        })
-        .await?;
-    state.mail_wakeup.notify_one();
-    Ok(())
 }
 
 #[utoipa::path(post, path = "/api/v1/alerts/{id}/send", tag = "alerts",
@@ -391,32 +223,9 @@ pub async fn send(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Campaigner)?;
-    let view = send_alert(&state, caller.audit_name(), id.into_inner()).await?;
-    Ok(HttpResponse::Accepted().json(view))
-}
-
-/// Snapshots the audience of alert `id` and queues it, once: a second call
-/// queues nothing.
-pub async fn send_alert(
-    state: &AppState,
-    actor: String,
-    id: String,
-) -> Result<AlertView, ApiError> {
-    let view = state
-        .db
-        .run(move |c| {
-            db::write_tx(c, |c| {
-                db::alerts::get(c, &id)?.ok_or(ApiError::NotFound("alert"))?;
-                if let Some(n) = db::alerts::start_send(c, &id, db::now())? {
-                    let detail = format!("{n} recipients");
-                    db::audit::record(c, &actor, "alert.send", "alert", Some(&id), Some(&detail))?;
-                }
-                load_view(c, &id)
-            })
-        })
-        .await?;
-    state.mail_wakeup.notify_one();
-    Ok(view)
+    let id = alert_id(&id)?;
+    let detail = alerts::send(&state.ctx, &caller.actor(), &id).await?;
+    Ok(HttpResponse::Accepted().json(AlertView::from(detail)))
 }
 
 #[utoipa::path(post, path = "/api/v1/alerts/{id}/cancel", tag = "alerts",
@@ -427,26 +236,7 @@ pub async fn cancel(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Campaigner)?;
-    let view = cancel_alert(&state, caller.audit_name(), id.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(view))
-}
-
-/// Stops the deliveries of alert `id` not yet made.
-pub async fn cancel_alert(
-    state: &AppState,
-    actor: String,
-    id: String,
-) -> Result<AlertView, ApiError> {
-    state
-        .db
-        .run(move |c| {
-            db::write_tx(c, |c| {
-                db::alerts::get(c, &id)?.ok_or(ApiError::NotFound("alert"))?;
-                if db::alerts::cancel(c, &id, db::now())? {
-                    db::audit::record(c, &actor, "alert.cancel", "alert", Some(&id), None)?;
-                }
-                load_view(c, &id)
-            })
-        })
-        .await
+    let id = alert_id(&id)?;
+    let detail = alerts::cancel(&state.ctx, &caller.actor(), &id).await?;
+    Ok(HttpResponse::Ok().json(AlertView::from(detail)))
 }

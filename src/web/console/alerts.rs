@@ -2,19 +2,19 @@
 //! for a sample supporter, test-send it to yourself, send it behind a
 //! confirmation that shows the exact audience, watch its progress, cancel.
 //!
-//! Every write calls the API's own functions (`web::api::alerts`), so the
-//! rules (validation, one send only, audience snapshot) are the same.
+//! Thin: every page calls the same actions as the API
+//! ([`crate::campaign::alerts`]), so the rules (validation, one send only,
+//! audience snapshot) are the same; this module only reads forms and renders.
 
 use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
-use super::{api_fail, errors_map, see_other, Console, Outcome, Posted, Role};
-use crate::db::{self, DbError};
-use crate::domain::Email;
+use super::{errors_map, see_other, Console, Outcome, Posted, Role};
+use crate::campaign::alerts::{self, DraftForm, PreviewOf};
+use crate::domain::{AlertId, AlertStatus, Email};
 use crate::error::FieldError;
-use crate::web::api::alerts as api;
 use crate::web::public::Fail;
 
 const FIELDS: [&str; 4] = ["case_id", "petition_id", "subject", "body_markdown"];
@@ -32,20 +32,34 @@ fn body_of(form: &super::Form) -> Value {
     v
 }
 
+/// The draft the form's fields (as [`body_of`] gave them) describe. A form
+/// field is text or absent, never of another type.
+fn draft_of(v: &Value) -> DraftForm {
+    let text = |k: &str| Ok(v.get(k).and_then(Value::as_str).map(str::to_string));
+    let list_ids = v.get("list_ids").and_then(Value::as_array).map(|a| {
+        a.iter()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect()
+    });
+    DraftForm {
+        case_id: text("case_id"),
+        petition_id: text("petition_id"),
+        list_ids: Ok(list_ids),
+        subject: text("subject"),
+        body_markdown: text("body_markdown"),
+    }
+}
+
+/// A path's alert id: one that is not an id names no alert.
+fn alert_id(raw: &str) -> Result<AlertId, Fail> {
+    AlertId::parse(raw).map_err(|_| Fail::NotFound)
+}
+
 /// The choices of the compose form, with `values` selected.
 async fn options(c: &Console, values: &Value) -> Result<Value, Fail> {
-    let (cases, petitions, lists, counts) = c
-        .state
-        .db
-        .run(|conn| -> Result<_, DbError> {
-            let cases = db::cases::page(conn, None, 1000)?;
-            let petitions = db::petitions::page(conn, None, 1000)?;
-            let lists = db::lists::page(conn, None, 1000)?;
-            let ids: Vec<_> = lists.iter().map(|l| l.id.clone()).collect();
-            let counts = db::lists::member_counts(conn, &ids)?;
-            Ok((cases, petitions, lists, counts))
-        })
-        .await?;
+    let choices = alerts::choices(&c.state.ctx, &c.actor())
+        .await
+        .map_err(|e| c.campaign_fail(e))?;
     let sel = |k: &str| {
         values
             .get(k)
@@ -64,12 +78,12 @@ async fn options(c: &Console, values: &Value) -> Result<Value, Fail> {
         .unwrap_or_default();
     let loc = c.page.locale;
     Ok(json!({
-        "cases": cases.iter().map(|k| json!({"id": k.id, "title": k.title, "selected": k.id == sel("case_id")})).collect::<Vec<_>>(),
-        "petitions": petitions.iter().map(|p| json!({"id": p.id, "title": p.title, "selected": p.id == sel("petition_id")})).collect::<Vec<_>>(),
-        "lists": lists.iter().map(|l| json!({
+        "cases": choices.cases.iter().map(|k| json!({"id": k.id, "title": k.title, "selected": k.id == sel("case_id")})).collect::<Vec<_>>(),
+        "petitions": choices.petitions.iter().map(|p| json!({"id": p.id, "title": p.title, "selected": p.id == sel("petition_id")})).collect::<Vec<_>>(),
+        "lists": choices.lists.iter().map(|l| json!({
             "id": l.id, "name": l.name,
-            "active": loc.number(counts.get(&l.id).map(|n| n.active).unwrap_or(0)),
-            "checked": chosen.iter().any(|c| c == l.id.as_str()),
+            "active": loc.number(l.active),
+            "checked": chosen.contains(&l.id),
         })).collect::<Vec<_>>(),
     }))
 }
@@ -99,18 +113,9 @@ async fn compose_page(
 
 pub async fn list(c: Console) -> HttpResponse {
     let r = async {
-        let rows = c
-            .state
-            .db
-            .run(|conn| -> Result<_, DbError> {
-                let mut out = vec![];
-                for a in db::alerts::recent(conn, 200)? {
-                    let n = db::alerts::counts(conn, &a.id)?;
-                    out.push((a, n));
-                }
-                Ok(out)
-            })
-            .await?;
+        let rows = alerts::recent(&c.state.ctx, &c.actor(), 200)
+            .await
+            .map_err(|e| c.campaign_fail(e))?;
         let alerts: Vec<Value> = rows
             .iter()
             .map(|(a, n)| super::dashboard::alert_row(&c, a, n))
@@ -139,9 +144,9 @@ pub async fn create(p: Posted) -> HttpResponse {
     let r = async {
         c.require(Role::Campaigner)?;
         let body = body_of(&form);
-        match api::create_alert(&c.state, c.audit_name(), body.clone()).await {
-            Ok(view) => Ok(see_other(&format!("/admin/alerts/{}", view.id))),
-            Err(e) => match Outcome::from(e) {
+        match alerts::create(&c.state.ctx, &c.actor(), draft_of(&body)).await {
+            Ok(d) => Ok(see_other(&format!("/admin/alerts/{}", d.alert.id))),
+            Err(e) => match c.outcome(e) {
                 Outcome::Fields(errors) => {
                     compose_page(&c, StatusCode::UNPROCESSABLE_ENTITY, body, &errors).await
                 }
@@ -160,27 +165,27 @@ pub struct Done {
 
 async fn alert_page(
     c: &Console,
-    id: String,
+    id: &AlertId,
     status: StatusCode,
     edited: Option<(Value, Vec<FieldError>)>,
     done: Option<&str>,
 ) -> Result<HttpResponse, Fail> {
-    let i = id.clone();
-    let view = c
-        .state
-        .db
-        .run(move |conn| api::load_view(conn, &i))
+    let actor = c.actor();
+    let detail = alerts::get(&c.state.ctx, &actor, id)
         .await
-        .map_err(api_fail)?;
-    let preview = api::preview_alert(&c.state, id.clone(), None, |_| {})
+        .map_err(|e| c.campaign_fail(e))?;
+    let preview = alerts::preview(&c.state.ctx, &actor, id, PreviewOf::default())
         .await
-        .map_err(api_fail)?;
-    let is_draft = view.status == "draft";
+        .map_err(|e| c.campaign_fail(e))?;
+    let view = &detail.alert;
+    let n = &detail.counts;
+    let status_word = view.status.as_str();
+    let is_draft = view.status == AlertStatus::Draft;
     let values = match &edited {
         Some((v, _)) => v.clone(),
         None => json!({
             "case_id": view.case_id, "petition_id": view.petition_id,
-            "list_ids": view.list_ids, "subject": view.subject, "body_markdown": view.body_markdown,
+            "list_ids": detail.list_ids, "subject": view.subject, "body_markdown": view.body_markdown,
         }),
     };
     let errors = edited.map(|e| e.1).unwrap_or_default();
@@ -194,7 +199,7 @@ async fn alert_page(
         Some("saved") => Some(c.t("admin_saved").to_string()),
         _ => None,
     };
-    let done_count = view.sent + view.failed + view.cancelled;
+    let done_count = n.sent + n.failed + n.cancelled;
     let loc = c.page.locale;
     let mut r = c.render_status(
         status,
@@ -203,16 +208,16 @@ async fn alert_page(
         json!({
             "alert": {
                 "id": view.id, "subject": view.subject,
-                "status": c.t(&format!("admin_alert_status_{}", view.status)),
-                "is_draft": is_draft, "is_sending": view.status == "sending",
-                "recipients": view.recipients, "queued": view.queued, "sent": view.sent,
-                "failed": view.failed, "done": done_count, "max": view.recipients.max(done_count).max(1),
+                "status": c.t(&format!("admin_alert_status_{status_word}")),
+                "is_draft": is_draft, "is_sending": view.status == AlertStatus::Sending,
+                "recipients": view.recipients, "queued": n.queued, "sent": n.sent,
+                "failed": n.failed, "done": done_count, "max": view.recipients.max(done_count).max(1),
             },
             "editable": is_draft && c.can(Role::Campaigner),
             "action": format!("/admin/alerts/{}", view.id),
             "preview_action": format!("/admin/alerts/{}/preview", view.id),
             "can_send": is_draft && c.can(Role::Campaigner),
-            "can_cancel": view.status == "sending" && c.can(Role::Campaigner),
+            "can_cancel": view.status == AlertStatus::Sending && c.can(Role::Campaigner),
             "options": opts,
             "form": form_values(&values),
             "errors": errors_map(&errors),
@@ -220,7 +225,7 @@ async fn alert_page(
             "preview": {"subject": preview.subject, "text": preview.text},
             "test_hint": loc.format("admin_test_send_hint", &[("email", &c.user.email)]),
             "notice": notice,
-            "refresh": if view.status == "sending" { json!(5) } else { Value::Null },
+            "refresh": if view.status == AlertStatus::Sending { json!(5) } else { Value::Null },
         }),
     );
     // The page frames its own HTML preview, and nothing else.
@@ -229,23 +234,28 @@ async fn alert_page(
 }
 
 pub async fn show(c: Console, id: web::Path<String>, q: web::Query<Done>) -> HttpResponse {
-    let r = alert_page(&c, id.into_inner(), StatusCode::OK, None, q.done.as_deref()).await;
+    let r = async {
+        let id = alert_id(&id)?;
+        alert_page(&c, &id, StatusCode::OK, None, q.done.as_deref()).await
+    }
+    .await;
     c.finish(r)
 }
 
 pub async fn update(p: Posted, id: web::Path<String>) -> HttpResponse {
     let Posted { c, form } = p;
-    let id = id.into_inner();
     let r = async {
         c.require(Role::Campaigner)?;
+        let id = alert_id(&id)?;
         let body = body_of(&form);
-        match api::update_draft(&c.state, c.audit_name(), id.clone(), body.clone()).await {
+        match alerts::update_draft(&c.state.ctx, &c.actor(), &id, draft_of(&body)).await {
             Ok(_) => Ok(see_other(&format!("/admin/alerts/{id}?done=saved"))),
-            Err(e) => match Outcome::from(e) {
+            // An alert that has started sending says so above the page.
+            Err(e) => match c.outcome(e) {
                 Outcome::Fields(errors) => {
                     alert_page(
                         &c,
-                        id,
+                        &id,
                         StatusCode::UNPROCESSABLE_ENTITY,
                         Some((body, errors)),
                         None,
@@ -281,9 +291,10 @@ fn email_document(html: String) -> HttpResponse {
 /// (for the live preview).
 pub async fn preview_saved(c: Console, id: web::Path<String>) -> HttpResponse {
     let r = async {
-        let p = api::preview_alert(&c.state, id.into_inner(), None, |_| {})
+        let id = alert_id(&id)?;
+        let p = alerts::preview(&c.state.ctx, &c.actor(), &id, PreviewOf::default())
             .await
-            .map_err(api_fail)?;
+            .map_err(|e| c.campaign_fail(e))?;
         Ok(email_document(p.html))
     }
     .await;
@@ -293,19 +304,15 @@ pub async fn preview_saved(c: Console, id: web::Path<String>) -> HttpResponse {
 pub async fn preview(p: Posted, id: web::Path<String>) -> HttpResponse {
     let Posted { c, form } = p;
     let r = async {
-        let subject = form.value("subject");
-        let body = form.get("body_markdown").map(str::to_string);
-        let p = api::preview_alert(&c.state, id.into_inner(), None, move |content| {
-            if let Some(s) = subject {
-                content.subject = s.replace(['\r', '\n'], " ");
-            }
-            if let Some(b) = body {
-                content.body_html = crate::mail::markdown::to_html(&b);
-                content.body_text = crate::mail::markdown::to_text(&b);
-            }
-        })
-        .await
-        .map_err(api_fail)?;
+        let id = alert_id(&id)?;
+        let of = PreviewOf {
+            supporter_id: None,
+            subject: form.value("subject"),
+            body_markdown: form.get("body_markdown").map(str::to_string),
+        };
+        let p = alerts::preview(&c.state.ctx, &c.actor(), &id, of)
+            .await
+            .map_err(|e| c.campaign_fail(e))?;
         if form.get("format") == Some("json") {
             return Ok(HttpResponse::Ok()
                 .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -319,14 +326,14 @@ pub async fn preview(p: Posted, id: web::Path<String>) -> HttpResponse {
 
 pub async fn test_send(p: Posted, id: web::Path<String>) -> HttpResponse {
     let Posted { c, form: _ } = p;
-    let id = id.into_inner();
     let r = async {
         c.require(Role::Campaigner)?;
         let email = Email::parse(&c.user.email)
             .map_err(|e| Fail::Internal(anyhow::anyhow!("user email: {e}")))?;
-        api::queue_test(&c.state, c.audit_name(), id.clone(), email)
+        let id = alert_id(&id)?;
+        alerts::queue_test(&c.state.ctx, &c.actor(), &id, email)
             .await
-            .map_err(api_fail)?;
+            .map_err(|e| c.campaign_fail(e))?;
         Ok(see_other(&format!("/admin/alerts/{id}?done=test")))
     }
     .await;
@@ -334,21 +341,16 @@ pub async fn test_send(p: Posted, id: web::Path<String>) -> HttpResponse {
 }
 
 pub async fn confirm_send(c: Console, id: web::Path<String>) -> HttpResponse {
-    let id = id.into_inner();
     let r = async {
         c.require(Role::Campaigner)?;
-        let i = id.clone();
-        let (alert, audience) = c
-            .state
-            .db
-            .run(move |conn| -> Result<_, DbError> {
-                let a = db::alerts::get(conn, &i)?;
-                let n = db::alerts::audience_size(conn, &i)?;
-                Ok((a, n))
-            })
-            .await?;
-        let alert = alert.ok_or(Fail::NotFound)?;
-        if alert.status != "draft" {
+        let id = alert_id(&id)?;
+        let alerts::Audience {
+            alert,
+            people: audience,
+        } = alerts::audience(&c.state.ctx, &c.actor(), &id)
+            .await
+            .map_err(|e| c.campaign_fail(e))?;
+        if alert.status != AlertStatus::Draft {
             return Ok(see_other(&format!("/admin/alerts/{id}")));
         }
         let loc = c.page.locale;
@@ -370,12 +372,12 @@ pub async fn confirm_send(c: Console, id: web::Path<String>) -> HttpResponse {
 
 pub async fn send(p: Posted, id: web::Path<String>) -> HttpResponse {
     let Posted { c, form: _ } = p;
-    let id = id.into_inner();
     let r = async {
         c.require(Role::Campaigner)?;
-        api::send_alert(&c.state, c.audit_name(), id.clone())
+        let id = alert_id(&id)?;
+        alerts::send(&c.state.ctx, &c.actor(), &id)
             .await
-            .map_err(api_fail)?;
+            .map_err(|e| c.campaign_fail(e))?;
         Ok(see_other(&format!("/admin/alerts/{id}")))
     }
     .await;
@@ -384,12 +386,12 @@ pub async fn send(p: Posted, id: web::Path<String>) -> HttpResponse {
 
 pub async fn cancel(p: Posted, id: web::Path<String>) -> HttpResponse {
     let Posted { c, form: _ } = p;
-    let id = id.into_inner();
     let r = async {
         c.require(Role::Campaigner)?;
-        api::cancel_alert(&c.state, c.audit_name(), id.clone())
+        let id = alert_id(&id)?;
+        alerts::cancel(&c.state.ctx, &c.actor(), &id)
             .await
-            .map_err(api_fail)?;
+            .map_err(|e| c.campaign_fail(e))?;
         Ok(see_other(&format!("/admin/alerts/{id}")))
     }
     .await;
@@ -399,22 +401,20 @@ pub async fn cancel(p: Posted, id: web::Path<String>) -> HttpResponse {
 /// `{status, recipients, queued, sent, failed, cancelled}` for the progress
 /// script.
 pub async fn progress(c: Console, id: web::Path<String>) -> HttpResponse {
-    let id = id.into_inner();
     let r = async {
-        let view = c
-            .state
-            .db
-            .run(move |conn| api::load_view(conn, &id))
+        let id = alert_id(&id)?;
+        let p = alerts::progress(&c.state.ctx, &c.actor(), &id)
             .await
-            .map_err(api_fail)?;
+            .map_err(|e| c.campaign_fail(e))?;
+        let n = p.counts;
         Ok(HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(json!({
-                "status": view.status,
-                "status_label": c.t(&format!("admin_alert_status_{}", view.status)),
-                "recipients": view.recipients, "queued": view.queued, "sent": view.sent,
-                "failed": view.failed, "cancelled": view.cancelled,
-                "done": view.sent + view.failed + view.cancelled,
+                "status": p.status,
+                "status_label": c.t(&format!("admin_alert_status_{}", p.status.as_str())),
+                "recipients": p.recipients, "queued": n.queued, "sent": n.sent,
+                "failed": n.failed, "cancelled": n.cancelled,
+                "done": n.sent + n.failed + n.cancelled,
             })))
     }
     .await;
