@@ -36,9 +36,8 @@ pub async fn find(ctx: &Context, token: &str) -> CampaignResult<Option<TokenTarg
     }
     let token = token.to_string();
     let now = ctx.now();
-    Ok(ctx
-        .run(move |c| Ok(store::find_by_token(c, &token, now)?))
-        .await?)
+    ctx.run(move |c| Ok(store::find_by_token(c, &token, now)?))
+        .await
 }
 
 /// What confirming did.
@@ -88,4 +87,20 @@ pub async fn confirm(ctx: &Context, _actor: &Actor, token: &str) -> CampaignResu
     } else {
         Confirmation::AlreadyConfirmed(petition)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plausible;
+
+    #[test]
+    fn only_short_url_safe_tokens_reach_the_database() {
+        assert!(plausible("0123abcd-_XY"));
+        assert!(plausible(&"a".repeat(128)));
+        assert!(!plausible(""));
+        assert!(!plausible(&"a".repeat(129)));
+        assert!(!plausible("abc def"));
+        assert!(!plausible("abc%20"));
+        assert!(!plausible("абв"));
+    }
 }

@@ -38,7 +38,7 @@ pub fn is_open(p: &Petition) -> bool {
 
 /// The open petitions, oldest first (the home page).
 pub async fn open_petitions(ctx: &Context) -> CampaignResult<Vec<Petition>> {
-    Ok(ctx.run(|c| Ok(petition_rows::open(c)?)).await?)
+    ctx.run(|c| Ok(petition_rows::open(c)?)).await
 }
 
 /// A case by slug with its public petitions, oldest first.
@@ -102,7 +102,6 @@ pub async fn counts(
 /// leads to).
 pub async fn petition_by_id(ctx: &Context, id: &PetitionId) -> CampaignResult<Option<Petition>> {
     let id = id.clone();
-    Ok(ctx
-        .run(move |c| Ok(petition_rows::get(c, id.as_str())?))
-        .await?)
+    ctx.run(move |c| Ok(petition_rows::get(c, id.as_str())?))
+        .await
 }

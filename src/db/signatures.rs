@@ -413,8 +413,8 @@ pub fn sign_batch(
     let result = write_tx(conn, |conn| {
         let mut deltas = CounterDeltas::default();
         let mut out: Vec<Option<SignOutcome>> = vec![None; batch.len()];
-        // The web layer checked the petition a moment ago, maybe from a
-        // cache; the status that counts is the one in this transaction.
+        // The caller checked the petition a moment ago, maybe in a cache;
+        // the status that counts is the one in this transaction.
         let mut open: BTreeMap<&str, bool> = BTreeMap::new();
         for (i, s) in batch.iter().enumerate() {
             let is_open = match open.get(s.petition_id.as_str()) {

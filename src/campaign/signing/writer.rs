@@ -7,8 +7,8 @@
 //! (up to [`MAX_BATCH`]) and stores it in one transaction; while that commits
 //! the next batch gathers. Under light load a batch is one signature and
 //! nothing waits; under heavy load batches grow and commits stay few. Each
-//! request is answered only after its batch has committed, so a `303` always
-//! means a stored signature. One writer also means two submissions of one
+//! request is answered only after its batch has committed, so a signer told
+//! "thank you" always has a stored signature. One writer also means two submissions of one
 //! address never race each other inside this process.
 //!
 //! Policy: one writer per process, started with the process
