@@ -100,7 +100,7 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("metrics: {e}"))?;
         let metrics = Arc::new(routes::health::Metrics::new(prometheus.registry.clone()));
         let templates = Templates::load(settings.templates_dir.as_deref())?;
-        let public = routes::public::PublicState::start(db.clone(), &settings);
+        let public = routes::public::PublicState::new(&settings);
         let events = {
             let public = public.clone();
             Events::default().on_petitions_changed(move || public.petitions.invalidate())
@@ -111,7 +111,8 @@ impl Application {
             keys.clone(),
             templates.clone(),
         )
-        .with_events(events);
+        .with_events(events)
+        .with_sign_writer();
         let state = AppState {
             mail_wakeup: ctx.events.mail_wakeup(),
             ctx,

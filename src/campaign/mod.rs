@@ -22,7 +22,9 @@ mod error;
 pub mod lists;
 pub mod overview;
 pub mod petitions;
+pub mod public;
 pub mod signing;
+pub mod subscriptions;
 pub mod supporters;
 pub mod tokens;
 pub mod users;
@@ -49,6 +51,10 @@ pub struct Context {
     pub templates: Templates,
     pub events: Events,
     clock: Clock,
+    /// The batching signature writer, in a process that serves the signing
+    /// form (see [`Context::with_sign_writer`]); without one,
+    /// [`signing::sign`] stores each signature in its own transaction.
+    signing: Option<signing::SignWriter>,
 }
 
 impl Context {
@@ -60,7 +66,17 @@ impl Context {
             templates,
             events: Events::default(),
             clock: Clock::system(),
+            signing: None,
         }
+    }
+
+    /// Starts the batching signature writer on the current tokio runtime.
+    /// Once per process, in the one that serves the public pages: the
+    /// writer's batches are only as large as the signatures one writer sees.
+    pub fn with_sign_writer(mut self) -> Context {
+        let ttl = signing::pending_ttl(&self);
+        self.signing = Some(signing::SignWriter::start(self.db.clone(), ttl));
+        self
     }
 
     pub fn with_events(mut self, events: Events) -> Context {

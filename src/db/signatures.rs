@@ -25,7 +25,10 @@ use diesel::prelude::*;
 
 use super::schema::{deliveries, petition_country_counts, petitions, signatures, supporters};
 use super::{deliveries as queue, new_id, write_tx, DbConnection, DbError, DbResult};
-use crate::domain::{Comment, CountryCode, Email, PersonName, Postcode};
+use crate::domain::{
+    Comment, CountryCode, Email, PersonName, PetitionId, PetitionStatus, Postcode, SignatureId,
+    SignatureStatus, SupporterId, SupporterStatus,
+};
 use crate::security::{hash_token, random_token};
 
 /// A re-signature of a still-pending signature resends the confirmation mail,
@@ -33,6 +36,9 @@ use crate::security::{hash_token, random_token};
 const RESEND_AFTER_MINUTES: i64 = 10;
 
 /// A signature as submitted through the form, already parsed.
+///
+/// `petition_id` stays the id's text: the batch keys its counter deltas by
+/// it, and the integration tests build these rows from the API's JSON.
 #[derive(Debug, Clone)]
 pub struct NewSignature {
     pub petition_id: String,
@@ -130,7 +136,7 @@ impl CounterDeltas {
 
 #[derive(Queryable)]
 struct ExistingSupporter {
-    id: String,
+    id: SupporterId,
     first_name: Option<String>,
     last_name: Option<String>,
     country: Option<String>,
@@ -145,7 +151,7 @@ pub fn upsert_supporter_for_signature(
     conn: &mut DbConnection,
     s: &NewSignature,
     now: NaiveDateTime,
-) -> DbResult<String> {
+) -> DbResult<SupporterId> {
     let existing: Option<ExistingSupporter> = supporters::table
         .filter(supporters::email.eq(s.email.as_str()))
         .select((
@@ -191,7 +197,7 @@ pub fn upsert_supporter_for_signature(
             Ok(e.id)
         }
         None => {
-            let id = new_id();
+            let id = SupporterId::new();
             diesel::insert_into(supporters::table)
                 .values((
                     supporters::id.eq(&id),
@@ -201,7 +207,7 @@ pub fn upsert_supporter_for_signature(
                     supporters::country.eq(s.country.as_str()),
                     supporters::postcode.eq(s.postcode.as_ref().map(|p| p.as_str())),
                     supporters::locale.eq(&s.locale),
-                    supporters::status.eq("active"),
+                    supporters::status.eq(SupporterStatus::Active),
                     supporters::email_opt_in.eq(false),
                     supporters::created_at.eq(now),
                     supporters::updated_at.eq(now),
@@ -217,7 +223,7 @@ pub fn upsert_supporter_for_signature(
 /// signing).
 fn record_consent(
     conn: &mut DbConnection,
-    supporter_id: &str,
+    supporter_id: &SupporterId,
     wording: &str,
     source: &str,
     now: NaiveDateTime,
@@ -225,7 +231,7 @@ fn record_consent(
     diesel::update(
         supporters::table
             .find(supporter_id)
-            .filter(supporters::status.eq("active")),
+            .filter(supporters::status.eq(SupporterStatus::Active)),
     )
     .set((
         supporters::email_opt_in.eq(true),
@@ -242,10 +248,19 @@ fn consent_source(slug: &str) -> String {
     format!("petition:{slug}")
 }
 
+/// A signature counts at once (`confirmed`) or waits for its link (`pending`).
+fn signed_status(confirm_now: bool) -> SignatureStatus {
+    if confirm_now {
+        SignatureStatus::Confirmed
+    } else {
+        SignatureStatus::Pending
+    }
+}
+
 #[derive(Queryable)]
 struct ExistingSignature {
-    id: String,
-    status: String,
+    id: SignatureId,
+    status: SignatureStatus,
     expires_at: Option<NaiveDateTime>,
 }
 
@@ -264,7 +279,9 @@ fn sign_in_tx(
         .first(conn)
         .optional()?;
     match existing {
-        Some(e) if e.status == "confirmed" => Ok(SignOutcome::Duplicate { mail_queued: false }),
+        Some(e) if e.status == SignatureStatus::Confirmed => {
+            Ok(SignOutcome::Duplicate { mail_queued: false })
+        }
         Some(e) if e.expires_at.is_some_and(|t| t > now) => {
             // Still pending: the person may have lost the mail. Send a fresh
             // link unless one was queued a moment ago.
@@ -276,23 +293,23 @@ fn sign_in_tx(
             if recent > 0 {
                 return Ok(SignOutcome::Duplicate { mail_queued: false });
             }
-            let token = new_confirm_token(&e.id);
+            let token = new_confirm_token(e.id.as_str());
             diesel::update(signatures::table.find(&e.id))
                 .set((
                     signatures::confirm_token_hash.eq(None::<String>),
                     signatures::confirm_secret_hash.eq(hash_token(&token)),
                 ))
                 .execute(conn)?;
-            queue::enqueue_confirmation(conn, &e.id, &supporter_id, &token)?;
+            queue::enqueue_confirmation(conn, e.id.as_str(), supporter_id.as_str(), &token)?;
             Ok(SignOutcome::Duplicate { mail_queued: true })
         }
         Some(e) => {
             // An expired pending signature: the person starts again.
             let confirm_now = !s.require_confirmation;
-            let token = new_confirm_token(&e.id);
+            let token = new_confirm_token(e.id.as_str());
             diesel::update(signatures::table.find(&e.id))
                 .set((
-                    signatures::status.eq(if confirm_now { "confirmed" } else { "pending" }),
+                    signatures::status.eq(signed_status(confirm_now)),
                     signatures::country.eq(s.country.as_str()),
                     signatures::postcode.eq(s.postcode.as_ref().map(|p| p.as_str())),
                     signatures::comment.eq(s.comment.as_ref().map(|c| c.as_str())),
@@ -320,20 +337,20 @@ fn sign_in_tx(
                 }
                 Ok(SignOutcome::Confirmed)
             } else {
-                queue::enqueue_confirmation(conn, &e.id, &supporter_id, &token)?;
+                queue::enqueue_confirmation(conn, e.id.as_str(), supporter_id.as_str(), &token)?;
                 Ok(SignOutcome::Pending)
             }
         }
         None => {
-            let id = new_id();
+            let id = SignatureId::new();
             let confirm_now = !s.require_confirmation;
-            let token = new_confirm_token(&id);
+            let token = new_confirm_token(id.as_str());
             diesel::insert_into(signatures::table)
                 .values((
                     signatures::id.eq(&id),
                     signatures::petition_id.eq(&s.petition_id),
                     signatures::supporter_id.eq(&supporter_id),
-                    signatures::status.eq(if confirm_now { "confirmed" } else { "pending" }),
+                    signatures::status.eq(signed_status(confirm_now)),
                     signatures::country.eq(s.country.as_str()),
                     signatures::postcode.eq(s.postcode.as_ref().map(|p| p.as_str())),
                     signatures::comment.eq(s.comment.as_ref().map(|c| c.as_str())),
@@ -362,7 +379,7 @@ fn sign_in_tx(
                 Ok(SignOutcome::Confirmed)
             } else {
                 deltas.pending(&s.petition_id, 1);
-                queue::enqueue_confirmation(conn, &id, &supporter_id, &token)?;
+                queue::enqueue_confirmation(conn, id.as_str(), supporter_id.as_str(), &token)?;
                 Ok(SignOutcome::Pending)
             }
         }
@@ -396,19 +413,19 @@ pub fn sign_batch(
     let result = write_tx(conn, |conn| {
         let mut deltas = CounterDeltas::default();
         let mut out: Vec<Option<SignOutcome>> = vec![None; batch.len()];
-        // The web layer checked the petition a moment ago, maybe from a
-        // cache; the status that counts is the one in this transaction.
+        // The caller checked the petition a moment ago, maybe in a cache;
+        // the status that counts is the one in this transaction.
         let mut open: BTreeMap<&str, bool> = BTreeMap::new();
         for (i, s) in batch.iter().enumerate() {
             let is_open = match open.get(s.petition_id.as_str()) {
                 Some(o) => *o,
                 None => {
-                    let status: Option<String> = petitions::table
+                    let status: Option<PetitionStatus> = petitions::table
                         .find(&s.petition_id)
                         .select(petitions::status)
                         .first(conn)
                         .optional()?;
-                    let o = status.as_deref() == Some("open");
+                    let o = status == Some(PetitionStatus::Open);
                     open.insert(&s.petition_id, o);
                     o
                 }
@@ -523,7 +540,7 @@ fn store_first_signatures(
             id: signature_id.clone(),
             petition_id: s.petition_id.clone(),
             supporter_id: supporter_id.clone(),
-            status: if confirm_now { "confirmed" } else { "pending" }.into(),
+            status: signed_status(confirm_now).as_str().into(),
             country: s.country.as_str().to_string(),
             postcode: s.postcode.as_ref().map(|p| p.as_str().to_string()),
             comment: s.comment.as_ref().map(|c| c.as_str().to_string()),
@@ -580,9 +597,9 @@ pub fn sign(
 /// What a confirmation token points at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenTarget {
-    pub signature_id: String,
-    pub petition_id: String,
-    pub status: String,
+    pub signature_id: SignatureId,
+    pub petition_id: PetitionId,
+    pub status: SignatureStatus,
     pub expired: bool,
     /// The language the signer used, for the pages the link leads to.
     pub locale: Option<String>,
@@ -600,15 +617,14 @@ fn new_confirm_token(signature_id: &str) -> String {
 /// The signature a confirmation token belongs to, if the token is genuine:
 /// by id and hash for tokens of [`new_confirm_token`], by the indexed
 /// `confirm_token_hash` for those mailed before it.
-fn token_signature(conn: &mut DbConnection, token: &str) -> DbResult<Option<String>> {
+fn token_signature(conn: &mut DbConnection, token: &str) -> DbResult<Option<SignatureId>> {
     let hash = hash_token(token);
     let id = token
         .get(..32)
         .filter(|_| token.len() > 32)
-        .and_then(|head| uuid::Uuid::try_parse(head).ok());
+        .and_then(|head| SignatureId::parse(head).ok());
     match id {
         Some(id) => {
-            let id = id.hyphenated().to_string();
             let stored: Option<Option<String>> = signatures::table
                 .find(&id)
                 .select(signatures::confirm_secret_hash)
@@ -636,9 +652,9 @@ pub fn find_by_token(
     };
     #[allow(clippy::type_complexity)]
     let row: Option<(
-        String,
-        String,
-        String,
+        SignatureId,
+        PetitionId,
+        SignatureStatus,
         Option<NaiveDateTime>,
         Option<String>,
     )> = signatures::table
@@ -654,7 +670,7 @@ pub fn find_by_token(
         .optional()?;
     Ok(row.map(
         |(signature_id, petition_id, status, expires_at, locale)| TokenTarget {
-            expired: status == "pending" && expires_at.is_some_and(|t| t <= now),
+            expired: status == SignatureStatus::Pending && expires_at.is_some_and(|t| t <= now),
             signature_id,
             petition_id,
             status,
@@ -667,15 +683,15 @@ pub fn find_by_token(
 pub enum ConfirmOutcome {
     /// Confirmed now.
     Confirmed {
-        petition_id: String,
+        petition_id: PetitionId,
     },
     /// Confirmed before: nothing changed.
     AlreadyConfirmed {
-        petition_id: String,
+        petition_id: PetitionId,
     },
     /// Pending past its expiry: the person must sign again.
     Expired {
-        petition_id: String,
+        petition_id: PetitionId,
     },
     Unknown,
 }
@@ -687,19 +703,19 @@ pub enum ConfirmOutcome {
 pub fn confirm(
     conn: &mut DbConnection,
     token: &str,
+    now: NaiveDateTime,
     consent_wording: &dyn Fn(Option<&str>) -> String,
 ) -> DbResult<ConfirmOutcome> {
-    let now = super::now();
     write_tx(conn, |conn| {
         let Some(id) = token_signature(conn, token)? else {
             return Ok(ConfirmOutcome::Unknown);
         };
         #[allow(clippy::type_complexity)]
         let row: Option<(
-            String,
-            String,
-            String,
-            String,
+            SignatureId,
+            PetitionId,
+            SupporterId,
+            SignatureStatus,
             String,
             bool,
             Option<String>,
@@ -723,7 +739,7 @@ pub fn confirm(
         else {
             return Ok(ConfirmOutcome::Unknown);
         };
-        if status == "confirmed" {
+        if status == SignatureStatus::Confirmed {
             return Ok(ConfirmOutcome::AlreadyConfirmed { petition_id });
         }
         if expires_at.is_some_and(|t| t <= now) {
@@ -734,10 +750,10 @@ pub fn confirm(
         let changed = diesel::update(
             signatures::table
                 .find(&id)
-                .filter(signatures::status.eq("pending")),
+                .filter(signatures::status.eq(SignatureStatus::Pending)),
         )
         .set((
-            signatures::status.eq("confirmed"),
+            signatures::status.eq(SignatureStatus::Confirmed),
             signatures::confirmed_at.eq(now),
             signatures::expires_at.eq(None::<NaiveDateTime>),
         ))
@@ -746,8 +762,8 @@ pub fn confirm(
             return Ok(ConfirmOutcome::AlreadyConfirmed { petition_id });
         }
         let mut deltas = CounterDeltas::default();
-        deltas.pending(&petition_id, -1);
-        deltas.confirmed(&petition_id, &country);
+        deltas.pending(petition_id.as_str(), -1);
+        deltas.confirmed(petition_id.as_str(), &country);
         deltas.apply(conn)?;
         if opt_in {
             let slug: String = petitions::table
@@ -805,7 +821,7 @@ pub fn sweep_expired(conn: &mut DbConnection, now: NaiveDateTime, limit: i64) ->
             let n = diesel::delete(
                 signatures::table
                     .find(id)
-                    .filter(signatures::status.eq("pending"))
+                    .filter(signatures::status.eq(SignatureStatus::Pending))
                     .filter(signatures::expires_at.lt(now)),
             )
             .execute(conn)?;
@@ -837,7 +853,7 @@ pub fn sweep_expired(conn: &mut DbConnection, now: NaiveDateTime, limit: i64) ->
                     supporters::table
                         .find(supporter)
                         .filter(supporters::created_at.eq(signed_at))
-                        .filter(supporters::status.eq("active"))
+                        .filter(supporters::status.eq(SupporterStatus::Active))
                         .filter(supporters::email_opt_in.eq(false)),
                 )
                 .execute(conn)?;

@@ -25,20 +25,10 @@ use std::time::{Duration, Instant};
 
 use actix_web::web::{Bytes, BytesMut};
 
-use crate::db::cases::Case;
-use crate::db::petitions::Petition;
+use crate::campaign::public::PublicPetition;
 use crate::i18n::Locale;
 
 pub const TTL: Duration = Duration::from_millis(1000);
-
-/// What the public pages need of a petition.
-#[derive(Debug, Clone)]
-pub struct PetitionData {
-    pub petition: Petition,
-    pub case: Case,
-    /// Confirmed signatures per country, from the counter cache.
-    pub by_country: Vec<(String, i64)>,
-}
 
 /// Which rendering of a page: everything a cached page depends on besides
 /// the petition data and the nonce.
@@ -55,7 +45,7 @@ pub struct PageKey {
 struct CachedPage {
     at: Instant,
     /// The data the page was rendered from.
-    data: Arc<PetitionData>,
+    data: Arc<PublicPetition>,
     /// The HTML split at the nonce placeholder.
     parts: Vec<Bytes>,
 }
@@ -81,7 +71,7 @@ impl CachedPage {
 }
 
 pub struct PetitionCache {
-    entries: RwLock<HashMap<String, (Instant, Arc<PetitionData>)>>,
+    entries: RwLock<HashMap<String, (Instant, Arc<PublicPetition>)>>,
     pages: RwLock<HashMap<PageKey, CachedPage>>,
     /// Stands for the nonce in cached pages: random per process, so no
     /// petition text can contain it.
@@ -99,7 +89,7 @@ impl Default for PetitionCache {
 }
 
 impl PetitionCache {
-    pub fn get(&self, slug: &str) -> Option<Arc<PetitionData>> {
+    pub fn get(&self, slug: &str) -> Option<Arc<PublicPetition>> {
         let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
         entries
             .get(slug)
@@ -109,7 +99,7 @@ impl PetitionCache {
 
     /// Stores fresh data, unless a concurrent reader already stored a
     /// higher count (then that one is returned: counts never go back).
-    pub fn put(&self, slug: &str, data: PetitionData) -> Arc<PetitionData> {
+    pub fn put(&self, slug: &str, data: PublicPetition) -> Arc<PublicPetition> {
         let data = Arc::new(data);
         let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
         if entries.len() > 10_000 {
@@ -145,7 +135,7 @@ impl PetitionCache {
 
     /// The cached page for `key`, with `nonce` in it, if it was rendered
     /// from `data` (the petition data this request got) within [`TTL`].
-    pub fn page(&self, key: &PageKey, data: &Arc<PetitionData>, nonce: &str) -> Option<Bytes> {
+    pub fn page(&self, key: &PageKey, data: &Arc<PublicPetition>, nonce: &str) -> Option<Bytes> {
         let pages = self.pages.read().unwrap_or_else(|p| p.into_inner());
         pages
             .get(key)
@@ -158,7 +148,7 @@ impl PetitionCache {
     pub fn put_page(
         &self,
         key: PageKey,
-        data: Arc<PetitionData>,
+        data: Arc<PublicPetition>,
         html: String,
         nonce: &str,
     ) -> Bytes {

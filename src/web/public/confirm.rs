@@ -13,25 +13,15 @@ use serde_json::json;
 
 use super::pages::thanks_page;
 use super::{Fail, Framing, Page};
-use crate::db::signatures::{self, ConfirmOutcome};
+use crate::campaign::confirmations::{self, Confirmation};
+use crate::campaign::public::{self, Petition};
+use crate::campaign::Actor;
+use crate::domain::{PetitionId, SignatureStatus};
 use crate::i18n::Locale;
 use crate::web::AppState;
 
-fn plausible(token: &str) -> bool {
-    !token.is_empty()
-        && token.len() <= 128
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-async fn petition_by_id(
-    state: &AppState,
-    id: String,
-) -> Result<crate::db::petitions::Petition, Fail> {
-    state
-        .db
-        .run(move |c| crate::db::petitions::get(c, &id))
+async fn petition_by_id(state: &AppState, id: &PetitionId) -> Result<Petition, Fail> {
+    public::petition_by_id(&state.ctx, id)
         .await?
         .ok_or(Fail::NotFound)
 }
@@ -59,18 +49,17 @@ fn page_for(req: &HttpRequest, state: &AppState, signer_locale: Option<&str>) ->
     page
 }
 
+/// The signer's language for the page, if the token finds one. A failed
+/// look-up only costs the page its language (the confirmation after it
+/// reports its own errors), so it is logged, not shown.
 async fn signer_locale(state: &AppState, token: &str) -> Option<String> {
-    if !plausible(token) {
-        return None;
+    match confirmations::find(&state.ctx, token).await {
+        Ok(target) => target.and_then(|t| t.locale),
+        Err(e) => {
+            tracing::warn!(error.cause_chain = ?e, "looking up the signer's language failed");
+            None
+        }
     }
-    let t = token.to_string();
-    state
-        .db
-        .run(move |c| signatures::find_by_token(c, &t, crate::db::now()))
-        .await
-        .ok()
-        .flatten()
-        .and_then(|t| t.locale)
 }
 
 pub async fn show(
@@ -81,18 +70,12 @@ pub async fn show(
     let mut page = Page::new(&req, &state);
     let token = token.into_inner();
     let result = async {
-        if !plausible(&token) {
-            return Err(Fail::NotFound);
-        }
-        let t = token.clone();
-        let target = state
-            .db
-            .run(move |c| signatures::find_by_token(c, &t, crate::db::now()))
+        let target = confirmations::find(&state.ctx, &token)
             .await?
             .ok_or(Fail::NotFound)?;
         page = page_for(&req, &state, target.locale.as_deref());
-        let petition = petition_by_id(&state, target.petition_id.clone()).await?;
-        if target.status == "confirmed" {
+        let petition = petition_by_id(&state, &target.petition_id).await?;
+        if target.status == SignatureStatus::Confirmed {
             return Ok(thanks_page(&state, &page, &petition, Some(true)));
         }
         if target.expired {
@@ -122,28 +105,10 @@ pub async fn confirm(
     let token = token.into_inner();
     let page = page_for(&req, &state, signer_locale(&state, &token).await.as_deref());
     let result = async {
-        if !plausible(&token) {
-            return Err(Fail::NotFound);
-        }
-        let outcome = state
-            .db
-            .run(move |c| {
-                signatures::confirm(c, &token, &|locale| {
-                    let l = locale.and_then(Locale::from_tag).unwrap_or(Locale::EN);
-                    l.get("form_opt_in").to_string()
-                })
-            })
-            .await?;
-        match outcome {
-            ConfirmOutcome::Unknown => Err(Fail::NotFound),
-            ConfirmOutcome::Expired { .. } => Ok(expired(&state, &page)),
-            ConfirmOutcome::Confirmed { petition_id } => {
-                state.public.petitions.invalidate();
-                let petition = petition_by_id(&state, petition_id).await?;
-                Ok(thanks_page(&state, &page, &petition, Some(true)))
-            }
-            ConfirmOutcome::AlreadyConfirmed { petition_id } => {
-                let petition = petition_by_id(&state, petition_id).await?;
+        match confirmations::confirm(&state.ctx, &Actor::Public, &token).await? {
+            Confirmation::Unknown => Err(Fail::NotFound),
+            Confirmation::Expired => Ok(expired(&state, &page)),
+            Confirmation::Confirmed(petition) | Confirmation::AlreadyConfirmed(petition) => {
                 Ok(thanks_page(&state, &page, &petition, Some(true)))
             }
         }

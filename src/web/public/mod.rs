@@ -5,9 +5,15 @@
 //! carries the security headers of [`respond`]: a Content-Security-Policy
 //! whose only scripts are the page's own nonce'd inline ones, no framing
 //! (except the embed page, for configured origins), `nosniff` and a
-//! same-origin referrer. Nothing here writes to the database except through
-//! [`writer`] (signatures), `db::signatures::confirm` and
-//! `db::subscriptions::unsubscribe`.
+//! same-origin referrer.
+//!
+//! Handlers parse the request, call one action or read of the campaign
+//! layer ([`crate::campaign::signing`], [`crate::campaign::confirmations`],
+//! [`crate::campaign::subscriptions`], [`crate::campaign::public`]) and
+//! render its answer. What stays here is the web's own: the per-IP signing
+//! [`limiter`], the short [`cache`] of petitions and rendered pages, and the
+//! request checks (body size, cross-site, honeypot). Nothing here touches
+//! the database itself.
 
 pub mod cache;
 pub mod confirm;
@@ -15,7 +21,6 @@ pub mod limiter;
 pub mod pages;
 pub mod signing;
 pub mod unsubscribe;
-pub mod writer;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -26,15 +31,16 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::AppState;
+use crate::campaign::CampaignError;
 use crate::config::Settings;
-use crate::db::Db;
 use crate::i18n::Locale;
 
 /// Shared state of the public pages, one per process (not per HTTP worker):
-/// the per-IP signing limiter and the batching signature writer.
+/// the per-IP signing limiter and the petition cache. (The batching
+/// signature writer is the signing action's: it lives in the campaign
+/// context.)
 pub struct PublicState {
     pub limiter: limiter::RateLimiter,
-    pub writer: writer::SignWriter,
     /// Petitions with their cases by slug, for a moment (see [`cache`]).
     pub petitions: cache::PetitionCache,
     /// `scheme://host[:port]` of the base URL: the only `Origin` the
@@ -43,17 +49,12 @@ pub struct PublicState {
 }
 
 impl PublicState {
-    /// Starts the signature writer on the current tokio runtime.
-    pub fn start(db: Db, settings: &Settings) -> Arc<PublicState> {
+    pub fn new(settings: &Settings) -> Arc<PublicState> {
         let base_origin = url::Url::parse(&settings.base_url)
             .map(|u| u.origin().ascii_serialization())
             .unwrap_or_default();
         Arc::new(PublicState {
             limiter: limiter::RateLimiter::new(settings.sign_rate_per_ip),
-            writer: writer::SignWriter::start(
-                db,
-                chrono::Duration::hours(settings.pending_signature_ttl_hours as i64),
-            ),
             base_origin,
             petitions: cache::PetitionCache::default(),
         })
@@ -112,9 +113,26 @@ pub enum Fail {
     Internal(anyhow::Error),
 }
 
+/// Transitional: the console's handlers still run some queries of their
+/// own and `?` their `DbError` into this `Fail`. Remove once no file under
+/// `web/` names `crate::db` (issue 10); the public pages no longer use it.
 impl From<crate::db::DbError> for Fail {
     fn from(e: crate::db::DbError) -> Self {
         Fail::Internal(e.into())
+    }
+}
+
+/// A campaign action's error as a public page: the public pages send no
+/// input an action could call invalid, so anything but "not found" (and
+/// the two request checks) is ours to log.
+impl From<CampaignError> for Fail {
+    fn from(e: CampaignError) -> Self {
+        match e {
+            CampaignError::NotFound { .. } => Fail::NotFound,
+            CampaignError::Forbidden => Fail::Forbidden,
+            CampaignError::TooLarge => Fail::TooLarge,
+            e => Fail::Internal(e.into()),
+        }
     }
 }
 

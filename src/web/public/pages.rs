@@ -1,5 +1,7 @@
 //! Read-only pages: home, case, petition, thanks, embed, counts.json.
-//! Counts come from the petitions' counter caches, never from counting rows.
+//! What they show comes from the campaign layer's public reads
+//! ([`crate::campaign::public`]: drafts are never among them), through the
+//! short [`super::cache`] where a page is read often.
 
 use actix_web::http::header;
 use actix_web::http::StatusCode;
@@ -10,44 +12,24 @@ use super::signing::{form_context, FormValues};
 use super::{paragraphs, Fail, Framing, Page};
 use std::sync::Arc;
 
-use super::cache::{PageKey, PetitionData};
-use crate::db::petitions::{self, Petition};
+use super::cache::PageKey;
+use crate::campaign::public::{self, is_open, Petition, PublicPetition};
 use crate::i18n::Locale;
 use crate::web::AppState;
 
-/// A petition with its case and country counts, by slug, from the short
-/// cache or the database; drafts are not public.
-pub async fn load_petition(state: &AppState, slug: &str) -> Result<Arc<PetitionData>, Fail> {
+/// A public petition with its case and country counts, by slug, from the
+/// short cache or the campaign layer.
+pub async fn load_petition(state: &AppState, slug: &str) -> Result<Arc<PublicPetition>, Fail> {
     let cache = &state.public.petitions;
-    let data = match cache.get(slug) {
-        Some(d) => d,
+    match cache.get(slug) {
+        Some(d) => Ok(d),
         None => {
-            let key = slug.to_string();
-            let found = state
-                .db
-                .run(move |c| -> Result<_, crate::db::DbError> {
-                    let Some(petition) = petitions::get_by_slug(c, &key)? else {
-                        return Ok(None);
-                    };
-                    let Some(case) = crate::db::cases::get(c, &petition.case_id)? else {
-                        return Ok(None);
-                    };
-                    let by_country = petitions::country_counts(c, &petition.id)?;
-                    Ok(Some(PetitionData {
-                        petition,
-                        case,
-                        by_country,
-                    }))
-                })
+            let found = public::petition(&state.ctx, slug)
                 .await?
                 .ok_or(Fail::NotFound)?;
-            cache.put(slug, found)
+            Ok(cache.put(slug, found))
         }
-    };
-    if data.petition.status == "draft" {
-        return Err(Fail::NotFound);
     }
-    Ok(data)
 }
 
 /// "1,234 of 10,000 signatures" or "1,234 signatures".
@@ -70,7 +52,7 @@ fn petition_summary(page: &Page, p: &Petition) -> Value {
         "title": p.title,
         "target": p.target,
         "href": format!("/petitions/{}{}", p.slug, page.lang_query()),
-        "is_open": p.status == "open",
+        "is_open": is_open(p),
         "count_text": count_text(page.locale, p.confirmed_count, p.goal),
         "goal": p.goal,
         "progress_max": p.goal.unwrap_or(0),
@@ -80,7 +62,7 @@ fn petition_summary(page: &Page, p: &Petition) -> Value {
 
 pub async fn home(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let page = Page::new(&req, &state);
-    match state.db.run(petitions::open).await {
+    match public::open_petitions(&state.ctx).await {
         Ok(list) => {
             let items: Vec<Value> = list.iter().map(|p| petition_summary(&page, p)).collect();
             page.render(
@@ -103,23 +85,10 @@ pub async fn case(
 ) -> HttpResponse {
     let page = Page::new(&req, &state);
     let slug = slug.into_inner();
-    let found = state
-        .db
-        .run(move |c| -> Result<_, crate::db::DbError> {
-            let Some(case) = crate::db::cases::get_by_slug(c, &slug)? else {
-                return Ok(None);
-            };
-            let list = petitions::for_case(c, &case.id)?;
-            Ok(Some((case, list)))
-        })
-        .await;
+    let found = public::case(&state.ctx, &slug).await;
     match found {
         Ok(Some((case, list))) => {
-            let items: Vec<Value> = list
-                .iter()
-                .filter(|p| p.status != "draft")
-                .map(|p| petition_summary(&page, p))
-                .collect();
+            let items: Vec<Value> = list.iter().map(|p| petition_summary(&page, p)).collect();
             page.render(
                 &state,
                 StatusCode::OK,
@@ -142,7 +111,7 @@ pub async fn case(
 }
 
 /// The data of the petition page (and of the signing form's 422 answer).
-pub fn petition_context(page: &Page, data: &PetitionData, form: Option<Value>) -> Value {
+pub fn petition_context(page: &Page, data: &PublicPetition, form: Option<Value>) -> Value {
     let (p, case) = (&data.petition, &data.case);
     let mut by_country = data.by_country.clone();
     by_country.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -176,7 +145,7 @@ pub fn petition_context(page: &Page, data: &PetitionData, form: Option<Value>) -
 fn cached_page(
     state: &AppState,
     page: &Page,
-    data: &Arc<PetitionData>,
+    data: &Arc<PublicPetition>,
     template: &'static str,
     framing: Framing,
     context: impl FnOnce(&Page) -> Value,
@@ -221,8 +190,8 @@ pub async fn petition(
             Framing::Nobody,
             |page| {
                 let p = &data.petition;
-                let form = (p.status == "open")
-                    .then(|| form_context(page, p, &FormValues::default(), &[], false));
+                let form =
+                    is_open(p).then(|| form_context(page, p, &FormValues::default(), &[], false));
                 petition_context(page, &data, form)
             },
         ))
@@ -247,7 +216,7 @@ pub async fn embed(
             Framing::Partners,
             |page| {
                 let p = &data.petition;
-                let form = (p.status == "open")
+                let form = is_open(p)
                     .then(|| form_context(page, p, &FormValues::default(), &[], true));
                 json!({
                     "petition": petition_summary(page, p),
@@ -342,19 +311,7 @@ pub fn thanks_page(
 /// only, from the counter caches. Public data, so any site may read it.
 pub async fn counts(state: web::Data<AppState>, slug: web::Path<String>) -> HttpResponse {
     let slug = slug.into_inner();
-    let found = state
-        .db
-        .run(move |c| -> Result<_, crate::db::DbError> {
-            let Some(p) = petitions::get_by_slug(c, &slug)? else {
-                return Ok(None);
-            };
-            if p.status == "draft" {
-                return Ok(None);
-            }
-            let by = petitions::country_counts(c, &p.id)?;
-            Ok(Some((p, by)))
-        })
-        .await;
+    let found = public::counts(&state.ctx, &slug).await;
     let json_headers = |b: &mut actix_web::HttpResponseBuilder| {
         b.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
             .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))

@@ -3,9 +3,9 @@
 //! Checks run cheapest and most general first: body size (413), cross-site
 //! (403), the petition (404 draft or unknown, 410 closed), the per-IP limit
 //! (429), the honeypot (the same 303, nothing stored), the fields (422 with
-//! every value kept), then the signature is stored through the batching
-//! [`super::writer`] and the answer is `303` to the thanks page — the same
-//! whether the address was new, had signed before, or tripped the honeypot.
+//! every value kept), then [`crate::campaign::signing::sign`] stores it and
+//! the answer is `303` to the thanks page — the same whether the address
+//! was new, had signed before, or tripped the honeypot.
 
 use actix_web::http::header;
 use actix_web::http::StatusCode;
@@ -15,8 +15,9 @@ use serde_json::{json, Value};
 
 use super::pages::{load_petition, petition_context};
 use super::{client_ip, is_cross_site, Fail, Framing, Page};
-use crate::db::petitions::Petition;
-use crate::db::signatures::{NewSignature, SignOutcome};
+use crate::campaign::public::{is_open, Petition};
+use crate::campaign::signing::{self, SignOutcome, SignatureForm};
+use crate::campaign::Actor;
 use crate::domain::{Comment, CountryCode, DomainError, Email, PersonName, Postcode};
 use crate::i18n::Locale;
 use crate::web::AppState;
@@ -295,7 +296,7 @@ async fn sign_inner(
     }
     let data = load_petition(state, slug).await?;
     let petition = &data.petition;
-    if petition.status != "open" {
+    if !is_open(petition) {
         return Err(Fail::Gone);
     }
     let ip_hash = client_ip(req, &state.settings.trusted_proxies)
@@ -355,27 +356,20 @@ async fn sign_inner(
             ));
         }
     };
-    let signature = NewSignature {
-        petition_id: petition.id.clone(),
-        petition_slug: petition.slug.clone(),
-        require_confirmation: petition.require_confirmation,
-        email: valid.email,
+    let form = SignatureForm {
         first_name: valid.first_name,
         last_name: valid.last_name,
+        email: valid.email,
         country: valid.country,
         postcode: valid.postcode,
         comment: valid.comment,
         email_opt_in: values.email_opt_in,
-        consent_wording: page.t("form_opt_in").to_string(),
+        locale: page.locale,
         ip_hash,
-        locale: page.locale.code().to_string(),
     };
-    let outcome = public.writer.sign(signature).await?;
-    match outcome {
-        SignOutcome::Closed => return Err(Fail::Gone),
-        SignOutcome::Confirmed => public.petitions.invalidate(),
-        o if o.mail_queued() => state.mail_wakeup.notify_one(),
-        _ => {}
+    let outcome = signing::sign(&state.ctx, &Actor::Public, petition, form).await?;
+    if outcome == SignOutcome::Closed {
+        return Err(Fail::Gone);
     }
     tracing::debug!(?outcome, "signature stored");
     Ok(see_thanks())

@@ -1,6 +1,7 @@
 //! `/unsubscribe/{token}`: leaving campaign mail with one click.
 //!
-//! The token is `keys.sign("unsubscribe", supporter_id)`, the URL every
+//! The token is `keys.sign("unsubscribe", supporter_id)` (see
+//! [`crate::campaign::subscriptions`]), the URL every
 //! campaign mail carries, also in `List-Unsubscribe`. GET shows a button
 //! (scanners fetch links; a GET changes nothing); POST unsubscribes, and
 //! accepts RFC 8058's one-click body `List-Unsubscribe=One-Click` sent by
@@ -12,22 +13,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
 use super::{Fail, Framing, Page};
-use crate::db::subscriptions;
+use crate::campaign::subscriptions::{self, Standing};
+use crate::campaign::Actor;
 use crate::web::AppState;
-
-pub const PURPOSE: &str = "unsubscribe";
-
-/// The supporter a token was made for, if it is genuine and they exist.
-async fn supporter(state: &AppState, token: &str) -> Result<(String, String), Fail> {
-    let id = state.keys.verify(PURPOSE, token).ok_or(Fail::NotFound)?;
-    let lookup = id.clone();
-    let status = state
-        .db
-        .run(move |c| subscriptions::status(c, &lookup))
-        .await?
-        .ok_or(Fail::NotFound)?;
-    Ok((id, status))
-}
 
 fn done(state: &AppState, page: &Page) -> HttpResponse {
     page.render(
@@ -47,8 +35,10 @@ pub async fn show(
 ) -> HttpResponse {
     let page = Page::new(&req, &state);
     let result = async {
-        let (_, status) = supporter(&state, &token).await?;
-        if status == "unsubscribed" || status == "erased" {
+        let standing = subscriptions::standing(&state.ctx, &token)
+            .await?
+            .ok_or(Fail::NotFound)?;
+        if standing == Standing::Left {
             return Ok(done(&state, &page));
         }
         Ok(page.render(
@@ -71,11 +61,7 @@ pub async fn unsubscribe(
 ) -> HttpResponse {
     let page = Page::new(&req, &state);
     let result = async {
-        let (id, _) = supporter(&state, &token).await?;
-        let found = state
-            .db
-            .run(move |c| subscriptions::unsubscribe(c, &id))
-            .await?;
+        let found = subscriptions::unsubscribe(&state.ctx, &Actor::Public, &token).await?;
         if !found {
             return Err(Fail::NotFound);
         }

@@ -1,14 +1,19 @@
-//! The signature writer: one task that stores signatures in batches.
+//! The signature writer: the tasks that store signatures in batches, the
+//! mechanism behind [`super::sign`].
 //!
 //! Why: one SQLite write transaction committed per request tops out near
 //! 9,000 a second on a small machine, and the commit (not the inserts) is
-//! the cost. Requests queue on a channel; the task takes everything waiting
+//! the cost. Requests queue on a channel; a task takes everything waiting
 //! (up to [`MAX_BATCH`]) and stores it in one transaction; while that commits
 //! the next batch gathers. Under light load a batch is one signature and
 //! nothing waits; under heavy load batches grow and commits stay few. Each
-//! request is answered only after its batch has committed, so a `303` always
-//! means a stored signature. One writer also means two submissions of one
+//! request is answered only after its batch has committed, so a signer told
+//! "thank you" always has a stored signature. One writer also means two submissions of one
 //! address never race each other inside this process.
+//!
+//! Policy: one writer per process, started with the process
+//! ([`crate::campaign::Context::with_sign_writer`]); it stores and answers,
+//! and fires no side effects (the action does, once per signature).
 
 use std::sync::Arc;
 
@@ -24,7 +29,23 @@ pub const PG_WRITERS: usize = 4;
 /// Submissions waiting beyond this make senders wait (back-pressure).
 const CHANNEL: usize = 8192;
 
-type Reply = oneshot::Sender<Result<SignOutcome, DbError>>;
+/// Why the writer did not store a signature. Every one of them is our
+/// fault, not the signer's.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// Storing failed (also when retried on its own).
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The batch never reached the database (no connection, or the blocking
+    /// task died); the cause is logged once for the whole batch.
+    #[error("the signature batch could not run: {0}")]
+    Unavailable(String),
+    /// The writer tasks are gone: the process is shutting down.
+    #[error("the signature writer has stopped")]
+    Stopped,
+}
+
+type Reply = oneshot::Sender<Result<SignOutcome, WriteError>>;
 
 #[derive(Clone)]
 pub struct SignWriter {
@@ -32,11 +53,12 @@ pub struct SignWriter {
 }
 
 impl SignWriter {
-    /// Starts the writer tasks: one on SQLite (one writer at a time is all
-    /// SQLite allows), [`PG_WRITERS`] on PostgreSQL, where a transaction's
-    /// round trips, not the commit, are the cost, so batches overlap. Two
-    /// batches racing on one address end in a unique violation, and the
-    /// losing batch is retried one signature at a time.
+    /// Starts the writer tasks on the current tokio runtime: one on SQLite
+    /// (one writer at a time is all SQLite allows), [`PG_WRITERS`] on
+    /// PostgreSQL, where a transaction's round trips, not the commit, are
+    /// the cost, so batches overlap. Two batches racing on one address end
+    /// in a unique violation, and the losing batch is retried one signature
+    /// at a time.
     pub fn start(db: Db, pending_ttl: chrono::Duration) -> SignWriter {
         let (tx, rx) = mpsc::channel(CHANNEL);
         let writers = if db.is_sqlite() { 1 } else { PG_WRITERS };
@@ -48,15 +70,13 @@ impl SignWriter {
     }
 
     /// Stores one signature; returns once its batch has committed.
-    pub async fn sign(&self, s: NewSignature) -> Result<SignOutcome, DbError> {
+    pub async fn sign(&self, s: NewSignature) -> Result<SignOutcome, WriteError> {
         let (reply, answer) = oneshot::channel();
         self.tx
             .send((s, reply))
             .await
-            .map_err(|_| DbError::Connect("the signature writer has stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| DbError::Connect("the signature writer has stopped".into()))?
+            .map_err(|_| WriteError::Stopped)?;
+        answer.await.map_err(|_| WriteError::Stopped)?
     }
 }
 
@@ -94,13 +114,14 @@ async fn run(db: Db, rx: Queue, ttl: chrono::Duration) {
         match results {
             Ok(results) => {
                 for (reply, r) in replies.into_iter().zip(results) {
-                    let _ = reply.send(r);
+                    let _ = reply.send(r.map_err(WriteError::Db));
                 }
             }
             Err(e) => {
                 tracing::error!(error = %e, size = n, "signature batch could not run");
+                let cause = e.to_string();
                 for reply in replies {
-                    let _ = reply.send(Err(DbError::Connect("database unavailable".into())));
+                    let _ = reply.send(Err(WriteError::Unavailable(cause.clone())));
                 }
             }
         }
