@@ -78,7 +78,7 @@ pub fn list_ids(conn: &mut DbConnection, alert_id: &str) -> DbResult<Vec<String>
 pub fn counts(conn: &mut DbConnection, alert_id: &str) -> DbResult<AlertCounts> {
     let rows: Vec<(String, i64)> = deliveries::table
         .filter(deliveries::alert_id.eq(alert_id))
-        .filter(deliveries::kind.eq(super::deliveries::KIND_ALERT))
+        .filter(deliveries::kind.eq(crate::domain::DeliveryKind::Alert))
         .group_by(deliveries::status)
         .select((deliveries::status, diesel::dsl::count_star()))
         .load(conn)?;
@@ -144,7 +144,7 @@ pub fn cancel(conn: &mut DbConnection, alert_id: &str, now: NaiveDateTime) -> Db
     diesel::update(
         deliveries::table
             .filter(deliveries::alert_id.eq(alert_id))
-            .filter(deliveries::kind.eq(super::deliveries::KIND_ALERT))
+            .filter(deliveries::kind.eq(crate::domain::DeliveryKind::Alert))
             .filter(deliveries::status.eq("queued")),
     )
     .set(deliveries::status.eq("cancelled"))
@@ -154,7 +154,11 @@ pub fn cancel(conn: &mut DbConnection, alert_id: &str, now: NaiveDateTime) -> Db
 
 /// Marks a sending alert `sent` once none of its deliveries is waiting.
 pub fn mark_finished(conn: &mut DbConnection, alert_id: &str, now: NaiveDateTime) -> DbResult<()> {
-    if !super::deliveries::alert_has_waiting(conn, alert_id)? {
+    // Every stored alert id is a UUID: another string names no alert.
+    let Ok(typed) = crate::domain::AlertId::parse(alert_id) else {
+        return Ok(());
+    };
+    if !super::deliveries::alert_has_waiting(conn, &typed)? {
         diesel::update(
             alerts::table
                 .filter(alerts::id.eq(alert_id))

@@ -283,7 +283,7 @@ fn sign_in_tx(
                     signatures::confirm_secret_hash.eq(hash_token(&token)),
                 ))
                 .execute(conn)?;
-            queue::enqueue_confirmation(conn, &e.id, &supporter_id, &token)?;
+            enqueue_confirmation(conn, &e.id, &supporter_id, &token)?;
             Ok(SignOutcome::Duplicate { mail_queued: true })
         }
         Some(e) => {
@@ -320,7 +320,7 @@ fn sign_in_tx(
                 }
                 Ok(SignOutcome::Confirmed)
             } else {
-                queue::enqueue_confirmation(conn, &e.id, &supporter_id, &token)?;
+                enqueue_confirmation(conn, &e.id, &supporter_id, &token)?;
                 Ok(SignOutcome::Pending)
             }
         }
@@ -362,7 +362,7 @@ fn sign_in_tx(
                 Ok(SignOutcome::Confirmed)
             } else {
                 deltas.pending(&s.petition_id, 1);
-                queue::enqueue_confirmation(conn, &id, &supporter_id, &token)?;
+                enqueue_confirmation(conn, &id, &supporter_id, &token)?;
                 Ok(SignOutcome::Pending)
             }
         }
@@ -541,11 +541,11 @@ fn store_first_signatures(
         } else {
             deltas.pending(&s.petition_id, 1);
             mails.push(NewDeliveryRow {
-                kind: queue::KIND_CONFIRMATION.into(),
+                kind: crate::domain::DeliveryKind::Confirmation,
                 supporter_id: Some(supporter_id),
                 signature_id: Some(signature_id),
                 payload: token,
-                status: "queued".into(),
+                status: crate::domain::DeliveryStatus::Queued,
                 attempts: 0,
                 next_attempt_at: now,
                 created_at: now,
@@ -592,6 +592,21 @@ pub struct TokenTarget {
 /// whole token, in `confirm_secret_hash`, proves the token. (Looking tokens
 /// up by an index of their hashes made every new signature write a random
 /// page of that index: a quarter of the cost of signing.)
+/// Queues the confirmation mail of a signature whose ids this module still
+/// holds as text (they are UUIDs it made or read back).
+fn enqueue_confirmation(
+    conn: &mut DbConnection,
+    signature_id: &str,
+    supporter_id: &str,
+    token: &str,
+) -> DbResult<()> {
+    let signature_id =
+        crate::domain::SignatureId::parse(signature_id).expect("signature ids are UUIDs");
+    let supporter_id =
+        crate::domain::SupporterId::parse(supporter_id).expect("supporter ids are UUIDs");
+    queue::enqueue_confirmation(conn, &signature_id, &supporter_id, token)
+}
+
 fn new_confirm_token(signature_id: &str) -> String {
     format!("{}{}", signature_id.replace('-', ""), random_token())
 }

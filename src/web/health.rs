@@ -86,12 +86,12 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     m.pool_max.set(state.db.max_size() as i64);
     match state.db.run(crate::db::deliveries::depth).await {
         Ok(rows) => {
-            for status in ["queued", "sending", "sent", "failed", "cancelled"] {
+            for status in crate::domain::DeliveryStatus::ALL {
                 let n = rows
                     .iter()
                     .find(|(s, _)| s == status)
                     .map_or(0, |(_, n)| *n);
-                m.queue_depth.with_label_values(&[status]).set(n);
+                m.queue_depth.with_label_values(&[status.as_str()]).set(n);
             }
         }
         Err(e) => tracing::warn!(error = %e, "queue depth unavailable"),

@@ -307,17 +307,24 @@ pub async fn preview_alert(
                 .ok_or(ApiError::NotFound("alert"))?;
             let recipient = match supporter_id {
                 Some(sid) => {
-                    let rows = db::deliveries::recipients(c, std::slice::from_ref(&sid))?;
+                    // Not a UUID: no supporter has it.
+                    let rows = match crate::domain::SupporterId::parse(&sid) {
+                        Ok(sid) => db::deliveries::recipients(c, std::slice::from_ref(&sid))?,
+                        Err(_) => Vec::new(),
+                    };
                     let row = rows.into_iter().next().ok_or_else(|| {
                         ApiError::Validation(vec![FieldError::new(
                             "supporter_id",
                             "No supporter has this id.",
                         )])
                     })?;
-                    row.recipient()
+                    Recipient::from(&row)
                 }
                 None => Recipient {
-                    supporter_id: Some("00000000-0000-0000-0000-000000000000".into()),
+                    supporter_id: Some(
+                        crate::domain::SupporterId::parse("00000000-0000-0000-0000-000000000000")
+                            .expect("the nil UUID"),
+                    ),
                     email: "alex.sample@example.org".into(),
                     first_name: "Alex".into(),
                     last_name: "Sample".into(),
@@ -373,7 +380,10 @@ pub async fn queue_test(
         .run(move |c| {
             db::write_tx(c, |c| {
                 db::alerts::get(c, &id)?.ok_or(ApiError::NotFound("alert"))?;
-                db::deliveries::enqueue_test(c, &id, email.as_str())?;
+                // Found, so a UUID.
+                let alert_id =
+                    crate::domain::AlertId::parse(&id).map_err(|_| ApiError::NotFound("alert"))?;
+                db::deliveries::enqueue_test(c, &alert_id, email.as_str())?;
                 db::audit::record(c, &actor, "alert.test", "alert", Some(&id), None)?;
                 Ok::<_, ApiError>(())
             })

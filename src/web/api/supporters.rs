@@ -220,7 +220,10 @@ pub async fn subject_access(
             let s = db::supporters::get(c, &id)?.ok_or(ApiError::NotFound("supporter"))?;
             let lists = db::lists::for_supporter(c, &id)?;
             let signatures = db::signature_reports::for_supporter(c, &id)?;
-            let deliveries = db::deliveries::for_supporter(c, &id)?;
+            // Found, so a UUID.
+            let typed = crate::domain::SupporterId::parse(&id)
+                .map_err(|_| ApiError::NotFound("supporter"))?;
+            let deliveries = db::deliveries::for_supporter(c, &typed)?;
             // Who looked at a person's data is itself worth keeping.
             db::audit::record(c, &actor, "supporter.export", "supporter", Some(&id), None)?;
             Ok::<_, ApiError>(SubjectAccess {
@@ -260,11 +263,11 @@ pub async fn subject_access(
                 deliveries: deliveries
                     .into_iter()
                     .map(|d| DeliveryHeld {
-                        id: d.id,
-                        kind: d.kind,
-                        alert_id: d.alert_id,
-                        signature_id: d.signature_id,
-                        status: d.status,
+                        id: d.id.0,
+                        kind: d.kind.as_str().into(),
+                        alert_id: d.alert_id.map(String::from),
+                        signature_id: d.signature_id.map(String::from),
+                        status: d.status.as_str().into(),
                         attempts: d.attempts,
                         message_id: d.message_id,
                         created_at: utc(d.created_at),
