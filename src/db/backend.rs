@@ -321,3 +321,14 @@ pub fn timestamp_text_sql(conn: &DbConnection, column: &str) -> String {
         DbConnection::Postgres(_) => format!("to_char({column}, 'YYYY-MM-DD HH24:MI:SS')"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn mailable_supporters_are_written_as_literals_the_planner_can_match() {
+        assert_eq!(
+            super::mailable_supporter("s"),
+            "s.status = 'active' AND s.email IS NOT NULL"
+        );
+    }
+}
