@@ -1,8 +1,8 @@
 //! The mail that asks a signer to confirm their signature: the templates in
 //! `email/confirmation/`, the context [`ConfirmCtx`], in the language the
 //! person signed in. It goes to anyone with an address while the signature
-//! is pending: confirming is not a mailing, so an unsubscribed supporter who
-//! signs again still gets it.
+//! is pending, whatever their mailing status: it answers their own request
+//! and is not a mailing.
 
 use serde::Serialize;
 
