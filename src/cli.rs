@@ -135,11 +135,10 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let (db, keys) = startup::prepare(&settings).await?;
             let templates = crate::templates::Templates::load(settings.templates_dir.as_deref())?;
             let wakeup = std::sync::Arc::new(tokio::sync::Notify::new());
-            let (stop, handle) = crate::mail::spawn_worker(&settings, db, templates, keys, wakeup);
+            let background = startup::background(&settings, db, templates, keys, wakeup);
             shutdown_signal().await;
             tracing::info!("stopping: finishing messages in flight");
-            let _ = stop.send(true);
-            handle.await?;
+            background.stop().await?;
             Ok(())
         }
         Command::Migrate => {

@@ -15,6 +15,7 @@ pub mod error;
 pub mod export;
 pub mod i18n;
 pub mod import;
+pub mod jobs;
 pub mod mail;
 pub mod security;
 pub mod startup;

@@ -1,5 +1,6 @@
 //! Builds the application from settings: database, migrations, keys, the HTTP
-//! server (bound, so port 0 works for tests) and, when asked, the mail worker.
+//! server (bound, so port 0 works for tests) and, when asked, the mail worker
+//! with the periodic jobs beside it.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -58,6 +59,43 @@ pub async fn context(settings: &Settings) -> anyhow::Result<Context> {
     ))
 }
 
+/// The mail worker and the periodic jobs of one process, stopped together.
+pub struct Background {
+    stop: watch::Sender<bool>,
+    worker: tokio::task::JoinHandle<()>,
+    jobs: tokio::task::JoinHandle<()>,
+}
+
+/// Starts the mail worker and the periodic jobs on the current runtime.
+pub fn background(
+    settings: &Settings,
+    db: Db,
+    templates: Templates,
+    keys: Keys,
+    wakeup: Arc<tokio::sync::Notify>,
+) -> Background {
+    let (stop, worker) = crate::mail::spawn_worker(settings, db.clone(), templates, keys, wakeup);
+    let jobs = crate::jobs::spawn(db, stop.subscribe());
+    Background { stop, worker, jobs }
+}
+
+impl Background {
+    /// Stops both: the worker finishes the messages in flight and releases
+    /// the rest. An error when either task panicked (logged here).
+    pub async fn stop(self) -> Result<(), tokio::task::JoinError> {
+        let _ = self.stop.send(true);
+        let worker = self.worker.await;
+        if let Err(e) = &worker {
+            tracing::error!(error.cause_chain = ?e, "the mail worker task failed");
+        }
+        let jobs = self.jobs.await;
+        if let Err(e) = &jobs {
+            tracing::error!(error.cause_chain = ?e, "the periodic jobs task failed");
+        }
+        worker.and(jobs)
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options {
     /// Seed the demo case into an empty database.
@@ -70,7 +108,7 @@ pub struct Application {
     port: u16,
     server: Server,
     state: AppState,
-    worker: Option<(watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
+    worker: Option<Background>,
 }
 
 impl Application {
@@ -135,7 +173,7 @@ impl Application {
         .listen(listener)?
         .run();
         let worker = options.worker.then(|| {
-            crate::mail::spawn_worker(
+            background(
                 &settings,
                 state.db.clone(),
                 state.templates.clone(),
@@ -166,9 +204,9 @@ impl Application {
         let ip = self.state.settings.http_addr.ip();
         tracing::info!("listening on http://{}:{}", ip, self.port);
         let result = self.server.await;
-        if let Some((stop, handle)) = self.worker {
-            let _ = stop.send(true);
-            let _ = handle.await;
+        if let Some(background) = self.worker {
+            // Logged there; the server's own result is what matters here.
+            let _ = background.stop().await;
         }
         result
     }

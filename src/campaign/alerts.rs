@@ -478,18 +478,19 @@ pub async fn preview(
     } = of;
     let (mut content, recipient) = ctx
         .run(move |c| {
-            let content = crate::mail::worker::load_alert_content(c, id.as_str(), &base)?
+            let content = crate::mail::alert_content(c, &id, &base)?
                 .ok_or(CampaignError::not_found("alert"))?;
             let recipient = match supporter_id {
                 Some(raw) => {
                     let unknown =
                         || CampaignError::invalid("supporter_id", "No supporter has this id.");
                     let sid = SupporterId::parse(&raw).map_err(|_| unknown())?;
-                    let rows = db::deliveries::recipients(c, &[sid.to_string()])?;
-                    rows.into_iter().next().ok_or_else(unknown)?.recipient()
+                    let rows = db::deliveries::recipients(c, &[sid])?;
+                    let row = rows.into_iter().next().ok_or_else(unknown)?;
+                    Recipient::from(&row)
                 }
                 None => Recipient {
-                    supporter_id: Some("00000000-0000-0000-0000-000000000000".into()),
+                    supporter_id: SupporterId::parse("00000000-0000-0000-0000-000000000000").ok(),
                     email: "alex.sample@example.org".into(),
                     first_name: "Alex".into(),
                     last_name: "Sample".into(),
@@ -529,7 +530,7 @@ pub async fn queue_test(
     let id = id.clone();
     ctx.write(move |c| {
         db::alerts::get(c, &id)?.ok_or(CampaignError::not_found("alert"))?;
-        db::deliveries::enqueue_test(c, id.as_str(), email.as_str())?;
+        db::deliveries::enqueue_test(c, &id, email.as_str())?;
         db::audit::record(
             c,
             &actor_name,

@@ -174,7 +174,7 @@ pub async fn subject_access(
         let s = db::supporters::get(c, &id)?.ok_or(CampaignError::not_found("supporter"))?;
         let lists = db::lists::for_supporter(c, &id)?;
         let signatures = db::signature_reports::for_supporter(c, id.as_str())?;
-        let deliveries = db::deliveries::for_supporter(c, id.as_str())?;
+        let deliveries = db::deliveries::for_supporter(c, &id)?;
         // Who looked at a person's data is itself worth keeping.
         db::audit::record(
             c,
@@ -223,7 +223,7 @@ pub async fn subject_access(
             deliveries: deliveries
                 .into_iter()
                 .map(|d| DeliveryHeld {
-                    id: d.id,
+                    id: d.id.0,
                     kind: d.kind.to_string(),
                     alert_id: d.alert_id.map(|a| a.to_string()),
                     signature_id: d.signature_id.map(|s| s.to_string()),

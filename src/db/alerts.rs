@@ -148,7 +148,7 @@ pub fn start_send(
         .set(alerts::recipients.eq(queued as i64))
         .execute(conn)?;
     if queued == 0 {
-        mark_finished(conn, alert_id.as_str(), now)?;
+        mark_finished(conn, alert_id, now)?;
     }
     Ok(Some(queued as i64))
 }
@@ -179,7 +179,7 @@ pub fn cancel(conn: &mut DbConnection, alert_id: &AlertId, now: NaiveDateTime) -
 }
 
 /// Marks a sending alert `sent` once none of its deliveries is waiting.
-pub fn mark_finished(conn: &mut DbConnection, alert_id: &str, now: NaiveDateTime) -> DbResult<()> {
+pub fn mark_finished(conn: &mut DbConnection, alert_id: &AlertId, now: NaiveDateTime) -> DbResult<()> {
     if !super::deliveries::alert_has_waiting(conn, alert_id)? {
         diesel::update(
             alerts::table

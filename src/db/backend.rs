@@ -9,6 +9,7 @@ use super::deliveries::Delivery;
 use super::schema::{deliveries, list_members, signatures, supporters};
 use super::supporters::Supporter;
 use super::{DbConnection, DbResult};
+use crate::domain::{DeliveryKind, DeliveryStatus, SupporterStatus};
 
 /// Which backend a connection talks to, for the few queries that must differ.
 pub fn name(conn: &DbConnection) -> &'static str {
@@ -27,7 +28,7 @@ const DELIVERY_COLUMNS: &str = "id, kind, alert_id, supporter_id, signature_id, 
 /// the UPDATE … RETURNING is atomic there by itself.
 pub fn claim(
     conn: &mut DbConnection,
-    kind: &str,
+    kind: DeliveryKind,
     worker: &str,
     now: NaiveDateTime,
     lease_until: NaiveDateTime,
@@ -41,7 +42,7 @@ pub fn claim(
         ))
         .bind::<Text, _>(worker)
         .bind::<Timestamp, _>(lease_until)
-        .bind::<Text, _>(kind)
+        .bind::<Text, _>(kind.as_str())
         .bind::<Timestamp, _>(now)
         .bind::<BigInt, _>(limit)
         .load::<Delivery>(c)?,
@@ -60,7 +61,7 @@ pub fn claim(
         ))
         .bind::<Text, _>(worker)
         .bind::<Timestamp, _>(lease_until)
-        .bind::<Text, _>(kind)
+        .bind::<Text, _>(kind.as_str())
         .bind::<Timestamp, _>(now)
         .bind::<BigInt, _>(limit)
         .load::<Delivery>(c)?,
@@ -101,23 +102,46 @@ pub fn record_sent_many(
     }
 }
 
+/// "May be mailed" in SQL, for supporters under the alias `s`: a status
+/// that [`SupporterStatus::mailable`] allows, written into the SQL as
+/// literals (as the planner likes them), and an address. The one SQL
+/// spelling of the rule `RecipientRow::mailable` checks again at claim time.
+pub fn mailable_supporter(s: &str) -> String {
+    let words: Vec<String> = SupporterStatus::ALL
+        .iter()
+        .filter(|st| st.mailable())
+        .map(|st| format!("'{}'", st.as_str()))
+        .collect();
+    let status = match words.as_slice() {
+        [one] => format!("{s}.status = {one}"),
+        many => format!("{s}.status IN ({})", many.join(", ")),
+    };
+    format!("{status} AND {s}.email IS NOT NULL")
+}
+
 /// Queues one alert delivery per eligible person (see `alerts::start_send`).
 pub fn snapshot_audience(
     conn: &mut DbConnection,
     alert_id: &str,
     now: NaiveDateTime,
 ) -> DbResult<usize> {
-    const SELECT: &str = "SELECT DISTINCT 'alert', al.alert_id, s.id, 'queued', 0, {now}, {now} \
-        FROM alert_lists al JOIN list_members m ON m.list_id = al.list_id \
-        JOIN supporters s ON s.id = m.supporter_id \
-        WHERE al.alert_id = {alert} AND s.status = 'active' AND s.email IS NOT NULL";
+    // The kind and status are literals, like the rest of the statement.
+    let select = format!(
+        "SELECT DISTINCT '{kind}', al.alert_id, s.id, '{queued}', 0, {{now}}, {{now}} \
+         FROM alert_lists al JOIN list_members m ON m.list_id = al.list_id \
+         JOIN supporters s ON s.id = m.supporter_id \
+         WHERE al.alert_id = {{alert}} AND {mailable}",
+        kind = DeliveryKind::Alert.as_str(),
+        queued = DeliveryStatus::Queued.as_str(),
+        mailable = mailable_supporter("s"),
+    );
     const INSERT: &str = "INSERT INTO deliveries (kind, alert_id, supporter_id, status, attempts, \
         next_attempt_at, created_at) ";
     Ok(match conn {
         DbConnection::Sqlite(c) => {
             let sql = format!(
                 "{INSERT}{}",
-                SELECT.replace("{now}", "?1").replace("{alert}", "?2")
+                select.replace("{now}", "?1").replace("{alert}", "?2")
             );
             diesel::sql_query(sql)
                 .bind::<Timestamp, _>(now)
@@ -127,7 +151,7 @@ pub fn snapshot_audience(
         DbConnection::Postgres(c) => {
             let sql = format!(
                 "{INSERT}{}",
-                SELECT.replace("{now}", "$1").replace("{alert}", "$2")
+                select.replace("{now}", "$1").replace("{alert}", "$2")
             );
             diesel::sql_query(sql)
                 .bind::<Timestamp, _>(now)
@@ -231,11 +255,11 @@ pub fn insert_signatures(conn: &mut DbConnection, rows: &[NewSignatureRow]) -> Q
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = deliveries, treat_none_as_default_value = false)]
 pub struct NewDeliveryRow {
-    pub kind: String,
+    pub kind: DeliveryKind,
     pub supporter_id: Option<String>,
     pub signature_id: Option<String>,
     pub payload: Option<String>,
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i32,
     pub next_attempt_at: NaiveDateTime,
     pub created_at: NaiveDateTime,
@@ -295,5 +319,16 @@ pub fn timestamp_text_sql(conn: &DbConnection, column: &str) -> String {
     match conn {
         DbConnection::Sqlite(_) => column.to_string(),
         DbConnection::Postgres(_) => format!("to_char({column}, 'YYYY-MM-DD HH24:MI:SS')"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn mailable_supporters_are_written_as_literals_the_planner_can_match() {
+        assert_eq!(
+            super::mailable_supporter("s"),
+            "s.status = 'active' AND s.email IS NOT NULL"
+        );
     }
 }

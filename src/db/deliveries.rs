@@ -8,28 +8,31 @@
 //!   only its hash);
 //! - `alert`: `alert_id`, `supporter_id`;
 //! - `test`: `alert_id`, `to_email`.
+//!
+//! Storage only: rows in, rows out. What a row becomes as a message is
+//! `mail`'s business; nothing here knows a template or a recipient.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::deliveries;
 use super::{now, DbConnection, DbResult};
-
-pub const KIND_CONFIRMATION: &str = "confirmation";
-pub const KIND_ALERT: &str = "alert";
-pub const KIND_TEST: &str = "test";
+use crate::domain::{
+    AlertId, DeliveryId, DeliveryKind, DeliveryStatus, SignatureId, SignatureStatus, SupporterId,
+    SupporterStatus,
+};
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = deliveries)]
 pub struct Delivery {
-    pub id: i64,
-    pub kind: String,
-    pub alert_id: Option<String>,
-    pub supporter_id: Option<String>,
-    pub signature_id: Option<String>,
+    pub id: DeliveryId,
+    pub kind: DeliveryKind,
+    pub alert_id: Option<AlertId>,
+    pub supporter_id: Option<SupporterId>,
+    pub signature_id: Option<SignatureId>,
     pub to_email: Option<String>,
     pub payload: Option<String>,
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i32,
     pub next_attempt_at: NaiveDateTime,
     pub locked_by: Option<String>,
@@ -44,18 +47,18 @@ pub struct Delivery {
 /// transaction that stores the signature.
 pub fn enqueue_confirmation(
     conn: &mut DbConnection,
-    signature_id: &str,
-    supporter_id: &str,
+    signature_id: &SignatureId,
+    supporter_id: &SupporterId,
     token: &str,
 ) -> DbResult<()> {
     let t = now();
     diesel::insert_into(deliveries::table)
         .values((
-            deliveries::kind.eq(KIND_CONFIRMATION),
+            deliveries::kind.eq(DeliveryKind::Confirmation),
             deliveries::signature_id.eq(signature_id),
             deliveries::supporter_id.eq(supporter_id),
             deliveries::payload.eq(token),
-            deliveries::status.eq("queued"),
+            deliveries::status.eq(DeliveryStatus::Queued),
             deliveries::attempts.eq(0),
             deliveries::next_attempt_at.eq(t),
             deliveries::created_at.eq(t),
@@ -65,14 +68,14 @@ pub fn enqueue_confirmation(
 }
 
 /// Queues a test copy of an alert to one address.
-pub fn enqueue_test(conn: &mut DbConnection, alert_id: &str, to_email: &str) -> DbResult<()> {
+pub fn enqueue_test(conn: &mut DbConnection, alert_id: &AlertId, to_email: &str) -> DbResult<()> {
     let t = now();
     diesel::insert_into(deliveries::table)
         .values((
-            deliveries::kind.eq(KIND_TEST),
+            deliveries::kind.eq(DeliveryKind::Test),
             deliveries::alert_id.eq(alert_id),
             deliveries::to_email.eq(to_email),
-            deliveries::status.eq("queued"),
+            deliveries::status.eq(DeliveryStatus::Queued),
             deliveries::attempts.eq(0),
             deliveries::next_attempt_at.eq(t),
             deliveries::created_at.eq(t),
@@ -82,7 +85,7 @@ pub fn enqueue_test(conn: &mut DbConnection, alert_id: &str, to_email: &str) -> 
 }
 
 /// Deliveries by status, for /metrics and the console.
-pub fn depth(conn: &mut DbConnection) -> DbResult<Vec<(String, i64)>> {
+pub fn depth(conn: &mut DbConnection) -> DbResult<Vec<(DeliveryStatus, i64)>> {
     Ok(deliveries::table
         .group_by(deliveries::status)
         .select((deliveries::status, diesel::dsl::count_star()))
@@ -90,7 +93,10 @@ pub fn depth(conn: &mut DbConnection) -> DbResult<Vec<(String, i64)>> {
 }
 
 /// Every delivery made to one supporter (subject access).
-pub fn for_supporter(conn: &mut DbConnection, supporter_id: &str) -> DbResult<Vec<Delivery>> {
+pub fn for_supporter(
+    conn: &mut DbConnection,
+    supporter_id: &SupporterId,
+) -> DbResult<Vec<Delivery>> {
     Ok(deliveries::table
         .filter(deliveries::supporter_id.eq(supporter_id))
         .order(deliveries::id.asc())
@@ -112,11 +118,13 @@ pub enum Outcome {
     Failed {
         error: String,
         /// The address does not exist: the supporter becomes `bounced`.
-        bounced_supporter: Option<String>,
+        bounced_supporter: Option<SupporterId>,
     },
-    /// Not sent and never will be: the alert was cancelled, or the person
-    /// unsubscribed, bounced or was erased after the snapshot.
-    Skipped {
+    /// Not sent and never will be, stored as `cancelled` with `reason` as
+    /// its last error: the alert was cancelled, or the person unsubscribed,
+    /// bounced or was erased after the snapshot, or the signature it asked
+    /// to confirm is confirmed or gone.
+    Cancelled {
         reason: String,
     },
     /// Claimed but not attempted (shutting down): back to the queue as it was.
@@ -126,13 +134,17 @@ pub enum Outcome {
 /// Records outcomes of deliveries claimed by `worker`. Each update is
 /// guarded by the lease holder, so a worker that lost its lease records
 /// nothing over another's work.
-pub fn record(conn: &mut DbConnection, worker: &str, outcomes: &[(i64, Outcome)]) -> DbResult<()> {
+pub fn record(
+    conn: &mut DbConnection,
+    worker: &str,
+    outcomes: &[(DeliveryId, Outcome)],
+) -> DbResult<()> {
     use super::schema::supporters;
     let t = now();
-    let mine = |id: i64| {
+    let mine = |id: DeliveryId| {
         deliveries::table
             .filter(deliveries::id.eq(id))
-            .filter(deliveries::status.eq("sending"))
+            .filter(deliveries::status.eq(DeliveryStatus::Sending))
             .filter(deliveries::locked_by.eq(worker.to_string()))
     };
     // The common case, many messages sent, in one statement where the
@@ -140,7 +152,7 @@ pub fn record(conn: &mut DbConnection, worker: &str, outcomes: &[(i64, Outcome)]
     let (sent_ids, sent_message_ids): (Vec<i64>, Vec<String>) = outcomes
         .iter()
         .filter_map(|(id, o)| match o {
-            Outcome::Sent { message_id } => Some((*id, message_id.clone())),
+            Outcome::Sent { message_id } => Some((id.0, message_id.clone())),
             _ => None,
         })
         .unzip();
@@ -152,7 +164,7 @@ pub fn record(conn: &mut DbConnection, worker: &str, outcomes: &[(i64, Outcome)]
             Outcome::Sent { message_id } => {
                 diesel::update(mine(*id))
                     .set((
-                        deliveries::status.eq("sent"),
+                        deliveries::status.eq(DeliveryStatus::Sent),
                         deliveries::sent_at.eq(t),
                         deliveries::message_id.eq(message_id),
                         deliveries::attempts.eq(deliveries::attempts + 1),
@@ -170,7 +182,7 @@ pub fn record(conn: &mut DbConnection, worker: &str, outcomes: &[(i64, Outcome)]
             } => {
                 diesel::update(mine(*id))
                     .set((
-                        deliveries::status.eq("queued"),
+                        deliveries::status.eq(DeliveryStatus::Queued),
                         deliveries::attempts.eq(deliveries::attempts + 1),
                         deliveries::next_attempt_at.eq(next_attempt_at),
                         deliveries::last_error.eq(error),
@@ -185,7 +197,7 @@ pub fn record(conn: &mut DbConnection, worker: &str, outcomes: &[(i64, Outcome)]
             } => {
                 diesel::update(mine(*id))
                     .set((
-                        deliveries::status.eq("failed"),
+                        deliveries::status.eq(DeliveryStatus::Failed),
                         deliveries::attempts.eq(deliveries::attempts + 1),
                         deliveries::last_error.eq(error),
                         deliveries::payload.eq(None::<String>),
@@ -195,22 +207,23 @@ pub fn record(conn: &mut DbConnection, worker: &str, outcomes: &[(i64, Outcome)]
                     .execute(conn)?;
                 if let Some(sid) = bounced_supporter {
                     diesel::update(
-                        supporters::table
-                            .filter(supporters::id.eq(sid))
-                            .filter(supporters::status.eq_any(["active", "unsubscribed"])),
+                        supporters::table.filter(supporters::id.eq(sid)).filter(
+                            supporters::status
+                                .eq_any([SupporterStatus::Active, SupporterStatus::Unsubscribed]),
+                        ),
                     )
                     .set((
-                        supporters::status.eq("bounced"),
+                        supporters::status.eq(SupporterStatus::Bounced),
                         supporters::bounced_at.eq(t),
                         supporters::updated_at.eq(t),
                     ))
                     .execute(conn)?;
                 }
             }
-            Outcome::Skipped { reason } => {
+            Outcome::Cancelled { reason } => {
                 diesel::update(mine(*id))
                     .set((
-                        deliveries::status.eq("cancelled"),
+                        deliveries::status.eq(DeliveryStatus::Cancelled),
                         deliveries::last_error.eq(reason),
                         deliveries::payload.eq(None::<String>),
                         deliveries::locked_by.eq(None::<String>),
@@ -221,7 +234,7 @@ pub fn record(conn: &mut DbConnection, worker: &str, outcomes: &[(i64, Outcome)]
             Outcome::Released => {
                 diesel::update(mine(*id))
                     .set((
-                        deliveries::status.eq("queued"),
+                        deliveries::status.eq(DeliveryStatus::Queued),
                         deliveries::locked_by.eq(None::<String>),
                         deliveries::locked_until.eq(None::<NaiveDateTime>),
                     ))
@@ -234,12 +247,12 @@ pub fn record(conn: &mut DbConnection, worker: &str, outcomes: &[(i64, Outcome)]
 
 /// Whether any delivery of an alert still waits to be sent (queued or being
 /// sent): one index probe, unlike counting them.
-pub fn alert_has_waiting(conn: &mut DbConnection, alert_id: &str) -> DbResult<bool> {
+pub fn alert_has_waiting(conn: &mut DbConnection, alert_id: &AlertId) -> DbResult<bool> {
     Ok(diesel::select(diesel::dsl::exists(
         deliveries::table
             .filter(deliveries::alert_id.eq(alert_id))
-            .filter(deliveries::kind.eq(KIND_ALERT))
-            .filter(deliveries::status.eq_any(["queued", "sending"])),
+            .filter(deliveries::kind.eq(DeliveryKind::Alert))
+            .filter(deliveries::status.eq_any([DeliveryStatus::Queued, DeliveryStatus::Sending])),
     ))
     .get_result(conn)?)
 }
@@ -259,7 +272,7 @@ pub fn reap_expired(conn: &mut DbConnection, now: NaiveDateTime) -> DbResult<usi
             .filter(deliveries::locked_until.lt(now)),
     )
     .set((
-        deliveries::status.eq("queued"),
+        deliveries::status.eq(DeliveryStatus::Queued),
         deliveries::locked_by.eq(None::<String>),
         deliveries::locked_until.eq(None::<NaiveDateTime>),
     ))
@@ -274,7 +287,7 @@ pub fn release_all(conn: &mut DbConnection, worker: &str) -> DbResult<usize> {
             .filter(deliveries::locked_by.eq(worker)),
     )
     .set((
-        deliveries::status.eq("queued"),
+        deliveries::status.eq(DeliveryStatus::Queued),
         deliveries::locked_by.eq(None::<String>),
         deliveries::locked_until.eq(None::<NaiveDateTime>),
     ))
@@ -284,25 +297,24 @@ pub fn release_all(conn: &mut DbConnection, worker: &str) -> DbResult<usize> {
 /// What the worker needs of a supporter to address a message.
 #[derive(Debug, Clone, Queryable)]
 pub struct RecipientRow {
-    pub id: String,
+    pub id: SupporterId,
     pub email: Option<String>,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
-    pub status: String,
+    pub status: SupporterStatus,
 }
 
 impl RecipientRow {
-    pub fn recipient(&self) -> crate::mail::compose::Recipient {
-        crate::mail::compose::Recipient {
-            supporter_id: Some(self.id.clone()),
-            email: self.email.clone().unwrap_or_default(),
-            first_name: self.first_name.clone().unwrap_or_default(),
-            last_name: self.last_name.clone().unwrap_or_default(),
-        }
+    /// Whether alerts may go to this person now: the status that allows it
+    /// ([`SupporterStatus::mailable`]) and an address. The same rule as
+    /// [`super::backend::mailable_supporter`], which picks an alert's
+    /// audience; this is its claim-time check.
+    pub fn mailable(&self) -> bool {
+        self.status.mailable() && self.email.is_some()
     }
 }
 
-pub fn recipients(conn: &mut DbConnection, ids: &[String]) -> DbResult<Vec<RecipientRow>> {
+pub fn recipients(conn: &mut DbConnection, ids: &[SupporterId]) -> DbResult<Vec<RecipientRow>> {
     use super::schema::supporters;
     let mut out = Vec::with_capacity(ids.len());
     // Bounded IN lists: SQLite caps bound parameters per statement.
@@ -324,12 +336,12 @@ pub fn recipients(conn: &mut DbConnection, ids: &[String]) -> DbResult<Vec<Recip
 }
 
 /// (signature id, petition title, signature status, signer's locale).
-pub type ConfirmationRow = (String, String, String, Option<String>);
+pub type ConfirmationRow = (SignatureId, String, SignatureStatus, Option<String>);
 
 /// What confirmation mails need of their signatures.
 pub fn confirmation_petitions(
     conn: &mut DbConnection,
-    signature_ids: &[String],
+    signature_ids: &[SignatureId],
 ) -> DbResult<Vec<ConfirmationRow>> {
     use super::schema::{petitions, signatures};
     let mut out = Vec::new();

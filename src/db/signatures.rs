@@ -300,7 +300,7 @@ fn sign_in_tx(
                     signatures::confirm_secret_hash.eq(hash_token(&token)),
                 ))
                 .execute(conn)?;
-            queue::enqueue_confirmation(conn, e.id.as_str(), supporter_id.as_str(), &token)?;
+            queue::enqueue_confirmation(conn, &e.id, &supporter_id, &token)?;
             Ok(SignOutcome::Duplicate { mail_queued: true })
         }
         Some(e) => {
@@ -337,7 +337,7 @@ fn sign_in_tx(
                 }
                 Ok(SignOutcome::Confirmed)
             } else {
-                queue::enqueue_confirmation(conn, e.id.as_str(), supporter_id.as_str(), &token)?;
+                queue::enqueue_confirmation(conn, &e.id, &supporter_id, &token)?;
                 Ok(SignOutcome::Pending)
             }
         }
@@ -379,7 +379,7 @@ fn sign_in_tx(
                 Ok(SignOutcome::Confirmed)
             } else {
                 deltas.pending(&s.petition_id, 1);
-                queue::enqueue_confirmation(conn, id.as_str(), supporter_id.as_str(), &token)?;
+                queue::enqueue_confirmation(conn, &id, &supporter_id, &token)?;
                 Ok(SignOutcome::Pending)
             }
         }
@@ -559,11 +559,11 @@ fn store_first_signatures(
         } else {
             deltas.pending(&s.petition_id, 1);
             mails.push(NewDeliveryRow {
-                kind: queue::KIND_CONFIRMATION.into(),
+                kind: crate::domain::DeliveryKind::Confirmation,
                 supporter_id: Some(supporter_id),
                 signature_id: Some(signature_id),
                 payload: token,
-                status: "queued".into(),
+                status: crate::domain::DeliveryStatus::Queued,
                 attempts: 0,
                 next_attempt_at: now,
                 created_at: now,

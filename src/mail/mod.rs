@@ -1,14 +1,19 @@
-//! Outgoing mail: templates rendered per recipient (`compose`), Markdown for
-//! alert bodies (`markdown`), the SMTP or outbox transport (`transport`) and
-//! the worker that drains the one durable queue in the database (`worker`).
+//! Outgoing mail: the kinds of mail, each its templates and context
+//! (`kinds`), the MIME building they share (`compose`), Markdown for alert
+//! bodies (`markdown`), the SMTP or outbox transport (`transport`) and the
+//! worker that drains the one durable queue in the database (`worker`).
 //!
 //! Policy: every message goes through the queue and is recorded; headers are
-//! built only from validated values; addresses are masked in logs.
+//! built only from validated values; addresses are masked in logs. Storage
+//! hands mail rows; turning them into messages happens here, never in `db`.
 
 pub mod compose;
+pub mod kinds;
 pub mod markdown;
 pub mod transport;
 pub mod worker;
+
+pub use kinds::alert::alert_content;
 
 use std::sync::Arc;
 

@@ -1,0 +1,69 @@
+//! The kinds of mail, one module each (its templates, its context, what it
+//! needs of a claimed delivery), and the one place that matches on
+//! [`DeliveryKind`]: adding a kind is a variant there, a module here and its
+//! templates, and the compiler points at every match that must learn it.
+
+pub mod alert;
+pub mod confirmation;
+pub mod test;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::db::deliveries::{Delivery, RecipientRow};
+use crate::domain::{
+    AlertId, AlertStatus, DeliveryKind, SignatureId, SignatureStatus, SupporterId,
+};
+
+use super::compose::{AlertContent, ComposeError, Composer, Outgoing, Recipient};
+
+/// A claimed delivery made ready to compose, by kind.
+pub enum Mail {
+    /// Shares the alert's content (rendered once) with every other copy.
+    Alert(Arc<AlertContent>),
+    Test(Arc<AlertContent>),
+    Confirmation(confirmation::Confirmation),
+}
+
+impl Mail {
+    /// The message for `r`.
+    pub fn compose(&self, composer: &Composer, r: &Recipient) -> Result<Outgoing, ComposeError> {
+        match self {
+            Mail::Alert(content) => composer.alert(content, r, false),
+            Mail::Test(content) => test::compose(composer, content, r),
+            Mail::Confirmation(mail) => composer.confirmation(mail, r),
+        }
+    }
+
+    /// The alert whose cancellation stops this message while it waits for a
+    /// connection. Test copies go out whatever the alert's status.
+    pub fn stopped_by_cancelling(&self) -> Option<&AlertId> {
+        match self {
+            Mail::Alert(content) => Some(&content.alert_id),
+            Mail::Test(_) | Mail::Confirmation(_) => None,
+        }
+    }
+}
+
+/// What the worker loaded for one claimed batch, in one blocking call, so
+/// that preparing each delivery queries nothing.
+pub struct Batch<'a> {
+    pub recipients: HashMap<SupporterId, RecipientRow>,
+    /// Per signature: its petition's title, its status and the signer's
+    /// locale.
+    pub signatures: HashMap<SignatureId, (String, SignatureStatus, Option<String>)>,
+    pub alert_status: HashMap<AlertId, AlertStatus>,
+    /// The content of every alert in the batch (the worker keeps them while
+    /// the alert sends).
+    pub alerts: &'a HashMap<AlertId, Arc<AlertContent>>,
+}
+
+/// A claimed delivery as its recipient and message, or the reason it will
+/// never be sent (recorded as cancelled).
+pub fn prepare(d: &Delivery, batch: &Batch) -> Result<(Recipient, Mail), String> {
+    match d.kind {
+        DeliveryKind::Alert => alert::prepare(d, batch),
+        DeliveryKind::Test => test::prepare(d, batch),
+        DeliveryKind::Confirmation => confirmation::prepare(d, batch),
+    }
+}

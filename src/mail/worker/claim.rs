@@ -1,0 +1,230 @@
+//! Claiming: leases due deliveries (confirmations and test sends first),
+//! loads in the same blocking call everything the batch needs (recipients,
+//! signatures, alert statuses, the content of alerts not seen yet), and lets
+//! each kind turn its deliveries into jobs or reasons not to send. Also the
+//! queue's own upkeep: the reaper of expired leases and the watch for
+//! alerts cancelled while their deliveries wait.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{record, Job, Worker};
+use crate::db::deliveries::Outcome;
+use crate::db::{self, Db, DbConnection, DbError, DbResult};
+use crate::domain::{AlertId, AlertStatus, DeliveryId, DeliveryKind};
+use crate::mail::compose::AlertContent;
+use crate::mail::kinds::{self, Batch};
+
+/// How often the reaper puts back deliveries whose worker died. It runs on
+/// the claiming loop, before a claim, so a restarted worker takes back what
+/// it lost before anything newer.
+pub(super) const REAP_EVERY: Duration = Duration::from_secs(5);
+
+/// The statuses of `ids`, typed. `db::alerts` hands them out as text.
+fn alert_statuses(
+    c: &mut DbConnection,
+    ids: &[AlertId],
+) -> DbResult<HashMap<AlertId, AlertStatus>> {
+    let asked: Vec<String> = ids.iter().map(|id| id.as_str().to_owned()).collect();
+    Ok(db::alerts::statuses(c, &asked)?
+        .into_iter()
+        .filter_map(|(id, status)| {
+            Some((AlertId::parse(&id).ok()?, AlertStatus::parse(&status).ok()?))
+        })
+        .collect())
+}
+
+impl Worker {
+    /// Puts back deliveries whose lease ran out, and settles any alert left
+    /// `sending` with nothing waiting (a worker that died between recording
+    /// and checking).
+    pub(super) async fn reap(&self) {
+        match self.db.run(db::alerts::sending_ids).await {
+            Ok(ids) => {
+                let ids = ids
+                    .iter()
+                    .filter_map(|id| AlertId::parse(id).ok())
+                    .collect();
+                record::finish_alerts(&self.db, ids).await;
+            }
+            Err(e) => {
+                tracing::error!(error.cause_chain = ?e, "looking up the alerts being sent failed")
+            }
+        }
+        match self
+            .db
+            .run(|c| db::deliveries::reap_expired(c, db::now()))
+            .await
+        {
+            Ok(n) if n > 0 => {
+                tracing::warn!(deliveries = n, "reclaimed deliveries whose lease expired")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error.cause_chain = ?e, "reaping expired leases failed"),
+        }
+    }
+
+    /// Claims due deliveries (confirmations first: a supporter is waiting
+    /// for that mail) and loads what sending them needs, in one blocking call.
+    pub(super) async fn claim_and_prepare(
+        &self,
+        want: i64,
+        with_priority: bool,
+        alert_cache: &mut HashMap<AlertId, Arc<AlertContent>>,
+    ) -> Result<Vec<Job>, DbError> {
+        let worker = self.id.clone();
+        let lease =
+            chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::seconds(120));
+        let cached: HashSet<AlertId> = alert_cache.keys().cloned().collect();
+        let base_url = self.composer.base_url().to_string();
+        let (claimed, recipients, signatures, alert_status, new_alerts) = self
+            .db
+            .run(move |c| {
+                let now = db::now();
+                let mut claimed = Vec::new();
+                let kinds: &[DeliveryKind] = if with_priority {
+                    &[
+                        DeliveryKind::Confirmation,
+                        DeliveryKind::Test,
+                        DeliveryKind::Alert,
+                    ]
+                } else {
+                    &[DeliveryKind::Alert]
+                };
+                for &kind in kinds {
+                    let left = want - claimed.len() as i64;
+                    if left <= 0 {
+                        break;
+                    }
+                    claimed.extend(db::backend::claim(
+                        c,
+                        kind,
+                        &worker,
+                        now,
+                        now + lease,
+                        left,
+                    )?);
+                }
+                let supporter_ids: Vec<_> = claimed
+                    .iter()
+                    .filter_map(|d| d.supporter_id.clone())
+                    .collect();
+                let recipients = db::deliveries::recipients(c, &supporter_ids)?;
+                let signature_ids: Vec<_> = claimed
+                    .iter()
+                    .filter_map(|d| d.signature_id.clone())
+                    .collect();
+                let signatures = db::deliveries::confirmation_petitions(c, &signature_ids)?;
+                let alert_ids: Vec<AlertId> = claimed
+                    .iter()
+                    .filter_map(|d| d.alert_id.clone())
+                    .collect::<HashSet<_>>()
+                    .into_iter()
+                    .collect();
+                let alert_status = alert_statuses(c, &alert_ids)?;
+                let mut new_alerts = Vec::new();
+                for id in alert_ids.iter().filter(|id| !cached.contains(*id)) {
+                    if let Some(content) = kinds::alert::alert_content(c, id, &base_url)? {
+                        new_alerts.push(content);
+                    }
+                }
+                Ok::<_, DbError>((claimed, recipients, signatures, alert_status, new_alerts))
+            })
+            .await?;
+        for content in new_alerts {
+            alert_cache.insert(content.alert_id.clone(), Arc::new(content));
+        }
+        self.watched.lock().expect("watched lock").extend(
+            alert_status
+                .iter()
+                .filter(|(_, s)| **s == AlertStatus::Sending)
+                .map(|(id, _)| id.clone()),
+        );
+        let batch = Batch {
+            recipients: recipients.into_iter().map(|r| (r.id.clone(), r)).collect(),
+            signatures: signatures
+                .into_iter()
+                .map(|(sig, title, status, locale)| (sig, (title, status, locale)))
+                .collect(),
+            alert_status,
+            alerts: alert_cache,
+        };
+
+        let mut jobs = Vec::new();
+        let mut skipped: Vec<(DeliveryId, Option<AlertId>, Outcome)> = Vec::new();
+        for d in claimed {
+            match kinds::prepare(&d, &batch) {
+                Ok((recipient, mail)) => jobs.push(Job {
+                    delivery: d,
+                    recipient,
+                    mail,
+                }),
+                Err(reason) => skipped.push((d.id, d.alert_id, Outcome::Cancelled { reason })),
+            }
+        }
+        let Batch { alert_status, .. } = batch;
+        if !skipped.is_empty() {
+            let worker = self.id.clone();
+            let alert_ids: HashSet<AlertId> =
+                skipped.iter().filter_map(|(_, a, _)| a.clone()).collect();
+            let outcomes: Vec<(DeliveryId, Outcome)> =
+                skipped.into_iter().map(|(id, _, o)| (id, o)).collect();
+            self.db
+                .run(move |c| db::write_tx(c, |c| db::deliveries::record(c, &worker, &outcomes)))
+                .await?;
+            record::finish_alerts(&self.db, alert_ids).await;
+        }
+        // Forget alerts that are no longer sending, so edits to a draft are
+        // seen by its next test send.
+        alert_cache.retain(|id, _| alert_status.get(id) == Some(&AlertStatus::Sending));
+        Ok(jobs)
+    }
+}
+
+/// Every `poll`, looks up the alerts whose deliveries are claimed and
+/// notes the cancelled ones, so a cancel stops the deliveries already claimed
+/// and waiting for a connection too, not only those still queued.
+pub(super) async fn watch_cancellations(
+    db: Db,
+    watched: Arc<std::sync::Mutex<HashSet<AlertId>>>,
+    cancelled: Arc<std::sync::RwLock<HashSet<AlertId>>>,
+    poll: Duration,
+) {
+    loop {
+        tokio::time::sleep(poll).await;
+        let ids: Vec<AlertId> = watched
+            .lock()
+            .expect("watched lock")
+            .iter()
+            .cloned()
+            .collect();
+        if ids.is_empty() {
+            continue;
+        }
+        let asked = ids.clone();
+        let statuses = match db.run(move |c| alert_statuses(c, &asked)).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error.cause_chain = ?e, "looking up alert statuses failed");
+                continue;
+            }
+        };
+        let mut w = watched.lock().expect("watched lock");
+        for id in ids {
+            match statuses.get(&id) {
+                Some(AlertStatus::Sending) => {}
+                Some(AlertStatus::Cancelled) => {
+                    cancelled
+                        .write()
+                        .expect("cancelled lock")
+                        .insert(id.clone());
+                    w.remove(&id);
+                }
+                Some(AlertStatus::Draft | AlertStatus::Sent) | None => {
+                    w.remove(&id);
+                }
+            }
+        }
+    }
+}
