@@ -41,6 +41,13 @@ macro_rules! word_enum {
             }
         }
 
+        /// Compares with the stored word (`status == "open"`).
+        impl PartialEq<&str> for $ty {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+
         impl ::std::str::FromStr for $ty {
             type Err = DomainError;
             fn from_str(s: &str) -> Result<$ty, DomainError> {

@@ -550,10 +550,17 @@ pub fn load_alert_content(
     let Some(alert) = db::alerts::get(c, alert_id)? else {
         return Ok(None);
     };
-    let case = db::cases::get(c, &alert.case_id)?;
-    let petition = match &alert.petition_id {
-        Some(p) => db::petitions::get(c, p)?,
-        None => None,
+    let case = match crate::domain::CaseId::parse(&alert.case_id) {
+        Ok(id) => db::cases::get(c, &id)?,
+        Err(_) => None,
+    };
+    let petition = match alert
+        .petition_id
+        .as_deref()
+        .map(crate::domain::PetitionId::parse)
+    {
+        Some(Ok(p)) => db::petitions::get(c, &p)?,
+        _ => None,
     };
     Ok(Some(AlertContent {
         alert_id: alert.id,

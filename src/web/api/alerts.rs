@@ -152,18 +152,25 @@ async fn save_alert(
             db::write_tx(c, |c| {
                 // Existence checks join the shape errors in one 422.
                 let case = match &case_id {
-                    Some(id) => db::cases::get(c, id)?,
+                    Some(id) => match crate::domain::CaseId::parse(id) {
+                        Ok(id) => db::cases::get(c, &id)?,
+                        Err(_) => None,
+                    },
                     None => None,
                 };
                 if case_id.is_some() && case.is_none() {
                     errors.push(FieldError::new("case_id", "No case has this id."));
                 }
                 if let Some(pid) = &petition_id {
-                    match db::petitions::get(c, pid)? {
+                    let petition = match crate::domain::PetitionId::parse(pid) {
+                        Ok(pid) => db::petitions::get(c, &pid)?,
+                        Err(_) => None,
+                    };
+                    match petition {
                         None => {
                             errors.push(FieldError::new("petition_id", "No petition has this id."))
                         }
-                        Some(p) if case_id.as_deref().is_some_and(|cid| cid != p.case_id) => errors
+                        Some(p) if case_id.as_deref().is_some_and(|cid| cid != p.case_id.as_str()) => errors
                             .push(FieldError::new(
                                 "petition_id",
                                 "This petition belongs to another case.",

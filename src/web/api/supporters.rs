@@ -219,7 +219,9 @@ pub async fn subject_access(
         .run(move |c| {
             let s = db::supporters::get(c, &id)?.ok_or(ApiError::NotFound("supporter"))?;
             let lists = db::lists::for_supporter(c, &id)?;
-            let signatures = db::signature_reports::for_supporter(c, &id)?;
+            let sid = crate::domain::SupporterId::parse(&id)
+                .map_err(|_| ApiError::NotFound("supporter"))?;
+            let signatures = db::signature_reports::for_supporter(c, &sid)?;
             let deliveries = db::deliveries::for_supporter(c, &id)?;
             // Who looked at a person's data is itself worth keeping.
             db::audit::record(c, &actor, "supporter.export", "supporter", Some(&id), None)?;
@@ -243,11 +245,11 @@ pub async fn subject_access(
                 signatures: signatures
                     .into_iter()
                     .map(|g| SignatureHeld {
-                        id: g.id,
-                        petition_id: g.petition_id,
+                        id: g.id.into(),
+                        petition_id: g.petition_id.into(),
                         petition_slug: g.petition_slug,
                         petition_title: g.petition_title,
-                        status: g.status,
+                        status: g.status.as_str().to_string(),
                         country: g.country,
                         postcode: g.postcode,
                         comment: g.comment,

@@ -64,8 +64,8 @@ async fn options(c: &Console, values: &Value) -> Result<Value, Fail> {
         .unwrap_or_default();
     let loc = c.page.locale;
     Ok(json!({
-        "cases": cases.iter().map(|k| json!({"id": k.id, "title": k.title, "selected": k.id == sel("case_id")})).collect::<Vec<_>>(),
-        "petitions": petitions.iter().map(|p| json!({"id": p.id, "title": p.title, "selected": p.id == sel("petition_id")})).collect::<Vec<_>>(),
+        "cases": cases.iter().map(|k| json!({"id": k.id, "title": k.title, "selected": k.id.as_str() == sel("case_id")})).collect::<Vec<_>>(),
+        "petitions": petitions.iter().map(|p| json!({"id": p.id, "title": p.title, "selected": p.id.as_str() == sel("petition_id")})).collect::<Vec<_>>(),
         "lists": lists.iter().map(|l| json!({
             "id": l.id, "name": l.name,
             "active": loc.number(counts.get(&l.id).map(|n| n.active).unwrap_or(0)),

@@ -86,12 +86,9 @@ async fn render(c: &Console) -> Result<HttpResponse, Fail> {
                 .collect();
             let mut per_day: BTreeMap<String, i64> = BTreeMap::new();
             for p in &petitions {
-                for (status, day, n) in db::signature_reports::by_day(conn, &p.id)? {
-                    if status == db::signature_reports::CONFIRMED
-                        || status == db::signature_reports::PENDING
-                    {
-                        *per_day.entry(day).or_default() += n;
-                    }
+                // Pending and confirmed signatures both count here.
+                for (_status, day, n) in db::signature_reports::by_day(conn, &p.id)? {
+                    *per_day.entry(day).or_default() += n;
                 }
             }
             let mut alerts = vec![];

@@ -31,7 +31,10 @@ async fn petition_by_id(
 ) -> Result<crate::db::petitions::Petition, Fail> {
     state
         .db
-        .run(move |c| crate::db::petitions::get(c, &id))
+        .run(move |c| match crate::domain::PetitionId::parse(&id) {
+            Ok(id) => crate::db::petitions::get(c, &id),
+            Err(_) => Ok(None),
+        })
         .await?
         .ok_or(Fail::NotFound)
 }

@@ -358,7 +358,7 @@ async fn sign_inner(
         }
     };
     let signature = NewSignature {
-        petition_id: petition.id.clone(),
+        petition_id: petition.id.to_string(),
         petition_slug: petition.slug.clone(),
         require_confirmation: petition.require_confirmation,
         email: valid.email,
