@@ -81,7 +81,14 @@ pub fn seed(conn: &mut DbConnection) -> Result<bool, DbError> {
             updated_at: now,
         };
         db::petitions::insert(conn, &petition)?;
-        db::audit::record(conn, "demo", "demo.seed", "case", Some(case.id.as_str()), None)?;
+        db::audit::record(
+            conn,
+            "demo",
+            "demo.seed",
+            "case",
+            Some(case.id.as_str()),
+            None,
+        )?;
         Ok(true)
     })
 }

@@ -84,9 +84,15 @@ fn read(body: Map<String, Value>, create: bool) -> CampaignResult<CaseChanges> {
     Ok(changes)
 }
 
-/// The id in a path: one that cannot name a case names none.
+/// The id in a path: one that cannot name a case names none. Only the
+/// canonical text names one, as when ids were looked up as text.
 pub fn id(s: &str) -> CampaignResult<CaseId> {
-    CaseId::parse(s).map_err(|_| CampaignError::not_found("case"))
+    canonical(s).ok_or_else(|| CampaignError::not_found("case"))
+}
+
+/// `s` as a case id if it is one in the form ids are stored in.
+pub(super) fn canonical(s: &str) -> Option<CaseId> {
+    CaseId::parse(s).ok().filter(|id| id.as_str() == s)
 }
 
 fn slug_taken(slug: &str) -> CampaignError {
@@ -182,7 +188,14 @@ pub async fn update(
                 }
                 Err(e) => return Err(e.into()),
             }
-            db::audit::record(c, &actor_name, "case.update", "case", Some(id.as_str()), None)?;
+            db::audit::record(
+                c,
+                &actor_name,
+                "case.update",
+                "case",
+                Some(id.as_str()),
+                None,
+            )?;
             db::cases::get(c, &id)?.ok_or(CampaignError::not_found("case"))
         })
         .await?;

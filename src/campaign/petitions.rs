@@ -59,7 +59,7 @@ impl NewPetition {
         let (case_id, c) = read(body, true)?;
         let case_id = case_id
             .as_deref()
-            .and_then(|s| CaseId::parse(s).ok())
+            .and_then(super::cases::canonical)
             .ok_or_else(no_such_case)?;
         Ok(NewPetition {
             case_id,
@@ -114,9 +114,13 @@ fn not_found() -> CampaignError {
     CampaignError::not_found("petition")
 }
 
-/// The id in a path: one that cannot name a petition names none.
+/// The id in a path: one that cannot name a petition names none. Only the
+/// canonical text names one, as when ids were looked up as text.
 pub fn id(s: &str) -> CampaignResult<PetitionId> {
-    PetitionId::parse(s).map_err(|_| not_found())
+    PetitionId::parse(s)
+        .ok()
+        .filter(|id| id.as_str() == s)
+        .ok_or_else(not_found)
 }
 
 fn slug_taken(slug: &str) -> CampaignError {
@@ -338,9 +342,8 @@ pub async fn signatures_csv(
     crate::telemetry::spawn_blocking_with_tracing(move || {
         let result =
             export::signatures_csv(&db, &petition_id, options.status, options.bom, |chunk| {
-                tx.blocking_send(Ok(chunk)).map_err(|_| {
-                    std::io::Error::new(std::io::ErrorKind::BrokenPipe, "reader left")
-                })
+                tx.blocking_send(Ok(chunk))
+                    .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "reader left"))
             });
         match result {
             Ok(rows) => {
@@ -420,4 +423,46 @@ pub async fn counts_csv(
     let rows: Vec<(String, i64)> = view.by.into_iter().collect();
     let csv = export::counts_csv(&rows).map_err(anyhow::Error::new)?;
     Ok((petition, csv))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn body(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap()
+    }
+
+    fn fields(e: CampaignError) -> Vec<String> {
+        match e {
+            CampaignError::Invalid(v) => v.into_iter().map(|f| f.field).collect(),
+            other => panic!("not invalid: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_case_id_that_names_no_case_is_refused_only_after_the_other_fields() {
+        let e = NewPetition::parse(body(json!({"case_id": "nope", "slug": "Bad Slug"})));
+        assert_eq!(
+            fields(e.unwrap_err()),
+            ["slug", "title", "target", "body"],
+            "shape errors first, every one"
+        );
+        let e = NewPetition::parse(body(json!({
+            "case_id": "nope", "slug": "release-aziz", "title": "T", "target": "X", "body": "B",
+        })));
+        assert_eq!(fields(e.unwrap_err()), ["case_id"]);
+        let upper = CaseId::new().as_str().to_uppercase();
+        assert!(id(&upper).is_err(), "only an id's stored text names it");
+    }
+
+    #[test]
+    fn an_update_cannot_move_a_petition_and_leaves_absent_fields_alone() {
+        let e = PetitionChanges::parse(body(json!({"case_id": CaseId::new()})));
+        assert_eq!(fields(e.unwrap_err()), ["case_id"]);
+        let c = PetitionChanges::parse(body(json!({"status": "closed"}))).unwrap();
+        assert_eq!(c.status, Some(PetitionStatus::Closed));
+        assert!(c.slug.is_none() && c.require_confirmation.is_none());
+    }
 }

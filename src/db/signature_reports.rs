@@ -194,10 +194,7 @@ pub fn by_day(
 }
 
 /// The petition id of `slug` (for the CLI, which names petitions by slug).
-pub fn petition_id_by_slug(
-    conn: &mut DbConnection,
-    slug: &str,
-) -> DbResult<Option<PetitionId>> {
+pub fn petition_id_by_slug(conn: &mut DbConnection, slug: &str) -> DbResult<Option<PetitionId>> {
     Ok(petitions::table
         .filter(petitions::slug.eq(slug))
         .select(petitions::id)

@@ -152,9 +152,10 @@ async fn save_alert(
             db::write_tx(c, |c| {
                 // Existence checks join the shape errors in one 422.
                 let case = match &case_id {
+                    // Only an id's stored text names it.
                     Some(id) => match crate::domain::CaseId::parse(id) {
-                        Ok(id) => db::cases::get(c, &id)?,
-                        Err(_) => None,
+                        Ok(cid) if cid.as_str() == id => db::cases::get(c, &cid)?,
+                        _ => None,
                     },
                     None => None,
                 };
@@ -163,18 +164,19 @@ async fn save_alert(
                 }
                 if let Some(pid) = &petition_id {
                     let petition = match crate::domain::PetitionId::parse(pid) {
-                        Ok(pid) => db::petitions::get(c, &pid)?,
-                        Err(_) => None,
+                        Ok(p) if p.as_str() == pid => db::petitions::get(c, &p)?,
+                        _ => None,
                     };
                     match petition {
                         None => {
                             errors.push(FieldError::new("petition_id", "No petition has this id."))
                         }
-                        Some(p) if case_id.as_deref().is_some_and(|cid| cid != p.case_id.as_str()) => errors
-                            .push(FieldError::new(
+                        Some(p) if case_id.as_deref().is_some_and(|cid| cid != &*p.case_id) => {
+                            errors.push(FieldError::new(
                                 "petition_id",
                                 "This petition belongs to another case.",
-                            )),
+                            ))
+                        }
                         Some(_) => {}
                     }
                 }

@@ -107,7 +107,13 @@ pub async fn edit(c: Console, id: web::Path<String>) -> HttpResponse {
             "country": k.country, "body": k.body, "status": k.status,
             "public_url": format!("{}/cases/{}", c.state.settings.base_url, k.slug),
         });
-        Ok(case_page(&c, StatusCode::OK, Some(id.as_str()), &values, &[]))
+        Ok(case_page(
+            &c,
+            StatusCode::OK,
+            Some(id.as_str()),
+            &values,
+            &[],
+        ))
     }
     .await;
     c.finish(r)
