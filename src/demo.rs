@@ -1,10 +1,14 @@
 //! The demo case loaded by `serve --demo` into a database with no case: a
 //! real urgent action, told in Clarion's own words, so a newcomer sees real
 //! content at once.
+//!
+//! It writes through `db` directly, not the campaign actions: the seed is
+//! the service's own, audited as `demo`, not any campaigner's action.
 
 use crate::db::cases::Case;
 use crate::db::petitions::Petition;
 use crate::db::{self, DbConnection, DbError};
+use crate::domain::{CaseId, CaseStatus, PetitionId, PetitionStatus};
 
 pub const CASE_SLUG: &str = "azimjan-askarov";
 pub const PETITION_SLUG: &str = "free-azimjan-askarov";
@@ -49,27 +53,27 @@ pub fn seed(conn: &mut DbConnection) -> Result<bool, DbError> {
         }
         let now = db::now();
         let case = Case {
-            id: db::new_id(),
+            id: CaseId::new(),
             slug: CASE_SLUG.into(),
             title: "Azimjan Askarov: a human rights defender serving life in Kyrgyzstan".into(),
             summary: SUMMARY.into(),
             subject_name: Some("Azimjan Askarov".into()),
             country: Some("KG".into()),
             body: Some(BODY.into()),
-            status: "open".into(),
+            status: CaseStatus::Open,
             created_at: now,
             updated_at: now,
         };
         db::cases::insert(conn, &case)?;
         let petition = Petition {
-            id: db::new_id(),
+            id: PetitionId::new(),
             case_id: case.id.clone(),
             slug: PETITION_SLUG.into(),
             title: "Free Azimjan Askarov before the Supreme Court review".into(),
             target: "The Supreme Court and the Prosecutor General of the Kyrgyz Republic".into(),
             body: PETITION_BODY.into(),
             goal: Some(10_000),
-            status: "open".into(),
+            status: PetitionStatus::Open,
             require_confirmation: true,
             confirmed_count: 0,
             pending_count: 0,
@@ -77,7 +81,14 @@ pub fn seed(conn: &mut DbConnection) -> Result<bool, DbError> {
             updated_at: now,
         };
         db::petitions::insert(conn, &petition)?;
-        db::audit::record(conn, "demo", "demo.seed", "case", Some(&case.id), None)?;
+        db::audit::record(
+            conn,
+            "demo",
+            "demo.seed",
+            "case",
+            Some(case.id.as_str()),
+            None,
+        )?;
         Ok(true)
     })
 }

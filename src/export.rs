@@ -1,7 +1,11 @@
-//! The signatures CSV, shared by `GET /petitions/{id}/signatures.csv` and
-//! `clarion export signatures`, so both give the same bytes.
+//! The signatures CSV, shared by `GET /petitions/{id}/signatures.csv`, the
+//! console's download and `clarion export signatures`, so all give the same
+//! bytes; and the counts behind `GET /petitions/{id}/counts`.
 //!
 //! Policy:
+//! * The machinery of the export only: who may export, and finding the
+//!   petition, are `campaign::petitions`, the one way `web/` and
+//!   `commands/` reach this module.
 //! * Rows come from the database in chunks of [`CHUNK_ROWS`] by keyset paging
 //!   over the signature id, and each chunk is handed on as bytes before the
 //!   next is read: memory does not depend on the number of signatures.
@@ -19,8 +23,9 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::db::signature_reports::{self, CsvRow, CONFIRMED, PENDING};
+use crate::db::signature_reports::{self, CsvRow};
 use crate::db::{Db, DbConnection, DbError};
+use crate::domain::{PetitionId, SignatureStatus};
 use serde::Serialize;
 
 pub const CHUNK_ROWS: i64 = 5000;
@@ -55,11 +60,11 @@ impl StatusFilter {
         }
     }
 
-    fn statuses(self) -> &'static [&'static str] {
+    fn statuses(self) -> &'static [SignatureStatus] {
         match self {
-            StatusFilter::Confirmed => &[CONFIRMED],
-            StatusFilter::Pending => &[PENDING],
-            StatusFilter::All => &[CONFIRMED, PENDING],
+            StatusFilter::Confirmed => &[SignatureStatus::Confirmed],
+            StatusFilter::Pending => &[SignatureStatus::Pending],
+            StatusFilter::All => &[SignatureStatus::Confirmed, SignatureStatus::Pending],
         }
     }
 }
@@ -114,8 +119,8 @@ fn write_row(w: &mut csv::Writer<Vec<u8>>, r: &CsvRow) -> csv::Result<()> {
 /// Signatures of one status read a chunk at a time, in id order.
 struct Cursor<'a> {
     db: &'a Db,
-    petition_id: &'a str,
-    status: &'static str,
+    petition_id: &'a PetitionId,
+    status: SignatureStatus,
     buf: VecDeque<CsvRow>,
     after: Option<String>,
     done: bool,
@@ -145,7 +150,7 @@ impl Cursor<'_> {
 /// pending rows are merged in signing order. Returns the rows written.
 pub fn signatures_csv(
     db: &Db,
-    petition_id: &str,
+    petition_id: &PetitionId,
     filter: StatusFilter,
     bom: bool,
     mut sink: impl FnMut(Vec<u8>) -> std::io::Result<()>,
@@ -158,7 +163,7 @@ pub fn signatures_csv(
         .map(|s| Cursor {
             db,
             petition_id,
-            status: s,
+            status: *s,
             buf: VecDeque::new(),
             after: None,
             done: false,
@@ -241,7 +246,7 @@ impl CountBy {
 /// holds). Shared with `clarion export counts`.
 pub fn counts(
     conn: &mut DbConnection,
-    petition_id: &str,
+    petition_id: &PetitionId,
     by: CountBy,
 ) -> Result<CountsView, DbError> {
     let (confirmed, pending) = signature_reports::totals(conn, petition_id)?;
@@ -256,10 +261,9 @@ pub fn counts(
         pending_by: BTreeMap::new(),
     };
     for (status, key, n) in rows {
-        let map = match status.as_str() {
-            CONFIRMED => &mut view.by,
-            PENDING => &mut view.pending_by,
-            _ => continue,
+        let map = match status {
+            SignatureStatus::Confirmed => &mut view.by,
+            SignatureStatus::Pending => &mut view.pending_by,
         };
         *map.entry(key).or_default() += n;
     }

@@ -227,7 +227,7 @@ async fn save(
         // The checks that need the database join the others in one answer.
         let case = match &case_id {
             Some(raw) => match CaseId::parse(raw) {
-                Ok(id) => db::cases::get(c, id.as_str())?.map(|_| id),
+                Ok(id) => db::cases::get(c, &id)?.map(|_| id),
                 Err(_) => None,
             },
             None => None,
@@ -237,7 +237,7 @@ async fn save(
         }
         let petition = match &petition_id {
             Some(raw) => match PetitionId::parse(raw) {
-                Ok(id) => db::petitions::get(c, id.as_str())?.map(|p| (id, p)),
+                Ok(id) => db::petitions::get(c, &id)?.map(|p| (id, p)),
                 Err(_) => None,
             },
             None => None,

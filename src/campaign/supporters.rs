@@ -173,7 +173,7 @@ pub async fn subject_access(
     ctx.run(move |c| {
         let s = db::supporters::get(c, &id)?.ok_or(CampaignError::not_found("supporter"))?;
         let lists = db::lists::for_supporter(c, &id)?;
-        let signatures = db::signature_reports::for_supporter(c, id.as_str())?;
+        let signatures = db::signature_reports::for_supporter(c, &id)?;
         let deliveries = db::deliveries::for_supporter(c, &id)?;
         // Who looked at a person's data is itself worth keeping.
         db::audit::record(

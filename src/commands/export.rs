@@ -1,15 +1,16 @@
 //! `clarion export …`: the same CSV as the API's signature and count
-//! exports.
+//! exports, through the same `campaign::petitions` actions, acting as the
+//! operator ([`Actor::Cli`]).
 
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::Context;
+use anyhow::Context as _;
 use clap::Subcommand;
 
+use crate::campaign::petitions::{self, CountBy, CsvOptions, Petition, StatusFilter};
+use crate::campaign::{Actor, CampaignError, Context};
 use crate::config::Settings;
-use crate::db::{self, Db};
-use crate::export::{self, CountBy, StatusFilter};
 
 #[derive(Subcommand, Debug)]
 pub enum ExportCommand {
@@ -52,39 +53,56 @@ fn output(out: Option<PathBuf>) -> anyhow::Result<Box<dyn Write + Send>> {
     })
 }
 
-async fn petition_id(db: &Db, slug: String) -> anyhow::Result<String> {
-    let s = slug.clone();
-    db.run(move |c| db::signature_reports::petition_id_by_slug(c, &s))
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no petition has the slug {slug:?}"))
+/// The action's refusal as the command's one-line reason.
+fn reason(e: CampaignError) -> anyhow::Error {
+    match e {
+        CampaignError::Internal(e) => e,
+        e => anyhow::anyhow!(e.one_line()),
+    }
+}
+
+async fn petition(ctx: &Context, slug: &str) -> anyhow::Result<Petition> {
+    match petitions::by_slug(ctx, &Actor::Cli, slug).await {
+        Ok(p) => Ok(p),
+        Err(CampaignError::NotFound { .. }) => {
+            anyhow::bail!("no petition has the slug {slug:?}")
+        }
+        Err(e) => Err(reason(e)),
+    }
 }
 
 pub async fn export(command: ExportCommand, settings: &Settings) -> anyhow::Result<()> {
-    let (db, _) = crate::startup::prepare(settings).await?;
+    let ctx = crate::startup::context(settings).await?;
     match command {
         ExportCommand::Signatures {
-            petition,
+            petition: slug,
             out,
             status,
             no_bom,
         } => {
-            let filter = StatusFilter::parse(&status).context("--status")?;
-            let id = petition_id(&db, petition).await?;
-            let mut w = output(out)?;
-            crate::telemetry::spawn_blocking_with_tracing(move || {
-                export::signatures_csv(&db, &id, filter, !no_bom, |chunk| w.write_all(&chunk))?;
-                w.flush()?;
-                Ok::<_, anyhow::Error>(())
-            })
-            .await??;
+            let status = StatusFilter::parse(&status).context("--status")?;
+            let p = petition(&ctx, &slug).await?;
+            let options = CsvOptions {
+                status,
+                bom: !no_bom,
+                audit: false,
+            };
+            petitions::write_signatures_csv(&ctx, &Actor::Cli, &p.id, options, output(out)?)
+                .await
+                .map_err(reason)?;
         }
-        ExportCommand::Counts { petition, by, out } => {
+        ExportCommand::Counts {
+            petition: slug,
+            by,
+            out,
+        } => {
             let by = CountBy::parse(&by).context("--by")?;
-            let id = petition_id(&db, petition).await?;
-            let view = db.run(move |c| export::counts(c, &id, by)).await?;
-            let rows: Vec<(String, i64)> = view.by.into_iter().collect();
+            let p = petition(&ctx, &slug).await?;
+            let (_, csv) = petitions::counts_csv(&ctx, &Actor::Cli, &p.id, by, false)
+                .await
+                .map_err(reason)?;
             let mut w = output(out)?;
-            w.write_all(&export::counts_csv(&rows)?)?;
+            w.write_all(&csv)?;
             w.flush()?;
         }
     }

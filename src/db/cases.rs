@@ -1,26 +1,29 @@
-//! Queries on `cases`.
+//! Queries on `cases`. Rows in, rows out: no rules about who may change a
+//! case or what follows from it (that is `campaign::cases`).
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::cases;
 use super::{DbConnection, DbResult};
+use crate::domain::{CaseId, CaseStatus};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = cases)]
 pub struct Case {
-    pub id: String,
+    pub id: CaseId,
     pub slug: String,
     pub title: String,
     pub summary: String,
     pub subject_name: Option<String>,
     pub country: Option<String>,
     pub body: Option<String>,
-    pub status: String,
+    pub status: CaseStatus,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
 
+/// The columns an update sets; `None` leaves a column as it is.
 #[derive(Debug, Clone, Default, AsChangeset)]
 #[diesel(table_name = cases)]
 pub struct CaseChanges {
@@ -30,7 +33,7 @@ pub struct CaseChanges {
     pub subject_name: Option<String>,
     pub country: Option<String>,
     pub body: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<CaseStatus>,
     pub updated_at: Option<NaiveDateTime>,
 }
 
@@ -41,7 +44,7 @@ pub fn insert(conn: &mut DbConnection, case: &Case) -> QueryResult<()> {
     Ok(())
 }
 
-pub fn get(conn: &mut DbConnection, id: &str) -> DbResult<Option<Case>> {
+pub fn get(conn: &mut DbConnection, id: &CaseId) -> DbResult<Option<Case>> {
     Ok(cases::table
         .find(id)
         .select(Case::as_select())
@@ -57,7 +60,8 @@ pub fn get_by_slug(conn: &mut DbConnection, slug: &str) -> DbResult<Option<Case>
         .optional()?)
 }
 
-/// A page of cases in creation order, after the cursor id.
+/// A page of cases in creation order, after the cursor (an id's text; a
+/// cursor is opaque to clients, so it need not name a case that exists).
 pub fn page(conn: &mut DbConnection, after: Option<&str>, limit: i64) -> DbResult<Vec<Case>> {
     let mut q = cases::table.select(Case::as_select()).into_boxed();
     if let Some(after) = after {
@@ -70,7 +74,7 @@ pub fn count(conn: &mut DbConnection) -> DbResult<i64> {
     Ok(cases::table.count().get_result(conn)?)
 }
 
-pub fn update(conn: &mut DbConnection, id: &str, changes: &CaseChanges) -> QueryResult<usize> {
+pub fn update(conn: &mut DbConnection, id: &CaseId, changes: &CaseChanges) -> QueryResult<usize> {
     diesel::update(cases::table.find(id))
         .set(changes)
         .execute(conn)

@@ -1,22 +1,25 @@
-//! Queries on `petitions` and their counter caches.
+//! Queries on `petitions` and their counter caches. Rows in, rows out: no
+//! rules about who may change a petition or what follows from it (that is
+//! `campaign::petitions`).
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{petition_country_counts, petitions};
 use super::{DbConnection, DbResult};
+use crate::domain::{CaseId, PetitionId, PetitionStatus};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = petitions)]
 pub struct Petition {
-    pub id: String,
-    pub case_id: String,
+    pub id: PetitionId,
+    pub case_id: CaseId,
     pub slug: String,
     pub title: String,
     pub target: String,
     pub body: String,
     pub goal: Option<i64>,
-    pub status: String,
+    pub status: PetitionStatus,
     pub require_confirmation: bool,
     pub confirmed_count: i64,
     pub pending_count: i64,
@@ -24,6 +27,7 @@ pub struct Petition {
     pub updated_at: NaiveDateTime,
 }
 
+/// The columns an update sets; `None` leaves a column as it is.
 #[derive(Debug, Clone, Default, AsChangeset)]
 #[diesel(table_name = petitions)]
 pub struct PetitionChanges {
@@ -32,7 +36,7 @@ pub struct PetitionChanges {
     pub target: Option<String>,
     pub body: Option<String>,
     pub goal: Option<i64>,
-    pub status: Option<String>,
+    pub status: Option<PetitionStatus>,
     pub require_confirmation: Option<bool>,
     pub updated_at: Option<NaiveDateTime>,
 }
@@ -44,7 +48,7 @@ pub fn insert(conn: &mut DbConnection, petition: &Petition) -> QueryResult<()> {
     Ok(())
 }
 
-pub fn get(conn: &mut DbConnection, id: &str) -> DbResult<Option<Petition>> {
+pub fn get(conn: &mut DbConnection, id: &PetitionId) -> DbResult<Option<Petition>> {
     Ok(petitions::table
         .find(id)
         .select(Petition::as_select())
@@ -60,6 +64,7 @@ pub fn get_by_slug(conn: &mut DbConnection, slug: &str) -> DbResult<Option<Petit
         .optional()?)
 }
 
+/// A page of petitions in creation order, after the cursor (an id's text).
 pub fn page(conn: &mut DbConnection, after: Option<&str>, limit: i64) -> DbResult<Vec<Petition>> {
     let mut q = petitions::table.select(Petition::as_select()).into_boxed();
     if let Some(after) = after {
@@ -68,7 +73,7 @@ pub fn page(conn: &mut DbConnection, after: Option<&str>, limit: i64) -> DbResul
     Ok(q.order(petitions::id.asc()).limit(limit).load(conn)?)
 }
 
-pub fn for_case(conn: &mut DbConnection, case_id: &str) -> DbResult<Vec<Petition>> {
+pub fn for_case(conn: &mut DbConnection, case_id: &CaseId) -> DbResult<Vec<Petition>> {
     Ok(petitions::table
         .filter(petitions::case_id.eq(case_id))
         .order(petitions::id.asc())
@@ -78,20 +83,27 @@ pub fn for_case(conn: &mut DbConnection, case_id: &str) -> DbResult<Vec<Petition
 
 pub fn open(conn: &mut DbConnection) -> DbResult<Vec<Petition>> {
     Ok(petitions::table
-        .filter(petitions::status.eq("open"))
+        .filter(petitions::status.eq(PetitionStatus::Open))
         .order(petitions::id.asc())
         .select(Petition::as_select())
         .load(conn)?)
 }
 
-pub fn update(conn: &mut DbConnection, id: &str, changes: &PetitionChanges) -> QueryResult<usize> {
+pub fn update(
+    conn: &mut DbConnection,
+    id: &PetitionId,
+    changes: &PetitionChanges,
+) -> QueryResult<usize> {
     diesel::update(petitions::table.find(id))
         .set(changes)
         .execute(conn)
 }
 
 /// Confirmed signatures per country, from the counter cache.
-pub fn country_counts(conn: &mut DbConnection, petition_id: &str) -> DbResult<Vec<(String, i64)>> {
+pub fn country_counts(
+    conn: &mut DbConnection,
+    petition_id: &PetitionId,
+) -> DbResult<Vec<(String, i64)>> {
     Ok(petition_country_counts::table
         .filter(petition_country_counts::petition_id.eq(petition_id))
         .filter(petition_country_counts::confirmed.gt(0))

@@ -36,6 +36,15 @@ macro_rules! uuid_id {
             }
         }
 
+        /// Reads as its text wherever a `&str` is wanted (a form value, a
+        /// log field); one id type still cannot stand for another.
+        impl ::std::ops::Deref for $ty {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
         impl Default for $ty {
             fn default() -> $ty {
                 $ty::new()

@@ -41,6 +41,13 @@ macro_rules! word_enum {
             }
         }
 
+        /// Compares with the stored word (`status == "open"`).
+        impl PartialEq<&str> for $ty {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+
         impl ::std::str::FromStr for $ty {
             type Err = DomainError;
             fn from_str(s: &str) -> Result<$ty, DomainError> {
@@ -172,13 +179,6 @@ impl Ord for Role {
     }
 }
 
-/// A role read from a row compares with its stored word (`user.role == "admin"`).
-impl PartialEq<&str> for Role {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
-    }
-}
-
 impl SupporterStatus {
     /// Whether alerts may go to someone in this status (who also needs an
     /// address): the one definition of "active" for the audience, the
@@ -190,14 +190,6 @@ impl SupporterStatus {
                 false
             }
         }
-    }
-}
-
-/// A status compares equal to the word it is stored as, so code (and tests)
-/// reading a row can say `s.status == "erased"`.
-impl PartialEq<&str> for SupporterStatus {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
     }
 }
 

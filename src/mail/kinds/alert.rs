@@ -50,9 +50,9 @@ pub fn alert_content(
     let Some(alert) = db::alerts::get(c, id)? else {
         return Ok(None);
     };
-    let case = db::cases::get(c, alert.case_id.as_str())?;
+    let case = db::cases::get(c, &alert.case_id)?;
     let petition = match &alert.petition_id {
-        Some(p) => db::petitions::get(c, p.as_str())?,
+        Some(p) => db::petitions::get(c, p)?,
         None => None,
     };
     Ok(Some(AlertContent {

@@ -37,7 +37,7 @@ pub const JSON_LIMIT: usize = 1024 * 1024;
     components(schemas(Problem, FieldError, cases::CaseView, cases::CaseInput,
         petitions::PetitionView, petitions::PetitionInput,
         alerts::AlertView, alerts::AlertInput, alerts::PreviewView,
-        signatures::SignatureView, crate::export::CountsView,
+        signatures::SignatureView, crate::campaign::petitions::CountsView,
         lists::ListView, lists::ListInput, lists::MemberInput,
         crate::import::ImportReport, crate::import::RowProblem,
         supporters::SupporterView, supporters::SubjectAccess, supporters::ConsentView,

@@ -1,6 +1,7 @@
 //! Signatures of a petition for organisers: the paged listing, the CSV export
-//! (streamed, see `crate::export`) and counts by country or day. Read-only;
-//! every organiser may use them.
+//! (streamed) and counts by country or day. Read-only; every organiser may
+//! use them. Thin: parse, authorise, call one `campaign::petitions` action,
+//! render.
 
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION};
 use actix_web::web::Bytes;
@@ -10,19 +11,22 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::{Caller, Role};
 use super::paging::{Page, PageQuery};
-use crate::db;
-use crate::db::petitions::Petition;
-use crate::db::signature_reports::{self, SignatureRow, CONFIRMED, PENDING};
+use crate::campaign::petitions::{
+    self, CountBy, CountsView, CsvOptions, SignatureRow, StatusFilter,
+};
+use crate::domain::{SignatureId, SignatureStatus, SupporterId};
 use crate::error::{ApiError, FieldError};
-use crate::export::{self, counts, CountBy, CountsView, StatusFilter};
 use crate::web::AppState;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SignatureView {
-    pub id: String,
-    pub supporter_id: String,
+    #[schema(value_type = String)]
+    pub id: SignatureId,
+    #[schema(value_type = String)]
+    pub supporter_id: SupporterId,
     /// confirmed or pending
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: SignatureStatus,
     pub signed_at: DateTime<Utc>,
     pub confirmed_at: Option<DateTime<Utc>>,
     pub first_name: Option<String>,
@@ -51,15 +55,6 @@ impl From<SignatureRow> for SignatureView {
             email_opt_in: r.email_opt_in,
         }
     }
-}
-
-async fn petition(state: &AppState, id: String) -> Result<Petition, ApiError> {
-    state
-        .db
-        .run(move |c| db::petitions::get(c, &id))
-        .await
-        .map_err(ApiError::from)?
-        .ok_or(ApiError::NotFound("petition"))
 }
 
 fn bad_status(allowed: &str) -> ApiError {
@@ -91,26 +86,29 @@ pub async fn list(
     caller.require(Role::Organiser)?;
     let q = q.into_inner();
     let status = match q.status.as_deref() {
-        None | Some("") | Some("confirmed") => CONFIRMED,
-        Some("pending") => PENDING,
-        Some(_) => return Err(bad_status("confirmed, pending")),
+        None | Some("") => SignatureStatus::Confirmed,
+        Some(s) => SignatureStatus::parse(s).map_err(|_| bad_status("confirmed, pending"))?,
     };
     let page = PageQuery {
         limit: q.limit,
         cursor: q.cursor,
     }
     .parse()?;
-    let p = petition(&state, id.into_inner()).await?;
+    let id = petitions::id(&id)?;
     let limit = page.limit;
-    let rows = state
-        .db
-        .run(move |c| signature_reports::page(c, &p.id, status, page.after.as_deref(), limit + 1))
-        .await
-        .map_err(ApiError::from)?;
+    let rows = petitions::signatures(
+        &state.ctx,
+        &caller.actor(),
+        &id,
+        status,
+        page.after,
+        limit + 1,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(Page::from_rows(
         rows,
         limit,
-        |r| r.id.clone(),
+        |r| r.id.to_string(),
         SignatureView::from,
     )))
 }
@@ -136,58 +134,34 @@ pub async fn csv(
     q: web::Query<CsvQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Organiser)?;
-    let filter = match q.status.as_deref() {
+    let status = match q.status.as_deref() {
         None | Some("") => StatusFilter::Confirmed,
         Some(s) => StatusFilter::parse(s).ok_or_else(|| bad_status("confirmed, pending, all"))?,
     };
-    let bom = q.bom.unwrap_or(true);
-    let p = petition(&state, id.into_inner()).await?;
-    Ok(csv_response(&state, &p, filter, bom))
-}
-
-/// The signatures CSV of petition `p`, streamed as an attachment; shared by
-/// the API and the console's download button.
-pub fn csv_response(
-    state: &AppState,
-    p: &Petition,
-    filter: StatusFilter,
-    bom: bool,
-) -> HttpResponse {
-    let filename = format!("{}-signatures.csv", p.slug);
-    // A few chunks in flight at most: the database is read only as fast as
-    // the client takes the bytes.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    let db = state.db.clone();
-    let petition_id = p.id.clone();
-    crate::telemetry::spawn_blocking_with_tracing(move || {
-        let result = export::signatures_csv(&db, &petition_id, filter, bom, |chunk| {
-            tx.blocking_send(Ok(Bytes::from(chunk)))
-                .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client left"))
-        });
-        match result {
-            Ok(rows) => {
-                tracing::info!(petition.id = %petition_id, export.rows = rows, "signatures exported")
-            }
-            Err(export::ExportError::Write(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-                tracing::info!(petition.id = %petition_id, "signature export abandoned by the client")
-            }
-            Err(e) => {
-                tracing::error!(petition.id = %petition_id, error.cause_chain = ?e, "signature export failed");
-                // Ends the response without its last chunk, so the client
-                // sees a broken transfer rather than a short file.
-                let _ = tx.blocking_send(Err(std::io::Error::other("export failed")));
-            }
-        }
+    let options = CsvOptions {
+        status,
+        bom: q.bom.unwrap_or(true),
+        audit: false,
+    };
+    let id = petitions::id(&id)?;
+    let export = petitions::signatures_csv(&state.ctx, &caller.actor(), &id, options).await?;
+    let filename = export.filename();
+    // An `Err` chunk ends the response without its last chunk, so the
+    // client sees a broken transfer rather than a short file.
+    let mut chunks = export.chunks;
+    let body = futures_util::stream::poll_fn(move |cx| {
+        chunks
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|c| c.map(Bytes::from)))
     });
-    let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
-    HttpResponse::Ok()
+    Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((
             CONTENT_DISPOSITION,
             format!("attachment; filename=\"{filename}\""),
         ))
         .insert_header((CACHE_CONTROL, "no-store, private"))
-        .streaming(body)
+        .streaming(body))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -212,11 +186,7 @@ pub async fn counts_route(
             ApiError::Validation(vec![FieldError::new("by", "Must be one of: country, day.")])
         })?,
     };
-    let p = petition(&state, id.into_inner()).await?;
-    let view = state
-        .db
-        .run(move |c| counts(c, &p.id, by))
-        .await
-        .map_err(ApiError::from)?;
+    let id = petitions::id(&id)?;
+    let view = petitions::counts(&state.ctx, &caller.actor(), &id, by).await?;
     Ok(HttpResponse::Ok().json(view))
 }

@@ -13,9 +13,10 @@
 
 pub mod alerts;
 pub mod auth;
-pub mod campaigns;
+pub mod cases;
 pub mod dashboard;
 pub mod lists;
+pub mod petitions;
 pub mod session;
 pub mod supporters;
 
@@ -52,26 +53,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/users", web::post().to(auth::create_user))
             .route("/users/{id}/role", web::post().to(auth::change_role))
             .route("/users/{id}/password", web::post().to(auth::set_password))
-            .route("/cases", web::get().to(campaigns::cases))
-            .route("/cases/new", web::get().to(campaigns::new_case))
-            .route("/cases", web::post().to(campaigns::create_case))
-            .route("/cases/{id}", web::get().to(campaigns::edit_case))
-            .route("/cases/{id}", web::post().to(campaigns::update_case))
-            .route("/petitions", web::get().to(campaigns::petitions))
-            .route("/petitions/new", web::get().to(campaigns::new_petition))
-            .route("/petitions", web::post().to(campaigns::create_petition))
-            .route("/petitions/{id}", web::get().to(campaigns::edit_petition))
-            .route(
-                "/petitions/{id}",
-                web::post().to(campaigns::update_petition),
-            )
+            .route("/cases", web::get().to(cases::list))
+            .route("/cases/new", web::get().to(cases::new))
+            .route("/cases", web::post().to(cases::create))
+            .route("/cases/{id}", web::get().to(cases::edit))
+            .route("/cases/{id}", web::post().to(cases::update))
+            .route("/petitions", web::get().to(petitions::list))
+            .route("/petitions/new", web::get().to(petitions::new))
+            .route("/petitions", web::post().to(petitions::create))
+            .route("/petitions/{id}", web::get().to(petitions::edit))
+            .route("/petitions/{id}", web::post().to(petitions::update))
             .route(
                 "/petitions/{id}/signatures.csv",
-                web::get().to(campaigns::signatures_csv),
+                web::get().to(petitions::signatures_csv),
             )
             .route(
                 "/petitions/{id}/counts.csv",
-                web::get().to(campaigns::counts_csv),
+                web::get().to(petitions::counts_csv),
             )
             .route("/lists", web::get().to(lists::index))
             .route("/lists", web::post().to(lists::create))

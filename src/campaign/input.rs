@@ -1,0 +1,99 @@
+//! Reading an action's input field by field from a JSON object (the API's
+//! body, or the console's form turned into one), so a refusal names every
+//! bad field at once rather than the first one serde trips on.
+//!
+//! The messages are the API's (`web/api/input.rs`, which the routes not yet
+//! moved here still use); keep the two in step until that one goes.
+
+use serde_json::{Map, Value};
+
+use super::{CampaignError, CampaignResult, FieldError};
+
+pub(crate) struct Fields {
+    map: Map<String, Value>,
+    errors: Vec<FieldError>,
+}
+
+impl Fields {
+    pub(crate) fn new(map: Map<String, Value>) -> Fields {
+        Fields {
+            map,
+            errors: Vec::new(),
+        }
+    }
+
+    pub(crate) fn has(&self, name: &str) -> bool {
+        self.map.contains_key(name)
+    }
+
+    pub(crate) fn bad(&mut self, name: &str, message: impl Into<String>) {
+        self.errors.push(FieldError::new(name, message));
+    }
+
+    /// A string field parsed by `parse`; records an error and returns `None`
+    /// when it is missing (if `required`), not a string, or rejected.
+    pub(crate) fn string<T, E: std::fmt::Display>(
+        &mut self,
+        name: &str,
+        required: bool,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Option<T> {
+        match self.map.get(name) {
+            None | Some(Value::Null) => {
+                if required {
+                    self.bad(name, "This field is required.");
+                }
+                None
+            }
+            Some(Value::String(s)) => match parse(s) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    let message = e.to_string();
+                    self.bad(name, message);
+                    None
+                }
+            },
+            Some(_) => {
+                self.bad(name, "Must be a string.");
+                None
+            }
+        }
+    }
+
+    pub(crate) fn integer(&mut self, name: &str, min: i64, max: i64) -> Option<i64> {
+        match self.map.get(name) {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) => match n.as_i64() {
+                Some(v) if (min..=max).contains(&v) => Some(v),
+                _ => {
+                    self.bad(name, format!("Must be a whole number from {min} to {max}."));
+                    None
+                }
+            },
+            Some(_) => {
+                self.bad(name, "Must be a number.");
+                None
+            }
+        }
+    }
+
+    pub(crate) fn boolean(&mut self, name: &str) -> Option<bool> {
+        match self.map.get(name) {
+            None | Some(Value::Null) => None,
+            Some(Value::Bool(b)) => Some(*b),
+            Some(_) => {
+                self.bad(name, "Must be true or false.");
+                None
+            }
+        }
+    }
+
+    /// `Invalid` with every error recorded so far, if any.
+    pub(crate) fn finish(self) -> CampaignResult<()> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(CampaignError::Invalid(self.errors))
+        }
+    }
+}

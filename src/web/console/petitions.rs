@@ -1,0 +1,307 @@
+//! Petitions in the console: list, create, edit, open and close (the status
+//! field), and a petition's public link, embed snippet, exports and
+//! by-country table. Thin: every read and write is a `campaign::petitions`
+//! action, the same the API calls; errors appear beside their fields.
+
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION};
+use actix_web::http::StatusCode;
+use actix_web::web::Bytes;
+use actix_web::{web, HttpResponse};
+use serde_json::{json, Value};
+
+use super::cases::{statuses, text};
+use super::{errors_map, see_other, Console, Form, Outcome, Posted, Role};
+use crate::campaign::petitions::{
+    self, CountBy, CsvOptions, NewPetition, PetitionChanges, StatusFilter,
+};
+use crate::campaign::{cases, CampaignResult};
+use crate::domain::PetitionStatus;
+use crate::error::FieldError;
+use crate::web::public::Fail;
+
+const PETITION_FIELDS: [&str; 6] = ["case_id", "slug", "title", "target", "body", "status"];
+
+pub async fn list(c: Console) -> HttpResponse {
+    let r = async {
+        let rows = petitions::list(&c.state.ctx, &c.actor(), None, 1000)
+            .await
+            .map_err(|e| c.campaign_fail(e))?;
+        let loc = c.page.locale;
+        let rows: Vec<Value> = rows
+            .iter()
+            .map(|p| json!({
+                "id": p.id, "title": p.title, "slug": p.slug,
+                "status": c.t(&format!("admin_status_{}", p.status)),
+                "confirmed": loc.number(p.confirmed_count), "pending": loc.number(p.pending_count),
+            }))
+            .collect();
+        Ok(c.render(
+            "petitions",
+            c.t("admin_petitions_title"),
+            json!({"petitions": rows}),
+        ))
+    }
+    .await;
+    c.finish(r)
+}
+
+/// The petition's form, and for an existing one its link, embed snippet,
+/// exports and counts by country.
+async fn petition_page(
+    c: &Console,
+    status: StatusCode,
+    id: Option<&str>,
+    values: &Value,
+    errors: &[FieldError],
+) -> Result<HttpResponse, Fail> {
+    let actor = c.actor();
+    let ctx = &c.state.ctx;
+    let loaded: CampaignResult<_> = async {
+        let cases = cases::list(ctx, &actor, None, 1000).await?;
+        let existing = match id {
+            Some(i) => {
+                let id = petitions::id(i)?;
+                let p = petitions::get(ctx, &actor, &id).await?;
+                let counts = petitions::counts(ctx, &actor, &id, CountBy::Country).await?;
+                Some((p, counts))
+            }
+            None => None,
+        };
+        Ok((cases, existing))
+    }
+    .await;
+    let (cases, existing) = loaded.map_err(|e| c.campaign_fail(e))?;
+    let mut form: serde_json::Map<String, Value> = PETITION_FIELDS
+        .iter()
+        .map(|k| (k.to_string(), json!(text(values, k))))
+        .collect();
+    form.insert("goal".into(), json!(text(values, "goal")));
+    let require = values
+        .get("require_confirmation")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    form.insert("require_confirmation".into(), json!(require));
+    let current = text(values, "status");
+    let selected_case = text(values, "case_id");
+    let title = if id.is_some() {
+        c.t("admin_petition_edit")
+    } else {
+        c.t("admin_petition_new")
+    };
+    let loc = c.page.locale;
+    let details = existing.map(|(p, by_country)| {
+        let base = &c.state.settings.base_url;
+        let link = format!("{base}/petitions/{}", p.slug);
+        let embed = format!(
+            "<iframe src=\"{base}/petitions/{}/embed\" title=\"{}\" width=\"100%\" height=\"640\" style=\"border:0\" loading=\"lazy\"></iframe>",
+            p.slug,
+            handlebars::html_escape(&p.title)
+        );
+        let mut rows: Vec<(&String, &i64)> = by_country.by.iter().collect();
+        rows.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let countries: Vec<Value> = rows
+            .iter()
+            .map(|(k, n)| {
+                let name = crate::domain::CountryCode::parse(k)
+                    .map(|cc| loc.country_name(&cc).to_string())
+                    .unwrap_or_else(|_| k.to_string());
+                json!({"code": k, "name": name, "count": loc.number(**n)})
+            })
+            .collect();
+        json!({
+            "id": p.id, "link": link, "embed": embed, "countries": countries,
+            "confirmed": loc.number(p.confirmed_count), "pending": loc.number(p.pending_count),
+        })
+    });
+    Ok(c.render_status(
+        status,
+        "petition",
+        title,
+        json!({
+            "heading": title,
+            "is_new": id.is_none(),
+            "action": id.map(|i| format!("/admin/petitions/{i}")).unwrap_or_else(|| "/admin/petitions".into()),
+            "form": form,
+            "cases": cases.iter().map(|k| json!({"id": k.id, "title": k.title, "selected": k.id.as_str() == selected_case})).collect::<Vec<_>>(),
+            "statuses": statuses(c, PetitionStatus::ALL.iter().map(|s| s.as_str()), if current.is_empty() { "open" } else { &current }),
+            "errors": errors_map(errors), "has_errors": !errors.is_empty(),
+            "details": details,
+        }),
+    ))
+}
+
+pub async fn new(c: Console) -> HttpResponse {
+    let r = async {
+        c.require(Role::Campaigner)?;
+        petition_page(&c, StatusCode::OK, None, &json!({}), &[]).await
+    }
+    .await;
+    c.finish(r)
+}
+
+/// Organisers see this page too (for the link, the exports and the counts);
+/// its form is only for campaigners.
+pub async fn edit(c: Console, id: web::Path<String>) -> HttpResponse {
+    let r = async {
+        let pid = petitions::id(&id).map_err(|e| c.campaign_fail(e))?;
+        let p = petitions::get(&c.state.ctx, &c.actor(), &pid)
+            .await
+            .map_err(|e| c.campaign_fail(e))?;
+        let values = json!({
+            "case_id": p.case_id, "slug": p.slug, "title": p.title, "target": p.target,
+            "body": p.body, "goal": p.goal, "status": p.status,
+            "require_confirmation": p.require_confirmation,
+        });
+        petition_page(&c, StatusCode::OK, Some(pid.as_str()), &values, &[]).await
+    }
+    .await;
+    c.finish(r)
+}
+
+/// The petition fields of a form as the JSON object the actions read.
+fn petition_body(form: &Form, create: bool) -> Value {
+    let mut fields: Vec<&str> = PETITION_FIELDS.to_vec();
+    if !create {
+        fields.retain(|f| *f != "case_id");
+    }
+    let mut v = form.json(&fields);
+    if let Some(g) = form.value("goal") {
+        v["goal"] = g.parse::<i64>().map(|n| json!(n)).unwrap_or(json!(g));
+    }
+    v["require_confirmation"] = json!(form.get("require_confirmation") == Some("true"));
+    v
+}
+
+async fn save(p: Posted, id: Option<String>) -> HttpResponse {
+    let Posted { c, form } = p;
+    let r = async {
+        c.require(Role::Campaigner)?;
+        let body = petition_body(&form, id.is_none());
+        let map = body.as_object().cloned().unwrap_or_default();
+        let actor = c.actor();
+        let saved = async {
+            match &id {
+                Some(i) => {
+                    let changes = PetitionChanges::parse(map)?;
+                    petitions::update(&c.state.ctx, &actor, &petitions::id(i)?, changes).await
+                }
+                None => petitions::create(&c.state.ctx, &actor, NewPetition::parse(map)?).await,
+            }
+        }
+        .await;
+        match saved {
+            Ok(p) => Ok(see_other(&format!("/admin/petitions/{}", p.id))),
+            Err(e) => match c.outcome(e) {
+                Outcome::Fields(errors) => {
+                    let mut values = form.json(&PETITION_FIELDS);
+                    values["goal"] = json!(form.get("goal").unwrap_or(""));
+                    values["require_confirmation"] = body["require_confirmation"].clone();
+                    petition_page(
+                        &c,
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        id.as_deref(),
+                        &values,
+                        &errors,
+                    )
+                    .await
+                }
+                Outcome::Fail(f) => Err(f),
+            },
+        }
+    }
+    .await;
+    c.finish(r)
+}
+
+pub async fn create(p: Posted) -> HttpResponse {
+    save(p, None).await
+}
+
+pub async fn update(p: Posted, id: web::Path<String>) -> HttpResponse {
+    save(p, Some(id.into_inner())).await
+}
+
+#[derive(serde::Deserialize)]
+pub struct ExportQuery {
+    status: Option<String>,
+    by: Option<String>,
+}
+
+/// The signatures CSV (the API's export), as a download, audited.
+pub async fn signatures_csv(
+    c: Console,
+    id: web::Path<String>,
+    q: web::Query<ExportQuery>,
+) -> HttpResponse {
+    let r = async {
+        let options = CsvOptions {
+            // A status the console does not offer falls back to its default.
+            status: q
+                .status
+                .as_deref()
+                .and_then(StatusFilter::parse)
+                .unwrap_or(StatusFilter::Confirmed),
+            bom: true,
+            audit: true,
+        };
+        let export = async {
+            let id = petitions::id(&id)?;
+            petitions::signatures_csv(&c.state.ctx, &c.actor(), &id, options).await
+        }
+        .await
+        .map_err(|e| c.campaign_fail(e))?;
+        let filename = export.filename();
+        // An `Err` chunk ends the download without its last chunk, so the
+        // browser sees a broken transfer rather than a short file.
+        let mut chunks = export.chunks;
+        let body = futures_util::stream::poll_fn(move |cx| {
+            chunks
+                .poll_recv(cx)
+                .map(|chunk| chunk.map(|c| c.map(Bytes::from)))
+        });
+        Ok(HttpResponse::Ok()
+            .content_type("text/csv; charset=utf-8")
+            .insert_header((
+                CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ))
+            .insert_header((CACHE_CONTROL, "no-store, private"))
+            .streaming(body))
+    }
+    .await;
+    c.finish(r)
+}
+
+/// Confirmed counts by country or day as `key,count` CSV, audited.
+pub async fn counts_csv(
+    c: Console,
+    id: web::Path<String>,
+    q: web::Query<ExportQuery>,
+) -> HttpResponse {
+    let r = async {
+        let by =
+            q.by.as_deref()
+                .and_then(CountBy::parse)
+                .ok_or(Fail::NotFound)?;
+        let (p, csv) = async {
+            let id = petitions::id(&id)?;
+            petitions::counts_csv(&c.state.ctx, &c.actor(), &id, by, true).await
+        }
+        .await
+        .map_err(|e| c.campaign_fail(e))?;
+        let name = match by {
+            CountBy::Country => "country",
+            CountBy::Day => "day",
+        };
+        Ok(HttpResponse::Ok()
+            .content_type("text/csv; charset=utf-8")
+            .insert_header((
+                CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}-counts-by-{name}.csv\"", p.slug),
+            ))
+            .insert_header((CACHE_CONTROL, "no-store, private"))
+            .body(csv))
+    }
+    .await;
+    c.finish(r)
+}
