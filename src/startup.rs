@@ -152,7 +152,6 @@ impl Application {
         .with_events(events)
         .with_sign_writer();
         let state = AppState {
-            mail_wakeup: ctx.events.mail_wakeup(),
             ctx,
             db,
             settings: settings.clone(),
@@ -178,7 +177,7 @@ impl Application {
                 state.db.clone(),
                 state.templates.clone(),
                 state.keys.clone(),
-                state.mail_wakeup.clone(),
+                state.ctx.events.mail_wakeup(),
             )
         });
         Ok(Application {

@@ -34,10 +34,12 @@ use std::sync::Arc;
 
 use chrono::NaiveDateTime;
 
+/// The pool handle, for whoever starts the service (the edges never query it).
+pub use crate::db::Db;
 pub use error::{CampaignError, CampaignResult, FieldError};
 
 use crate::config::Settings;
-use crate::db::{Db, DbConnection};
+use crate::db::DbConnection;
 use crate::domain::{Role, TokenId, UserId};
 use crate::security::Keys;
 use crate::templates::Templates;

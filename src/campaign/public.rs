@@ -102,6 +102,5 @@ pub async fn counts(
 /// leads to).
 pub async fn petition_by_id(ctx: &Context, id: &PetitionId) -> CampaignResult<Option<Petition>> {
     let id = id.clone();
-    ctx.run(move |c| Ok(petition_rows::get(c, &id)?))
-        .await
+    ctx.run(move |c| Ok(petition_rows::get(c, &id)?)).await
 }

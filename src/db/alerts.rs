@@ -179,7 +179,11 @@ pub fn cancel(conn: &mut DbConnection, alert_id: &AlertId, now: NaiveDateTime) -
 }
 
 /// Marks a sending alert `sent` once none of its deliveries is waiting.
-pub fn mark_finished(conn: &mut DbConnection, alert_id: &AlertId, now: NaiveDateTime) -> DbResult<()> {
+pub fn mark_finished(
+    conn: &mut DbConnection,
+    alert_id: &AlertId,
+    now: NaiveDateTime,
+) -> DbResult<()> {
     if !super::deliveries::alert_has_waiting(conn, alert_id)? {
         diesel::update(
             alerts::table

@@ -33,7 +33,7 @@ use super::AppState;
 use crate::campaign::users::User;
 use crate::campaign::{Actor, CampaignError};
 pub use crate::domain::Role;
-use crate::error::{ApiError, FieldError};
+use crate::error::FieldError;
 
 /// Largest form body: the CSV upload is the big one, gathered into memory
 /// as it streams in; larger files go through the streaming API route or the
@@ -536,20 +536,6 @@ pub enum Outcome {
     Fail(Fail),
 }
 
-impl From<ApiError> for Outcome {
-    fn from(e: ApiError) -> Self {
-        match e {
-            ApiError::Validation(v) => Outcome::Fields(v),
-            ApiError::Conflict(m) | ApiError::BadRequest(m) => {
-                Outcome::Fields(vec![FieldError::new("slug", m)])
-            }
-            ApiError::NotFound(_) => Outcome::Fail(Fail::NotFound),
-            ApiError::Forbidden | ApiError::Unauthorized => Outcome::Fail(Fail::Forbidden),
-            other => Outcome::Fail(Fail::Internal(anyhow::anyhow!(other))),
-        }
-    }
-}
-
 impl Console {
     /// A campaign action's error as this page shows it: field errors beside
     /// their fields, an error about one field beside it in the page's
@@ -586,13 +572,6 @@ impl Console {
 
 /// The pseudo-field of errors about a whole form, shown in its error summary.
 pub const FORM_FIELD: &str = "_form";
-
-pub fn api_fail(e: ApiError) -> Fail {
-    match Outcome::from(e) {
-        Outcome::Fail(f) => f,
-        Outcome::Fields(v) => Fail::Internal(anyhow::anyhow!("unexpected field errors: {v:?}")),
-    }
-}
 
 /// Field errors keyed by field name, for templates (`errors.slug`).
 pub fn errors_map(errors: &[FieldError]) -> Value {

@@ -113,15 +113,6 @@ pub enum Fail {
     Internal(anyhow::Error),
 }
 
-/// Transitional: the console's handlers still run some queries of their
-/// own and `?` their `DbError` into this `Fail`. Remove once no file under
-/// `web/` names `crate::db` (issue 10); the public pages no longer use it.
-impl From<crate::db::DbError> for Fail {
-    fn from(e: crate::db::DbError) -> Self {
-        Fail::Internal(e.into())
-    }
-}
-
 /// A campaign action's error as a public page: the public pages send no
 /// input an action could call invalid, so anything but "not found" (and
 /// the two request checks) is ours to log.
