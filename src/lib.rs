@@ -4,6 +4,8 @@
 //! and may enqueue [`mail`]. Arrows go one way: `domain` knows nothing of HTTP
 //! or SQL.
 
+#![forbid(unsafe_code)]
+
 pub mod campaign;
 pub mod cli;
 pub mod commands;

@@ -244,7 +244,7 @@ async fn save(
         };
         match &petition {
             None if petition_id.is_some() => {
-                errors.push(FieldError::new("petition_id", "No petition has this id."))
+                errors.push(FieldError::new("petition_id", "No petition has this id."));
             }
             // A case id that names no case is never this petition's case.
             Some((_, p))
@@ -256,7 +256,7 @@ async fn save(
                 errors.push(FieldError::new(
                     "petition_id",
                     "This petition belongs to another case.",
-                ))
+                ));
             }
             _ => {}
         }

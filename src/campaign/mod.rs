@@ -157,7 +157,7 @@ impl Events {
     /// A case or petition, or a petition's count, changed: what the public
     /// pages show of it must be read again.
     pub fn petitions_changed(&self) {
-        (self.petitions_changed)()
+        (self.petitions_changed)();
     }
 
     /// What the worker waits on.

@@ -347,10 +347,10 @@ pub async fn signatures_csv(
             });
         match result {
             Ok(rows) => {
-                tracing::info!(petition.id = %petition_id, export.rows = rows, "signatures exported")
+                tracing::info!(petition.id = %petition_id, export.rows = rows, "signatures exported");
             }
             Err(ExportError::Write(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-                tracing::info!(petition.id = %petition_id, "signature export abandoned by the client")
+                tracing::info!(petition.id = %petition_id, "signature export abandoned by the client");
             }
             Err(e) => {
                 tracing::error!(petition.id = %petition_id, error.cause_chain = ?e, "signature export failed");

@@ -87,9 +87,8 @@ impl Email {
         }
 
         let mut parts = normalised.split('@');
-        let (local, domain) = match (parts.next(), parts.next(), parts.next()) {
-            (Some(local), Some(domain), None) => (local, domain),
-            _ => return Err(DomainError::InvalidEmail),
+        let (Some(local), Some(domain), None) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(DomainError::InvalidEmail);
         };
 
         if !valid_local(local) || !valid_domain(domain) {

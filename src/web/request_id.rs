@@ -48,7 +48,7 @@ pub async fn middleware(
             http.status = res.status().as_u16(),
             latency_ms = started.elapsed().as_secs_f64() * 1000.0,
             "request"
-        )
+        );
     });
     Ok(res)
 }

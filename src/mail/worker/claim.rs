@@ -49,7 +49,7 @@ impl Worker {
                 record::finish_alerts(&self.db, ids).await;
             }
             Err(e) => {
-                tracing::error!(error.cause_chain = ?e, "looking up the alerts being sent failed")
+                tracing::error!(error.cause_chain = ?e, "looking up the alerts being sent failed");
             }
         }
         match self
@@ -58,7 +58,7 @@ impl Worker {
             .await
         {
             Ok(n) if n > 0 => {
-                tracing::warn!(deliveries = n, "reclaimed deliveries whose lease expired")
+                tracing::warn!(deliveries = n, "reclaimed deliveries whose lease expired");
             }
             Ok(_) => {}
             Err(e) => tracing::error!(error.cause_chain = ?e, "reaping expired leases failed"),

@@ -112,7 +112,7 @@ pub(super) async fn finish_alerts(db: &Db, alert_ids: HashSet<AlertId>) {
     let r = db
         .run(move |c| {
             for id in &alert_ids {
-                db::alerts::mark_finished(c, &id, db::now())?;
+                db::alerts::mark_finished(c, id, db::now())?;
             }
             Ok::<_, DbError>(())
         })

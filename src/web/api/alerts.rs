@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::auth::{Caller, Role};
 use super::input::Fields;
-use super::paging::{Page, PageQuery};
+use super::paging::{Listing, PageQuery};
 use crate::campaign::alerts::{self, AlertDetail, DraftForm, PreviewOf};
 use crate::domain::{AlertId, Email};
 use crate::error::ApiError;
@@ -149,7 +149,7 @@ pub async fn list(
     let limit = page.limit;
     let rows = alerts::list(&state.ctx, &caller.actor(), page.after, limit + 1).await?;
     let views: Vec<AlertView> = rows.into_iter().map(AlertView::from).collect();
-    Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |v| v.id.clone(), |v| v)))
+    Ok(HttpResponse::Ok().json(Listing::from_rows(views, limit, |v| v.id.clone(), |v| v)))
 }
 
 #[utoipa::path(get, path = "/api/v1/alerts/{id}", tag = "alerts",

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::auth::{Caller, Role};
-use super::paging::{Page, PageQuery};
+use super::paging::{Listing, PageQuery};
 use crate::campaign::cases::{self, Case, CaseChanges, NewCase};
 use crate::domain::{CaseId, CaseStatus};
 use crate::error::ApiError;
@@ -96,7 +96,7 @@ pub async fn list(
     let page = q.parse()?;
     let limit = page.limit;
     let rows = cases::list(&state.ctx, &caller.actor(), page.after, limit + 1).await?;
-    Ok(HttpResponse::Ok().json(Page::from_rows(
+    Ok(HttpResponse::Ok().json(Listing::from_rows(
         rows,
         limit,
         |c| c.id.to_string(),

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::auth::{Caller, Role};
 use super::input::Fields;
-use super::paging::{Page, PageQuery};
+use super::paging::{Listing, PageQuery};
 use crate::campaign::lists::{
     self as action, ImportReport, InputTooLarge, ListSummary, Member, NewList,
 };
@@ -102,7 +102,7 @@ pub async fn list(
     let page = q.parse()?;
     let limit = page.limit;
     let rows = action::list(&state.ctx, &caller.actor(), page.after, limit + 1).await?;
-    Ok(HttpResponse::Ok().json(Page::from_rows(
+    Ok(HttpResponse::Ok().json(Listing::from_rows(
         rows,
         limit,
         |l| l.list.id.to_string(),

@@ -69,12 +69,12 @@ fn decode_cursor(c: &str) -> Option<String> {
 }
 
 #[derive(Debug, Serialize)]
-pub struct Page<T> {
+pub struct Listing<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
 }
 
-impl<T> Page<T> {
+impl<T> Listing<T> {
     /// Builds a page from up to `limit + 1` rows (the extra one tells whether
     /// there is a next page).
     pub fn from_rows<R>(
@@ -82,7 +82,7 @@ impl<T> Page<T> {
         limit: i64,
         id: impl Fn(&R) -> String,
         view: impl Fn(R) -> T,
-    ) -> Page<T> {
+    ) -> Listing<T> {
         let more = rows.len() as i64 > limit;
         rows.truncate(limit as usize);
         let next_cursor = if more {
@@ -90,7 +90,7 @@ impl<T> Page<T> {
         } else {
             None
         };
-        Page {
+        Listing {
             items: rows.into_iter().map(view).collect(),
             next_cursor,
         }

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::auth::{Caller, Role};
 use super::cases::object;
-use super::paging::{Page, PageQuery};
+use super::paging::{Listing, PageQuery};
 use crate::campaign::petitions::{self, NewPetition, Petition, PetitionChanges};
 use crate::domain::{CaseId, PetitionId, PetitionStatus};
 use crate::error::ApiError;
@@ -100,7 +100,7 @@ pub async fn list(
     let limit = page.limit;
     let rows = petitions::list(&state.ctx, &caller.actor(), page.after, limit + 1).await?;
     let base = state.settings.base_url.clone();
-    Ok(HttpResponse::Ok().json(Page::from_rows(
+    Ok(HttpResponse::Ok().json(Listing::from_rows(
         rows,
         limit,
         |p| p.id.to_string(),

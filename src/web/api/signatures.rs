@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::auth::{Caller, Role};
-use super::paging::{Page, PageQuery};
+use super::paging::{Listing, PageQuery};
 use crate::campaign::petitions::{
     self, CountBy, CountsView, CsvOptions, SignatureRow, StatusFilter,
 };
@@ -105,7 +105,7 @@ pub async fn list(
         limit + 1,
     )
     .await?;
-    Ok(HttpResponse::Ok().json(Page::from_rows(
+    Ok(HttpResponse::Ok().json(Listing::from_rows(
         rows,
         limit,
         |r| r.id.to_string(),

@@ -9,7 +9,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
 use super::auth::{Caller, Role};
-use super::paging::{Page, PageQuery};
+use super::paging::{Listing, PageQuery};
 use crate::campaign::supporters as action;
 use crate::domain::Email;
 use crate::error::{ApiError, FieldError};
@@ -44,7 +44,7 @@ pub async fn list(
         let email = Email::parse(email)
             .map_err(|e| ApiError::Validation(vec![FieldError::new("email", e.to_string())]))?;
         let found = action::find_by_email(&state.ctx, &caller.actor(), email).await?;
-        let page: Page<SupporterView> = Page {
+        let page: Listing<SupporterView> = Listing {
             items: found.into_iter().map(SupporterView::from).collect(),
             next_cursor: None,
         };
@@ -57,7 +57,7 @@ pub async fn list(
     .parse()?;
     let limit = page.limit;
     let rows = action::list(&state.ctx, &caller.actor(), page.after, limit + 1).await?;
-    Ok(HttpResponse::Ok().json(Page::from_rows(
+    Ok(HttpResponse::Ok().json(Listing::from_rows(
         rows,
         limit,
         |s| s.id.to_string(),

@@ -92,18 +92,15 @@ pub async fn login(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
     }
     let password = form.get("password").unwrap_or("").to_string();
     let wrong = page.t("admin_login_wrong");
-    let email = match Email::parse(&email_in) {
-        Ok(e) => e,
-        Err(_) => {
-            return login_form(
-                &req,
-                &state,
-                StatusCode::UNAUTHORIZED,
-                &email_in,
-                &next,
-                Some(wrong),
-            )
-        }
+    let Ok(email) = Email::parse(&email_in) else {
+        return login_form(
+            &req,
+            &state,
+            StatusCode::UNAUTHORIZED,
+            &email_in,
+            &next,
+            Some(wrong),
+        );
     };
     match users::sign_in(&state.ctx, &email, password).await {
         Ok(SignIn::Welcome(user_id)) => {

@@ -104,7 +104,7 @@ async fn petition_page(
             .map(|(k, n)| {
                 let name = crate::domain::CountryCode::parse(k)
                     .map(|cc| loc.country_name(&cc).to_string())
-                    .unwrap_or_else(|_| k.to_string());
+                    .unwrap_or_else(|_| (*k).clone());
                 json!({"code": k, "name": name, "count": loc.number(**n)})
             })
             .collect();
