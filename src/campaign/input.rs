@@ -2,37 +2,38 @@
 //! body, or the console's form turned into one), so a refusal names every
 //! bad field at once rather than the first one serde trips on.
 //!
-//! The messages are the API's (`web/api/input.rs`, which the routes not yet
-//! moved here still use); keep the two in step until that one goes.
+//! The one reader of such input: the API's routes use it too (through
+//! `web/api/input.rs`, which only adds the 400 for a body that is not an
+//! object).
 
 use serde_json::{Map, Value};
 
 use super::{CampaignError, CampaignResult, FieldError};
 
-pub(crate) struct Fields {
+pub struct Fields {
     map: Map<String, Value>,
     errors: Vec<FieldError>,
 }
 
 impl Fields {
-    pub(crate) fn new(map: Map<String, Value>) -> Fields {
+    pub fn new(map: Map<String, Value>) -> Fields {
         Fields {
             map,
             errors: Vec::new(),
         }
     }
 
-    pub(crate) fn has(&self, name: &str) -> bool {
+    pub fn has(&self, name: &str) -> bool {
         self.map.contains_key(name)
     }
 
-    pub(crate) fn bad(&mut self, name: &str, message: impl Into<String>) {
+    pub fn bad(&mut self, name: &str, message: impl Into<String>) {
         self.errors.push(FieldError::new(name, message));
     }
 
     /// A string field parsed by `parse`; records an error and returns `None`
     /// when it is missing (if `required`), not a string, or rejected.
-    pub(crate) fn string<T, E: std::fmt::Display>(
+    pub fn string<T, E: std::fmt::Display>(
         &mut self,
         name: &str,
         required: bool,
@@ -60,7 +61,7 @@ impl Fields {
         }
     }
 
-    pub(crate) fn integer(&mut self, name: &str, min: i64, max: i64) -> Option<i64> {
+    pub fn integer(&mut self, name: &str, min: i64, max: i64) -> Option<i64> {
         match self.map.get(name) {
             None | Some(Value::Null) => None,
             Some(Value::Number(n)) => match n.as_i64() {
@@ -77,7 +78,7 @@ impl Fields {
         }
     }
 
-    pub(crate) fn boolean(&mut self, name: &str) -> Option<bool> {
+    pub fn boolean(&mut self, name: &str) -> Option<bool> {
         match self.map.get(name) {
             None | Some(Value::Null) => None,
             Some(Value::Bool(b)) => Some(*b),
@@ -88,8 +89,45 @@ impl Fields {
         }
     }
 
+    /// One of `allowed`.
+    pub fn choice(&mut self, name: &str, allowed: &[&str]) -> Option<String> {
+        let msg = format!("Must be one of: {}.", allowed.join(", "));
+        self.string(name, false, |s| {
+            if allowed.contains(&s) {
+                Ok(s.to_string())
+            } else {
+                Err(msg)
+            }
+        })
+    }
+
+    pub fn string_list(&mut self, name: &str, required: bool) -> Option<Vec<String>> {
+        match self.map.get(name) {
+            None | Some(Value::Null) => {
+                if required {
+                    self.bad(name, "This field is required.");
+                }
+                None
+            }
+            Some(Value::Array(items)) => {
+                let out: Option<Vec<String>> = items
+                    .iter()
+                    .map(|v| v.as_str().map(str::to_string))
+                    .collect();
+                if out.is_none() {
+                    self.bad(name, "Must be a list of strings.");
+                }
+                out
+            }
+            Some(_) => {
+                self.bad(name, "Must be a list of strings.");
+                None
+            }
+        }
+    }
+
     /// `Invalid` with every error recorded so far, if any.
-    pub(crate) fn finish(self) -> CampaignResult<()> {
+    pub fn finish(self) -> CampaignResult<()> {
         if self.errors.is_empty() {
             Ok(())
         } else {

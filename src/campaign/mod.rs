@@ -19,7 +19,7 @@ pub mod alerts;
 pub mod cases;
 pub mod confirmations;
 mod error;
-mod input;
+pub mod input;
 pub mod lists;
 pub mod overview;
 pub mod petitions;

@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::auth::{Caller, Role};
-use super::input::Fields;
+use super::input;
 use super::paging::{Listing, PageQuery};
 use crate::campaign::alerts::{self, AlertDetail, DraftForm, PreviewOf};
 use crate::domain::{AlertId, Email};
@@ -175,7 +175,7 @@ pub async fn preview(
     body: Option<web::Json<Value>>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Organiser)?;
-    let mut f = Fields::new(
+    let mut f = input::fields(
         body.map(|b| b.into_inner())
             .unwrap_or(Value::Object(Default::default())),
     )?;
@@ -206,7 +206,7 @@ pub async fn test_send(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Campaigner)?;
-    let mut f = Fields::new(body.into_inner())?;
+    let mut f = input::fields(body.into_inner())?;
     let email = f.string("email", true, Email::parse);
     f.finish()?;
     let email = email.expect("checked by finish");

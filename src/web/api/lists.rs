@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::auth::{Caller, Role};
-use super::input::Fields;
+use super::input;
 use super::paging::{Listing, PageQuery};
 use crate::campaign::lists::{
     self as action, ImportReport, InputTooLarge, ListSummary, Member, NewList,
@@ -76,7 +76,7 @@ pub async fn create(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Campaigner)?;
-    let mut f = Fields::new(body.into_inner())?;
+    let mut f = input::fields(body.into_inner())?;
     let name = f.string("name", true, action::name);
     let description = f.string("description", false, action::description);
     f.finish()?;
