@@ -15,6 +15,7 @@ mod confirm;
 mod console;
 mod console_alerts;
 mod console_campaigns;
+mod console_errors;
 mod console_people;
 mod crash;
 mod data_cli;
