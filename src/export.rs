@@ -77,10 +77,14 @@ pub enum ExportError {
     Write(#[from] std::io::Error),
 }
 
-/// `s` as a cell spreadsheets will not evaluate.
+/// `s` as a cell spreadsheets will not evaluate: a leading `= + - @`, tab or
+/// CR, or their full-width forms `＝ ＋ － ＠` (which some spreadsheets fold
+/// to ASCII before evaluating), gets a `'` in front.
 pub fn safe_cell(s: &str) -> Cow<'_, str> {
-    match s.as_bytes().first() {
-        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => Cow::Owned(format!("'{s}")),
+    match s.chars().next() {
+        Some(
+            '=' | '+' | '-' | '@' | '\t' | '\r' | '\u{FF1D}' | '\u{FF0B}' | '\u{FF0D}' | '\u{FF20}',
+        ) => Cow::Owned(format!("'{s}")),
         _ => Cow::Borrowed(s),
     }
 }
@@ -276,10 +280,21 @@ mod tests {
 
     #[test]
     fn cells_that_spreadsheets_would_run_are_prefixed() {
-        for s in ["=SUM(A1)", "+1", "-2", "@cmd", "\tx", "\rx"] {
+        for s in [
+            "=SUM(A1)",
+            "+1",
+            "-2",
+            "@cmd",
+            "\tx",
+            "\rx",
+            "＝SUM(A1)",
+            "＋1",
+            "－2",
+            "＠cmd",
+        ] {
             assert_eq!(safe_cell(s), format!("'{s}"));
         }
-        for s in ["Ann", "", "1+1", "a=b", "'quoted"] {
+        for s in ["Ann", "", "1+1", "a=b", "'quoted", "Ａnn", "a＝b"] {
             assert_eq!(safe_cell(s), s);
         }
     }

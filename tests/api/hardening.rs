@@ -1,6 +1,6 @@
 //! Issue 11's hardening points, each held by a test that fails when it
-//! regresses: names as people write them (contract §7), logs without
-//! terminal colour codes.
+//! regresses: names as people write them (contract §7), formula guards for
+//! full-width signs, logs without terminal colour codes.
 
 use std::process::{Command, Stdio};
 
@@ -14,7 +14,35 @@ backend_tests!(
     names_as_people_write_them_are_accepted_on_the_form_and_exported_as_written,
     names_that_reach_for_a_link_markup_or_a_header_are_still_refused,
     logs_written_to_a_pipe_carry_no_terminal_colour_codes,
+    full_width_formula_signs_are_guarded_in_the_csv_like_ascii_ones,
 );
+
+async fn full_width_formula_signs_are_guarded_in_the_csv_like_ascii_ones(b: Backend) {
+    let app = spawn_app(b).await;
+    let petition = app.open_petition("free-them", json!({})).await;
+    for (email, comment) in [
+        ("a@example.org", "＝HYPERLINK(1)"),
+        ("b@example.org", "=1+1"),
+    ] {
+        let r = app
+            .sign("free-them", &form_with(email, &[("comment", comment)]))
+            .await;
+        assert_eq!(r.status(), 303);
+    }
+    let token = app.token("organiser").await;
+    let id = petition["id"].as_str().unwrap();
+    let csv = app
+        .get(
+            &format!("/api/v1/petitions/{id}/signatures.csv?status=all"),
+            &token,
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(csv.contains(",'＝HYPERLINK(1),"), "{csv}");
+    assert!(csv.contains(",'=1+1,"), "{csv}");
+}
 
 async fn names_as_people_write_them_are_accepted_on_the_form_and_exported_as_written(b: Backend) {
     let app = spawn_app(b).await;
