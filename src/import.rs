@@ -341,7 +341,7 @@ impl<'c> Importer<'c> {
         let mut reader = csv::ReaderBuilder::new()
             .flexible(true)
             .has_headers(true)
-            .from_reader(input);
+            .from_reader(LineEnds::new(input));
         let headers = reader.byte_headers()?.clone();
         let mut index: [Option<usize>; 6] = [None; 6];
         for (i, h) in headers.iter().enumerate() {
@@ -551,8 +551,100 @@ fn write_batch(
     })
 }
 
+/// Reads `inner` with every line end made `\n`: spreadsheets write CRLF
+/// and old Macs a bare CR, and the CSV reader counts lines by `\n` only, so
+/// without this a CRLF file's rows were reported a line early and a CR-only
+/// file's all on line 1. No column of a supporter file may hold a line
+/// break, so nothing accepted changes.
+struct LineEnds<R> {
+    inner: R,
+    /// The last byte handed out was a CR: a `\n` right after it is the
+    /// second half of the same CRLF.
+    after_cr: bool,
+}
+
+impl<R: Read> LineEnds<R> {
+    fn new(inner: R) -> LineEnds<R> {
+        LineEnds {
+            inner,
+            after_cr: false,
+        }
+    }
+}
+
+impl<R: Read> Read for LineEnds<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let n = self.inner.read(buf)?;
+            if n == 0 {
+                return Ok(0);
+            }
+            let mut out = 0;
+            for i in 0..n {
+                let b = buf[i];
+                match b {
+                    b'\n' if self.after_cr => {
+                        self.after_cr = false;
+                        continue;
+                    }
+                    b'\r' => {
+                        self.after_cr = true;
+                        buf[out] = b'\n';
+                    }
+                    _ => {
+                        self.after_cr = false;
+                        buf[out] = b;
+                    }
+                }
+                out += 1;
+            }
+            // A read of nothing but the LF of a CRLF split across reads
+            // gives no bytes; read again rather than signal the end.
+            if out > 0 {
+                return Ok(out);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn line_ends_become_lf_whatever_the_file_used_and_wherever_reads_split() {
+        for (input, expect) in [
+            ("a\r\nb\r\n", "a\nb\n"),
+            ("a\rb\rc", "a\nb\nc"),
+            ("a\nb\r\r\nc", "a\nb\n\nc"),
+        ] {
+            // One byte a read: a CRLF always splits across two reads.
+            struct Drip<'a>(&'a [u8]);
+            impl Read for Drip<'_> {
+                fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                    let Some((first, rest)) = self.0.split_first() else {
+                        return Ok(0);
+                    };
+                    buf[0] = *first;
+                    self.0 = rest;
+                    Ok(1)
+                }
+            }
+            for whole in [true, false] {
+                let mut out = String::new();
+                if whole {
+                    LineEnds::new(input.as_bytes())
+                        .read_to_string(&mut out)
+                        .unwrap();
+                } else {
+                    LineEnds::new(Drip(input.as_bytes()))
+                        .read_to_string(&mut out)
+                        .unwrap();
+                }
+                assert_eq!(out, expect, "{input:?}");
+            }
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -1,6 +1,7 @@
 //! Issue 11's hardening points, each held by a test that fails when it
 //! regresses: names as people write them (contract §7), formula guards for
-//! full-width signs, logs without terminal colour codes.
+//! full-width signs, import line numbers whatever the line ends, logs without
+//! terminal colour codes.
 
 use std::process::{Command, Stdio};
 
@@ -9,13 +10,43 @@ use serde_json::json;
 use crate::backend_tests;
 use crate::helpers::{clarion_bin, fresh_database, spawn_app, Backend};
 use crate::public_support::form_with;
+use crate::signers::{create_list, post_csv};
 
 backend_tests!(
     names_as_people_write_them_are_accepted_on_the_form_and_exported_as_written,
     names_that_reach_for_a_link_markup_or_a_header_are_still_refused,
     logs_written_to_a_pipe_carry_no_terminal_colour_codes,
     full_width_formula_signs_are_guarded_in_the_csv_like_ascii_ones,
+    import_line_numbers_follow_the_file_whatever_its_line_ends,
 );
+
+async fn import_line_numbers_follow_the_file_whatever_its_line_ends(b: Backend) {
+    let app = spawn_app(b).await;
+    let token = app.token("campaigner").await;
+    for (name, end) in [("lf", "\n"), ("crlf", "\r\n"), ("cr", "\r")] {
+        let list = create_list(&app, &token, name).await;
+        let csv = [
+            "email,first_name",
+            &format!("ann.{name}@example.org,Ann"),
+            "not-an-email,Bob",
+            &format!("cy.{name}@example.org,Cy"),
+            "also-bad,Dee",
+            "",
+        ]
+        .join(end);
+        let r = post_csv(&app, &format!("/api/v1/lists/{list}/import"), &token, &csv).await;
+        assert_eq!(r.status(), 200);
+        let report: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(report["added"], 2, "{name}: {report}");
+        let lines: Vec<u64> = report["rejected"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["line"].as_u64().unwrap())
+            .collect();
+        assert_eq!(lines, vec![3, 5], "{name} line ends: {report}");
+    }
+}
 
 async fn full_width_formula_signs_are_guarded_in_the_csv_like_ascii_ones(b: Backend) {
     let app = spawn_app(b).await;
