@@ -37,3 +37,25 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     // Last: it owns the catch-all 404 page.
     public::configure(cfg);
 }
+
+/// A streamed signatures CSV as a download, for the API and the console
+/// alike. An `Err` chunk ends the response without its last chunk, so the
+/// client sees a broken transfer rather than a short file.
+pub fn csv_download(export: crate::campaign::petitions::SignaturesCsv) -> actix_web::HttpResponse {
+    use actix_web::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION};
+    let filename = export.filename();
+    let mut chunks = export.chunks;
+    let body = futures_util::stream::poll_fn(move |cx| {
+        chunks
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|c| c.map(actix_web::web::Bytes::from)))
+    });
+    actix_web::HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{filename}\""),
+        ))
+        .insert_header((CACHE_CONTROL, "no-store, private"))
+        .streaming(body)
+}

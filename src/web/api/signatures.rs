@@ -3,8 +3,6 @@
 //! use them. Thin: parse, authorise, call one `campaign::petitions` action,
 //! render.
 
-use actix_web::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION};
-use actix_web::web::Bytes;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -145,23 +143,7 @@ pub async fn csv(
     };
     let id = petitions::id(&id)?;
     let export = petitions::signatures_csv(&state.ctx, &caller.actor(), &id, options).await?;
-    let filename = export.filename();
-    // An `Err` chunk ends the response without its last chunk, so the
-    // client sees a broken transfer rather than a short file.
-    let mut chunks = export.chunks;
-    let body = futures_util::stream::poll_fn(move |cx| {
-        chunks
-            .poll_recv(cx)
-            .map(|chunk| chunk.map(|c| c.map(Bytes::from)))
-    });
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{filename}\""),
-        ))
-        .insert_header((CACHE_CONTROL, "no-store, private"))
-        .streaming(body))
+    Ok(crate::web::csv_download(export))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

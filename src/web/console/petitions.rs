@@ -5,7 +5,6 @@
 
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION};
 use actix_web::http::StatusCode;
-use actix_web::web::Bytes;
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
@@ -250,23 +249,7 @@ pub async fn signatures_csv(
         }
         .await
         .map_err(|e| c.campaign_fail(e))?;
-        let filename = export.filename();
-        // An `Err` chunk ends the download without its last chunk, so the
-        // browser sees a broken transfer rather than a short file.
-        let mut chunks = export.chunks;
-        let body = futures_util::stream::poll_fn(move |cx| {
-            chunks
-                .poll_recv(cx)
-                .map(|chunk| chunk.map(|c| c.map(Bytes::from)))
-        });
-        Ok(HttpResponse::Ok()
-            .content_type("text/csv; charset=utf-8")
-            .insert_header((
-                CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{filename}\""),
-            ))
-            .insert_header((CACHE_CONTROL, "no-store, private"))
-            .streaming(body))
+        Ok(crate::web::csv_download(export))
     }
     .await;
     c.finish(r)
