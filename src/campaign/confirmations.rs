@@ -1,10 +1,12 @@
 //! Confirming a signature: the double opt-in behind the link in the
 //! confirmation mail.
 //!
-//! Owns: what a confirmation token points at, confirming it (idempotently:
-//! twice counts once), the consent sentence recorded then (the one the
-//! signer saw, in their language), and emptying the public pages' petition
-//! cache when a count went up.
+//! Owns: what a confirmation token points at (a token the process keys
+//! prove, see `mail::kinds::confirmation::token_for`, or one mailed before
+//! those, proven by the hash stored with its signature), confirming it
+//! (idempotently: twice counts once), the consent sentence recorded then
+//! (the one the signer saw, in their language), and emptying the public
+//! pages' petition cache when a count went up.
 //!
 //! Never: decides what a page shows or when (a GET must change nothing
 //! because link scanners fetch it: that is `web::public::confirm`'s rule),
@@ -12,6 +14,7 @@
 
 use crate::db::signatures::{self as store, ConfirmOutcome};
 use crate::i18n::Locale;
+use crate::mail::kinds::confirmation::proves;
 
 pub use crate::db::signatures::TokenTarget;
 
@@ -35,9 +38,13 @@ pub async fn find(ctx: &Context, token: &str) -> CampaignResult<Option<TokenTarg
         return Ok(None);
     }
     let token = token.to_string();
+    let keys = ctx.keys.clone();
     let now = ctx.now();
-    ctx.run(move |c| Ok(store::find_by_token(c, &token, now)?))
-        .await
+    ctx.run(move |c| {
+        let proof = |id: &_, at| proves(&keys, &token, id, at);
+        Ok(store::find_by_token(c, &token, &proof, now)?)
+    })
+    .await
 }
 
 /// What confirming did.
@@ -60,10 +67,12 @@ pub async fn confirm(ctx: &Context, _actor: &Actor, token: &str) -> CampaignResu
         return Ok(Confirmation::Unknown);
     }
     let token = token.to_string();
+    let keys = ctx.keys.clone();
     let now = ctx.now();
     let outcome = ctx
         .run(move |c| {
-            Ok(store::confirm(c, &token, now, &|locale| {
+            let proof = |id: &_, at| proves(&keys, &token, id, at);
+            Ok(store::confirm(c, &token, &proof, now, &|locale| {
                 let l = locale.and_then(Locale::from_tag).unwrap_or(Locale::EN);
                 consent_wording(l).to_string()
             })?)

@@ -3,9 +3,8 @@
 //! change that causes it, and claimed by workers with a lease.
 //!
 //! Kinds and what the worker needs of each row:
-//! - `confirmation`: `signature_id`, `supporter_id`, `payload` = the plaintext
-//!   confirmation token (cleared once the mail is sent; the signature keeps
-//!   only its hash);
+//! - `confirmation`: `signature_id`, `supporter_id` (the link's token is made
+//!   from the signature id when the message is built: no row holds it);
 //! - `alert`: `alert_id`, `supporter_id`;
 //! - `test`: `alert_id`, `to_email`.
 //!
@@ -49,7 +48,6 @@ pub fn enqueue_confirmation(
     conn: &mut DbConnection,
     signature_id: &SignatureId,
     supporter_id: &SupporterId,
-    token: &str,
 ) -> DbResult<()> {
     let t = now();
     diesel::insert_into(deliveries::table)
@@ -57,7 +55,6 @@ pub fn enqueue_confirmation(
             deliveries::kind.eq(DeliveryKind::Confirmation),
             deliveries::signature_id.eq(signature_id),
             deliveries::supporter_id.eq(supporter_id),
-            deliveries::payload.eq(token),
             deliveries::status.eq(DeliveryStatus::Queued),
             deliveries::attempts.eq(0),
             deliveries::next_attempt_at.eq(t),
@@ -335,8 +332,18 @@ pub fn recipients(conn: &mut DbConnection, ids: &[SupporterId]) -> DbResult<Vec<
     Ok(out)
 }
 
-/// (signature id, petition title, signature status, signer's locale).
-pub type ConfirmationRow = (SignatureId, String, SignatureStatus, Option<String>);
+/// What a confirmation mail needs of its signature.
+#[derive(Debug, Clone, Queryable)]
+pub struct ConfirmationRow {
+    pub signature_id: SignatureId,
+    pub petition_title: String,
+    pub status: SignatureStatus,
+    /// The language the person signed in.
+    pub locale: Option<String>,
+    /// When this signing happened: the link's token is made from it, so
+    /// signing again after an expiry makes a new link.
+    pub signed_at: NaiveDateTime,
+}
 
 /// What confirmation mails need of their signatures.
 pub fn confirmation_petitions(
@@ -355,6 +362,7 @@ pub fn confirmation_petitions(
                     petitions::title,
                     signatures::status,
                     signatures::locale,
+                    signatures::signed_at,
                 ))
                 .load::<ConfirmationRow>(conn)?,
         );

@@ -29,7 +29,7 @@ use crate::domain::{
     Comment, CountryCode, Email, PersonName, PetitionId, PetitionStatus, Postcode, SignatureId,
     SignatureStatus, SupporterId, SupporterStatus,
 };
-use crate::security::{hash_token, random_token};
+use crate::security::hash_token;
 
 /// A re-signature of a still-pending signature resends the confirmation mail,
 /// but not more often than this, so a form cannot be used to flood a mailbox.
@@ -293,20 +293,14 @@ fn sign_in_tx(
             if recent > 0 {
                 return Ok(SignOutcome::Duplicate { mail_queued: false });
             }
-            let token = new_confirm_token(e.id.as_str());
-            diesel::update(signatures::table.find(&e.id))
-                .set((
-                    signatures::confirm_token_hash.eq(None::<String>),
-                    signatures::confirm_secret_hash.eq(hash_token(&token)),
-                ))
-                .execute(conn)?;
-            queue::enqueue_confirmation(conn, &e.id, &supporter_id, &token)?;
+            // The mail carries the same link as the first: it is made from
+            // the signature id when the message is built.
+            queue::enqueue_confirmation(conn, &e.id, &supporter_id)?;
             Ok(SignOutcome::Duplicate { mail_queued: true })
         }
         Some(e) => {
             // An expired pending signature: the person starts again.
             let confirm_now = !s.require_confirmation;
-            let token = new_confirm_token(e.id.as_str());
             diesel::update(signatures::table.find(&e.id))
                 .set((
                     signatures::status.eq(signed_status(confirm_now)),
@@ -315,8 +309,10 @@ fn sign_in_tx(
                     signatures::comment.eq(s.comment.as_ref().map(|c| c.as_str())),
                     signatures::email_opt_in.eq(s.email_opt_in),
                     signatures::ip_hash.eq(&s.ip_hash),
+                    // A link mailed before tokens were derived dies with
+                    // the signing it was for.
                     signatures::confirm_token_hash.eq(None::<String>),
-                    signatures::confirm_secret_hash.eq(hash_token(&token)),
+                    signatures::confirm_secret_hash.eq(None::<String>),
                     signatures::locale.eq(&s.locale),
                     signatures::signed_at.eq(now),
                     signatures::confirmed_at.eq(confirm_now.then_some(now)),
@@ -337,14 +333,13 @@ fn sign_in_tx(
                 }
                 Ok(SignOutcome::Confirmed)
             } else {
-                queue::enqueue_confirmation(conn, &e.id, &supporter_id, &token)?;
+                queue::enqueue_confirmation(conn, &e.id, &supporter_id)?;
                 Ok(SignOutcome::Pending)
             }
         }
         None => {
             let id = SignatureId::new();
             let confirm_now = !s.require_confirmation;
-            let token = new_confirm_token(id.as_str());
             diesel::insert_into(signatures::table)
                 .values((
                     signatures::id.eq(&id),
@@ -356,9 +351,6 @@ fn sign_in_tx(
                     signatures::comment.eq(s.comment.as_ref().map(|c| c.as_str())),
                     signatures::email_opt_in.eq(s.email_opt_in),
                     signatures::ip_hash.eq(&s.ip_hash),
-                    // Kept when confirmed at once too: the thanks page after
-                    // a confirmation link is idempotent either way.
-                    signatures::confirm_secret_hash.eq((!confirm_now).then(|| hash_token(&token))),
                     signatures::locale.eq(&s.locale),
                     signatures::signed_at.eq(now),
                     signatures::confirmed_at.eq(confirm_now.then_some(now)),
@@ -379,7 +371,7 @@ fn sign_in_tx(
                 Ok(SignOutcome::Confirmed)
             } else {
                 deltas.pending(&s.petition_id, 1);
-                queue::enqueue_confirmation(conn, &id, &supporter_id, &token)?;
+                queue::enqueue_confirmation(conn, &id, &supporter_id)?;
                 Ok(SignOutcome::Pending)
             }
         }
@@ -535,7 +527,6 @@ fn store_first_signatures(
             created_at: now,
             updated_at: now,
         });
-        let token = (!confirm_now).then(|| new_confirm_token(&signature_id));
         rows.push(NewSignatureRow {
             id: signature_id.clone(),
             petition_id: s.petition_id.clone(),
@@ -547,7 +538,7 @@ fn store_first_signatures(
             email_opt_in: s.email_opt_in,
             ip_hash: s.ip_hash.clone(),
             confirm_token_hash: None,
-            confirm_secret_hash: token.as_deref().map(hash_token),
+            confirm_secret_hash: None,
             locale: Some(s.locale.clone()),
             signed_at: now,
             confirmed_at: confirm_now.then_some(now),
@@ -562,7 +553,7 @@ fn store_first_signatures(
                 kind: crate::domain::DeliveryKind::Confirmation,
                 supporter_id: Some(supporter_id),
                 signature_id: Some(signature_id),
-                payload: token,
+                payload: None,
                 status: crate::domain::DeliveryStatus::Queued,
                 attempts: 0,
                 next_attempt_at: now,
@@ -605,19 +596,21 @@ pub struct TokenTarget {
     pub locale: Option<String>,
 }
 
-/// A confirmation token for a signature: its id (32 hex digits) and then
-/// 256 random bits. The id finds the row by primary key and the hash of the
-/// whole token, in `confirm_secret_hash`, proves the token. (Looking tokens
-/// up by an index of their hashes made every new signature write a random
-/// page of that index: a quarter of the cost of signing.)
-fn new_confirm_token(signature_id: &str) -> String {
-    format!("{}{}", signature_id.replace('-', ""), random_token())
-}
+/// Whether a token is the one derived for a signature signed at a moment
+/// (the campaign layer's check under the process keys: storage holds no key).
+pub type TokenProof<'a> = &'a dyn Fn(&SignatureId, NaiveDateTime) -> bool;
 
-/// The signature a confirmation token belongs to, if the token is genuine:
-/// by id and hash for tokens of [`new_confirm_token`], by the indexed
-/// `confirm_token_hash` for those mailed before it.
-fn token_signature(conn: &mut DbConnection, token: &str) -> DbResult<Option<SignatureId>> {
+/// The signature a confirmation token belongs to, if the token is genuine
+/// and the signer not erased. The token's first 32 characters name the
+/// signature; the rest is proven by `proves` (tokens derived when the mail
+/// was built), or, for tokens mailed before those, by the hash of the whole
+/// token in `confirm_secret_hash`. The oldest links, random throughout, are
+/// found by the indexed `confirm_token_hash`. Erasure forgets stored hashes.
+fn token_signature(
+    conn: &mut DbConnection,
+    token: &str,
+    proves: TokenProof,
+) -> DbResult<Option<SignatureId>> {
     let hash = hash_token(token);
     let id = token
         .get(..32)
@@ -625,13 +618,22 @@ fn token_signature(conn: &mut DbConnection, token: &str) -> DbResult<Option<Sign
         .and_then(|head| SignatureId::parse(head).ok());
     match id {
         Some(id) => {
-            let stored: Option<Option<String>> = signatures::table
-                .find(&id)
-                .select(signatures::confirm_secret_hash)
+            let row: Option<(NaiveDateTime, Option<String>, SupporterStatus)> = signatures::table
+                .inner_join(supporters::table)
+                .filter(signatures::id.eq(&id))
+                .select((
+                    signatures::signed_at,
+                    signatures::confirm_secret_hash,
+                    supporters::status,
+                ))
                 .first(conn)
                 .optional()?;
+            let Some((signed_at, stored, status)) = row else {
+                return Ok(None);
+            };
             // Comparing hashes: timing reveals nothing of the token.
-            Ok((stored.flatten().as_deref() == Some(hash.as_str())).then_some(id))
+            let genuine = proves(&id, signed_at) || stored.as_deref() == Some(hash.as_str());
+            Ok((genuine && status != SupporterStatus::Erased).then_some(id))
         }
         None => Ok(signatures::table
             .filter(signatures::confirm_token_hash.eq(hash))
@@ -645,9 +647,10 @@ fn token_signature(conn: &mut DbConnection, token: &str) -> DbResult<Option<Sign
 pub fn find_by_token(
     conn: &mut DbConnection,
     token: &str,
+    proves: TokenProof,
     now: NaiveDateTime,
 ) -> DbResult<Option<TokenTarget>> {
-    let Some(id) = token_signature(conn, token)? else {
+    let Some(id) = token_signature(conn, token, proves)? else {
         return Ok(None);
     };
     #[allow(clippy::type_complexity)]
@@ -703,11 +706,12 @@ pub enum ConfirmOutcome {
 pub fn confirm(
     conn: &mut DbConnection,
     token: &str,
+    proves: TokenProof,
     now: NaiveDateTime,
     consent_wording: &dyn Fn(Option<&str>) -> String,
 ) -> DbResult<ConfirmOutcome> {
     write_tx(conn, |conn| {
-        let Some(id) = token_signature(conn, token)? else {
+        let Some(id) = token_signature(conn, token, proves)? else {
             return Ok(ConfirmOutcome::Unknown);
         };
         #[allow(clippy::type_complexity)]

@@ -197,6 +197,11 @@ impl Composer {
         &self.base_url
     }
 
+    /// The process keys, for the links a kind signs.
+    pub(super) fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
     pub(super) fn org_name(&self) -> &str {
         self.from.name.as_deref().unwrap_or("Clarion")
     }

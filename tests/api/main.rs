@@ -29,3 +29,4 @@ mod public_pages;
 mod signature_exports;
 mod signing;
 mod supporters;
+mod unconfirmed;

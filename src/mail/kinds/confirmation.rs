@@ -3,16 +3,76 @@
 //! person signed in. It goes to anyone with an address while the signature
 //! is pending, whatever their mailing status: it answers their own request
 //! and is not a mailing.
+//!
+//! Owns the confirmation token, too: [`token_for`] makes it from the
+//! signature when the message is built, and [`proves`] checks it, so no
+//! token is ever stored, not even in the queued delivery.
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::NaiveDateTime;
 use serde::Serialize;
 
 use super::Mail;
 use crate::db::deliveries::Delivery;
-use crate::domain::SignatureStatus;
+use crate::domain::{SignatureId, SignatureStatus};
 use crate::i18n::Locale;
 use crate::mail::compose::{
     template_folder, text_body, ComposeError, Composer, Outgoing, Recipient, TemplateFolder,
 };
+use crate::security::Keys;
+
+/// The purpose confirmation tokens are signed for: a token made for any
+/// other purpose (an unsubscribe link, a session) confirms nothing.
+const PURPOSE: &str = "confirm";
+
+/// Length of the signature id at the head of a token: its 32 hex digits.
+const ID_LEN: usize = 32;
+
+/// The token of a signature's confirmation link: the signature id as 32 hex
+/// digits, then the HMAC, under the process keys, of those digits and the
+/// moment of signing (the part of `keys.sign` after its dot), URL-safe.
+/// Anyone can read the id off a link; only the keys make the rest, and the
+/// database holds neither. Signing again after an expiry is a new moment,
+/// so the expired mail's link stays dead.
+pub fn token_for(keys: &Keys, signature: &SignatureId, signed_at: NaiveDateTime) -> String {
+    let head = id_digits(signature);
+    let signed = keys.sign(PURPOSE, &payload(&head, signed_at));
+    let mac = signed.rsplit_once('.').map_or("", |(_, mac)| mac);
+    format!("{head}{mac}")
+}
+
+/// The signature a token names (its first 32 characters), if they are an
+/// id; says nothing of whether the token is genuine.
+pub fn named_signature(token: &str) -> Option<SignatureId> {
+    let head = token.get(..ID_LEN)?;
+    if !head.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    SignatureId::parse(head).ok()
+}
+
+/// Whether `token` is the [`token_for`] of this signing. A token mailed
+/// before these (checked against a stored hash instead) is not.
+pub fn proves(keys: &Keys, token: &str, signature: &SignatureId, signed_at: NaiveDateTime) -> bool {
+    let head = id_digits(signature);
+    let Some(mac) = token.strip_prefix(head.as_str()).filter(|m| !m.is_empty()) else {
+        return false;
+    };
+    let payload = payload(&head, signed_at);
+    // `verify` compares the MACs in constant time.
+    let signed = format!("{}.{mac}", URL_SAFE_NO_PAD.encode(&payload));
+    keys.verify(PURPOSE, &signed).as_deref() == Some(payload.as_str())
+}
+
+fn id_digits(signature: &SignatureId) -> String {
+    signature.as_str().replace('-', "")
+}
+
+fn payload(head: &str, signed_at: NaiveDateTime) -> String {
+    // Microseconds: what both databases keep of a timestamp.
+    format!("{head}.{}", signed_at.and_utc().timestamp_micros())
+}
 
 /// Where a confirmation's templates are.
 pub const TEMPLATES: TemplateFolder = template_folder!("confirmation");
@@ -21,8 +81,10 @@ pub const TEMPLATES: TemplateFolder = template_folder!("confirmation");
 #[derive(Debug, Clone)]
 pub struct Confirmation {
     pub petition_title: String,
-    /// The plaintext token of the confirmation link.
-    pub token: String,
+    /// The signing to confirm: its link's token is made from it when the
+    /// message is built ([`token_for`]).
+    pub signature_id: SignatureId,
+    pub signed_at: NaiveDateTime,
     pub locale: Locale,
 }
 
@@ -36,16 +98,18 @@ pub(super) fn prepare(d: &Delivery, batch: &super::Batch) -> Result<(Recipient, 
         .signature_id
         .as_ref()
         .and_then(|s| batch.signatures.get(s));
-    match (person, signature, d.payload.clone()) {
-        (Some(p), Some((title, SignatureStatus::Pending, locale)), Some(token))
-            if p.email.is_some() =>
-        {
+    // A payload left by a delivery queued before tokens were derived is
+    // ignored: the link made from the signature id confirms just the same.
+    match (person, signature) {
+        (Some(p), Some(sig)) if p.email.is_some() && sig.status == SignatureStatus::Pending => {
             Ok((
                 Recipient::from(p),
                 Mail::Confirmation(Confirmation {
-                    petition_title: title.clone(),
-                    token,
-                    locale: locale
+                    petition_title: sig.petition_title.clone(),
+                    signature_id: sig.signature_id.clone(),
+                    signed_at: sig.signed_at,
+                    locale: sig
+                        .locale
                         .as_deref()
                         .and_then(Locale::from_tag)
                         .unwrap_or(Locale::EN),
@@ -83,9 +147,11 @@ impl Composer {
     ) -> Result<Outgoing, ComposeError> {
         let Confirmation {
             petition_title,
-            token,
+            signature_id,
+            signed_at,
             locale,
         } = mail;
+        let token = token_for(self.keys(), signature_id, *signed_at);
         let locale = *locale;
         let name = if r.first_name.is_empty() {
             locale.get("mail_confirm_friend")
@@ -115,5 +181,37 @@ impl Composer {
             text_body(&rendered.html),
             None,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_proves_one_signing_and_only_the_keys_make_it() {
+        let keys = Keys::new("0123456789abcdef0123456789abcdef");
+        let id = SignatureId::new();
+        let at = chrono::Utc::now().naive_utc();
+        let token = token_for(&keys, &id, at);
+        assert_eq!(token.len(), 32 + 43);
+        assert_eq!(named_signature(&token), Some(id.clone()));
+        assert!(proves(&keys, &token, &id, at));
+        let other = Keys::new("fedcba9876543210fedcba9876543210");
+        assert!(!proves(&other, &token, &id, at), "another key");
+        let later = at + chrono::Duration::seconds(1);
+        assert!(!proves(&keys, &token, &id, later), "another signing");
+        let another = SignatureId::new();
+        assert!(!proves(&keys, &token, &another, at), "another signature");
+        let theirs = token_for(&keys, &another, at);
+        let swapped = format!("{}{}", &token[..32], &theirs[32..]);
+        assert!(!proves(&keys, &swapped, &id, at), "another signature's MAC");
+        let unsubscribe = keys.sign("unsubscribe", &payload(&token[..32], at));
+        let mac = unsubscribe.rsplit_once('.').unwrap().1;
+        let forged = format!("{}{mac}", &token[..32]);
+        assert!(!proves(&keys, &forged, &id, at), "another purpose");
+        assert!(!proves(&keys, &token[..32], &id, at));
+        assert_eq!(named_signature("short"), None);
+        assert_eq!(named_signature(&format!("{}x", "g".repeat(32))), None);
     }
 }

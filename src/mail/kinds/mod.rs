@@ -10,10 +10,8 @@ pub mod test;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::db::deliveries::{Delivery, RecipientRow};
-use crate::domain::{
-    AlertId, AlertStatus, DeliveryKind, SignatureId, SignatureStatus, SupporterId,
-};
+use crate::db::deliveries::{ConfirmationRow, Delivery, RecipientRow};
+use crate::domain::{AlertId, AlertStatus, DeliveryKind, SignatureId, SupporterId};
 
 use super::compose::{AlertContent, ComposeError, Composer, Outgoing, Recipient};
 
@@ -49,9 +47,8 @@ impl Mail {
 /// that preparing each delivery queries nothing.
 pub struct Batch<'a> {
     pub recipients: HashMap<SupporterId, RecipientRow>,
-    /// Per signature: its petition's title, its status and the signer's
-    /// locale.
-    pub signatures: HashMap<SignatureId, (String, SignatureStatus, Option<String>)>,
+    /// What confirmation mails need of each signature.
+    pub signatures: HashMap<SignatureId, ConfirmationRow>,
     pub alert_status: HashMap<AlertId, AlertStatus>,
     /// The content of every alert in the batch (the worker keeps them while
     /// the alert sends).

@@ -145,7 +145,7 @@ impl Worker {
             recipients: recipients.into_iter().map(|r| (r.id.clone(), r)).collect(),
             signatures: signatures
                 .into_iter()
-                .map(|(sig, title, status, locale)| (sig, (title, status, locale)))
+                .map(|row| (row.signature_id.clone(), row))
                 .collect(),
             alert_status,
             alerts: alert_cache,

@@ -1,0 +1,2 @@
+-- The forgotten tokens cannot come back; nothing needs them.
+SELECT 1;
