@@ -148,6 +148,14 @@ impl ResponseError for ApiError {
                 );
                 r
             }
+            ApiError::PayloadTooLarge => {
+                // Refused before the body is read: closing the connection
+                // stops the client from sending the rest into it.
+                let mut r = problem(status, &self.to_string(), None);
+                r.head_mut()
+                    .set_connection_type(actix_web::http::ConnectionType::Close);
+                r
+            }
             ApiError::Validation(errors) => {
                 problem(status, "Some fields are invalid.", Some(errors.clone()))
             }

@@ -165,6 +165,8 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                // Innermost, so the metrics and the log see the real method.
+                .wrap(from_fn(routes::head_as_get))
                 .wrap(prometheus.clone())
                 .wrap(from_fn(routes::request_id::middleware))
                 .configure(routes::configure)

@@ -9,6 +9,11 @@ pub mod request_id;
 
 use std::sync::Arc;
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
+use actix_web::middleware::Next;
+
 use crate::config::Settings;
 use crate::security::Keys;
 use crate::templates::Templates;
@@ -36,6 +41,23 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     console::configure(cfg);
     // Last: it owns the catch-all 404 page.
     public::configure(cfg);
+}
+
+/// Contract §12: `HEAD` answers as `GET` without a body, on every page.
+/// actix-web routes a HEAD only to routes that name it
+/// (actix/actix-web#2702), so this middleware, wrapped around the whole
+/// app, routes every HEAD as the GET it stands for. The HTTP/1 codec has
+/// already noted that the request was a HEAD: it sends the GET answer's
+/// status and headers, `Content-Length` included, and leaves out the body.
+/// (The server speaks HTTP/1 only: `HttpServer::listen` without TLS.)
+pub async fn head_as_get(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if req.method() == Method::HEAD {
+        req.head_mut().method = Method::GET;
+    }
+    next.call(req).await
 }
 
 /// A streamed signatures CSV as a download, for the API and the console

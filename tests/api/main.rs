@@ -21,6 +21,7 @@ mod crash;
 mod data_cli;
 mod data_roles;
 mod demo;
+mod edge;
 mod hardening;
 mod health;
 mod lists;

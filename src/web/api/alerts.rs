@@ -129,10 +129,10 @@ fn draft_form(body: Value) -> Result<DraftForm, ApiError> {
 pub async fn create(
     state: web::Data<AppState>,
     caller: Caller,
-    body: web::Json<Value>,
+    body: input::Body,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Campaigner)?;
-    let form = draft_form(body.into_inner())?;
+    let form = draft_form(body.json().await?)?;
     let detail = alerts::create(&state.ctx, &caller.actor(), form).await?;
     Ok(HttpResponse::Created().json(AlertView::from(detail)))
 }
@@ -172,13 +172,12 @@ pub async fn preview(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,
-    body: Option<web::Json<Value>>,
+    body: input::Body,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Organiser)?;
-    let mut f = input::fields(
-        body.map(|b| b.into_inner())
-            .unwrap_or(Value::Object(Default::default())),
-    )?;
+    // No body is `{}`; a body that is there must be good JSON, or the
+    // preview would silently be of someone else.
+    let mut f = input::fields(body.json_or_empty().await?)?;
     let supporter_id = f.string("supporter_id", false, |s| {
         Ok::<_, String>(s.trim().to_string())
     });
@@ -203,10 +202,10 @@ pub async fn test_send(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,
-    body: web::Json<Value>,
+    body: input::Body,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Campaigner)?;
-    let mut f = input::fields(body.into_inner())?;
+    let mut f = input::fields(body.json().await?)?;
     let email = f.string("email", true, Email::parse);
     f.finish()?;
     let email = email.expect("checked by finish");

@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::auth::{Caller, Role};
+use super::input;
 use super::paging::{Listing, PageQuery};
 use crate::campaign::cases::{self, Case, CaseChanges, NewCase};
 use crate::domain::{CaseId, CaseStatus};
@@ -76,11 +77,11 @@ pub(super) fn object(body: Value) -> Result<Map<String, Value>, ApiError> {
 pub async fn create(
     state: web::Data<AppState>,
     caller: Caller,
-    body: web::Json<Value>,
+    body: input::Body,
 ) -> Result<HttpResponse, ApiError> {
     // The role first: a caller who may not write learns nothing of the body.
     caller.require(Role::Campaigner)?;
-    let input = NewCase::parse(object(body.into_inner())?)?;
+    let input = NewCase::parse(object(body.json().await?)?)?;
     let case = cases::create(&state.ctx, &caller.actor(), input).await?;
     Ok(HttpResponse::Created().json(CaseView::from(case)))
 }
@@ -124,11 +125,11 @@ pub async fn update(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,
-    body: web::Json<Value>,
+    body: input::Body,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Campaigner)?;
     // The body's errors come before an unknown id's 404, as they always have.
-    let changes = CaseChanges::parse(object(body.into_inner())?)?;
+    let changes = CaseChanges::parse(object(body.json().await?)?)?;
     let id = cases::id(&id)?;
     let case = cases::update(&state.ctx, &caller.actor(), &id, changes).await?;
     Ok(HttpResponse::Ok().json(CaseView::from(case)))

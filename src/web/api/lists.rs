@@ -73,10 +73,10 @@ pub struct MemberInput {
 pub async fn create(
     state: web::Data<AppState>,
     caller: Caller,
-    body: web::Json<Value>,
+    body: input::Body,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Campaigner)?;
-    let mut f = input::fields(body.into_inner())?;
+    let mut f = input::fields(body.json().await?)?;
     let name = f.string("name", true, action::name);
     let description = f.string("description", false, action::description);
     f.finish()?;
@@ -159,10 +159,10 @@ pub async fn add_members(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,
-    body: web::Json<Value>,
+    body: input::Body,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Campaigner)?;
-    let Value::Array(items) = body.into_inner() else {
+    let Value::Array(items) = body.json().await? else {
         return Err(ApiError::BadRequest(
             "the body must be a JSON array of members".into(),
         ));

@@ -58,22 +58,10 @@ impl Modify for BearerAuth {
     }
 }
 
+/// For any handler that still takes `web::Json` (prefer [`input::Body`]).
 fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
-    let (status, detail) = match &err {
-        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("The body is larger than {JSON_LIMIT} bytes."),
-        ),
-        JsonPayloadError::ContentType => (
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Send the body as application/json.".to_string(),
-        ),
-        other => (
-            StatusCode::BAD_REQUEST,
-            format!("The body is not valid JSON: {other}"),
-        ),
-    };
-    actix_web::error::InternalError::from_response(err, problem(status, &detail, None)).into()
+    let response = actix_web::ResponseError::error_response(&input::json_error(&err));
+    actix_web::error::InternalError::from_response(err, response).into()
 }
 
 async fn openapi_json() -> HttpResponse {

@@ -4,10 +4,10 @@
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::Value;
 
 use super::auth::{Caller, Role};
 use super::cases::object;
+use super::input;
 use super::paging::{Listing, PageQuery};
 use crate::campaign::petitions::{self, NewPetition, Petition, PetitionChanges};
 use crate::domain::{CaseId, PetitionId, PetitionStatus};
@@ -79,11 +79,11 @@ pub struct PetitionInput {
 pub async fn create(
     state: web::Data<AppState>,
     caller: Caller,
-    body: web::Json<Value>,
+    body: input::Body,
 ) -> Result<HttpResponse, ApiError> {
     // The role first: a caller who may not write learns nothing of the body.
     caller.require(Role::Campaigner)?;
-    let input = NewPetition::parse(object(body.into_inner())?)?;
+    let input = NewPetition::parse(object(body.json().await?)?)?;
     let p = petitions::create(&state.ctx, &caller.actor(), input).await?;
     Ok(HttpResponse::Created().json(PetitionView::new(p, &state.settings.base_url)))
 }
@@ -128,11 +128,11 @@ pub async fn update(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,
-    body: web::Json<Value>,
+    body: input::Body,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Campaigner)?;
     // The body's errors come before an unknown id's 404, as they always have.
-    let changes = PetitionChanges::parse(object(body.into_inner())?)?;
+    let changes = PetitionChanges::parse(object(body.json().await?)?)?;
     let id = petitions::id(&id)?;
     let p = petitions::update(&state.ctx, &caller.actor(), &id, changes).await?;
     Ok(HttpResponse::Ok().json(PetitionView::new(p, &state.settings.base_url)))

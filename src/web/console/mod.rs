@@ -221,13 +221,14 @@ impl FromRequest for Posted {
         let console = Console::from_request(req, payload);
         // Neither body reader reads anything until polled, after the session
         // check below.
+        let length = content_length(req);
         let body = if is_multipart(req) {
             Body::Multipart(
-                content_length(req),
+                length,
                 actix_multipart::Multipart::new(req.headers(), payload.take()),
             )
         } else {
-            Body::UrlEncoded(web::Bytes::from_request(req, payload))
+            Body::UrlEncoded(length, payload.take())
         };
         let cross_site = super::public::is_cross_site(
             req,
@@ -237,12 +238,19 @@ impl FromRequest for Posted {
         );
         Box::pin(async move {
             let c = console.await?;
-            let form = match body {
-                Body::UrlEncoded(bytes) => Form::urlencoded(&bytes.await?),
-                Body::Multipart(Some(length), _) if length > FORM_LIMIT => {
-                    return Err(actix_web::error::PayloadError::Overflow.into())
+            let limit = body_limit(&body);
+            let read = match body {
+                Body::UrlEncoded(Some(n), _) | Body::Multipart(Some(n), _) if n > limit => {
+                    Err(actix_web::error::PayloadError::Overflow)
                 }
-                Body::Multipart(_, parts) => Form::multipart(parts, FORM_LIMIT).await?,
+                Body::UrlEncoded(_, payload) => read_limited(payload, URLENCODED_LIMIT)
+                    .await
+                    .map(|bytes| Form::urlencoded(&bytes)),
+                Body::Multipart(length, parts) => Form::multipart(parts, FORM_LIMIT, length).await,
+            };
+            let form = match read {
+                Ok(form) => form,
+                Err(e) => return Err(body_refused(&c, e)),
             };
             let ok = !cross_site
                 && form
@@ -258,11 +266,58 @@ impl FromRequest for Posted {
     }
 }
 
-/// A form body, not yet read.
+/// Largest url-encoded console form: the alert composer's text, percent-
+/// encoded (six bytes for each Cyrillic or Arabic letter), stays well
+/// under it. Only file uploads (multipart) get [`FORM_LIMIT`].
+pub const URLENCODED_LIMIT: usize = 4 * 1024 * 1024;
+
+/// A form body, not yet read, with the length it declares, if any.
 enum Body {
-    UrlEncoded(<web::Bytes as FromRequest>::Future),
-    /// The declared length, if any, and the parts.
+    UrlEncoded(Option<usize>, actix_web::dev::Payload),
     Multipart(Option<usize>, actix_multipart::Multipart),
+}
+
+fn body_limit(body: &Body) -> usize {
+    match body {
+        Body::UrlEncoded(..) => URLENCODED_LIMIT,
+        Body::Multipart(..) => FORM_LIMIT,
+    }
+}
+
+/// Reads a whole body of at most `limit` bytes.
+async fn read_limited(
+    mut payload: actix_web::dev::Payload,
+    limit: usize,
+) -> Result<web::Bytes, actix_web::error::PayloadError> {
+    use futures_util::StreamExt;
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk?;
+        if body.len() + chunk.len() > limit {
+            return Err(actix_web::error::PayloadError::Overflow);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// A body too large (413, on a connection closed after the answer: the
+/// client may still be sending) or cut off or badly framed (400: the
+/// client's, not an error of ours to log), as a console page.
+fn body_refused(c: &Console, e: actix_web::error::PayloadError) -> actix_web::Error {
+    let r = match e {
+        actix_web::error::PayloadError::Overflow => {
+            let mut r = c.fail(Fail::TooLarge);
+            r.head_mut()
+                .set_connection_type(actix_web::http::ConnectionType::Close);
+            r
+        }
+        e => {
+            tracing::info!(error = %e, "console form: the body could not be read whole");
+            c.fail(Fail::BadRequest)
+        }
+    };
+    actix_web::error::InternalError::from_response("form body", r).into()
 }
 
 fn is_multipart(req: &HttpRequest) -> bool {
@@ -302,18 +357,26 @@ impl Form {
     /// bytes of content is `413` (as the url-encoded reader's limit is); a
     /// body that is not well-formed multipart gives no fields (so its CSRF
     /// check fails).
+    ///
+    /// `declared` (the body's Content-Length, if any) sizes each file's
+    /// buffer once, so a file near the limit costs its size in memory, not
+    /// twice that from the buffer doubling as it grows. (Pages not written
+    /// to stay unmapped, so a length declared but never sent costs nothing.)
     pub async fn multipart(
         mut parts: actix_multipart::Multipart,
         limit: usize,
-    ) -> Result<Form, actix_web::Error> {
+        declared: Option<usize>,
+    ) -> Result<Form, actix_web::error::PayloadError> {
         use actix_multipart::MultipartError;
         use futures_util::StreamExt;
 
-        let overflow = || actix_web::Error::from(actix_web::error::PayloadError::Overflow);
+        let overflow = || actix_web::error::PayloadError::Overflow;
         let mut form = Form::default();
         let mut total = 0usize;
         let refused = |e: MultipartError| match e {
-            MultipartError::Payload(p) => Err(actix_web::Error::from(p)),
+            // Cut off or badly framed underneath: the client's 400.
+            MultipartError::Payload(p) => Err(p),
+            MultipartError::Incomplete => Err(actix_web::error::PayloadError::Incomplete(None)),
             other => {
                 tracing::debug!(error = %other, "console form: not well-formed multipart");
                 Ok(Form::default())
@@ -327,7 +390,10 @@ impl Form {
             let disposition = part.content_disposition();
             let name = disposition.and_then(|d| d.get_name()).map(str::to_string);
             let is_file = disposition.is_some_and(|d| d.get_filename().is_some());
-            let mut content = Vec::new();
+            let mut content = match declared {
+                Some(n) if is_file => Vec::with_capacity(n.min(limit)),
+                _ => Vec::new(),
+            };
             while let Some(chunk) = part.next().await {
                 let chunk = match chunk {
                     Ok(c) => c,
@@ -611,12 +677,16 @@ email\r\na@example.org\r\n\r\n--XyZ--\r\n";
 
     #[actix_web::test]
     async fn a_multipart_form_gives_its_fields_and_file_bytes_exactly() {
-        let f = Form::multipart(multipart("multipart/form-data; boundary=XyZ", BODY), 1024)
-            .await
-            .unwrap();
+        let f = Form::multipart(
+            multipart("multipart/form-data; boundary=XyZ", BODY),
+            1024,
+            None,
+        )
+        .await
+        .unwrap();
         assert_eq!(f.get("csrf"), Some("tok.en"));
         assert_eq!(f.file("file"), Some(&b"email\r\na@example.org\r\n"[..]));
-        let none = Form::multipart(multipart("multipart/form-data", BODY), 1024)
+        let none = Form::multipart(multipart("multipart/form-data", BODY), 1024, None)
             .await
             .unwrap();
         assert!(none.fields.is_empty() && none.files.is_empty());
@@ -624,13 +694,14 @@ email\r\na@example.org\r\n\r\n--XyZ--\r\n";
 
     #[actix_web::test]
     async fn a_multipart_form_over_the_limit_is_refused() {
-        let e = Form::multipart(multipart("multipart/form-data; boundary=XyZ", BODY), 10)
-            .await
-            .unwrap_err();
-        assert_eq!(
-            e.as_response_error().status_code(),
-            StatusCode::PAYLOAD_TOO_LARGE
-        );
+        let e = Form::multipart(
+            multipart("multipart/form-data; boundary=XyZ", BODY),
+            10,
+            None,
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(e, actix_web::error::PayloadError::Overflow));
     }
 
     #[test]

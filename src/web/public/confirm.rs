@@ -101,7 +101,11 @@ pub async fn confirm(
     req: HttpRequest,
     state: web::Data<AppState>,
     token: web::Path<String>,
+    payload: web::Payload,
 ) -> HttpResponse {
+    if let Err(refused) = super::read_small_body(&req, &state, payload).await {
+        return refused;
+    }
     let token = token.into_inner();
     let page = page_for(&req, &state, signer_locale(&state, &token).await.as_deref());
     let result = async {

@@ -79,7 +79,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/petitions/{slug}/embed", web::get().to(pages::embed))
         .route("/confirm/{token}", web::get().to(confirm::show))
-        .route("/confirm/{token}", web::head().to(confirm::show))
         .route("/confirm/{token}", web::post().to(confirm::confirm))
         .route("/unsubscribe/{token}", web::get().to(unsubscribe::show))
         .route(
@@ -105,11 +104,16 @@ async fn not_found(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
 /// Why a public request did not get its page.
 #[derive(Debug)]
 pub enum Fail {
+    /// The request itself is broken: a body cut off or malformed (broken
+    /// chunked encoding). The client's fault, not an error of ours to log.
+    BadRequest,
     NotFound,
     Gone,
     Forbidden,
     TooLarge,
-    TooMany { retry_after_secs: u64 },
+    TooMany {
+        retry_after_secs: u64,
+    },
     Internal(anyhow::Error),
 }
 
@@ -176,7 +180,7 @@ impl Page {
             locale: Locale::negotiate(from_query.map(Locale::code), accept, default),
             lang_in_query: from_query.is_some(),
             nonce: crate::security::random_token(),
-            path: req.path().to_string(),
+            path: same_site_path(req.path()),
         }
     }
 
@@ -268,6 +272,7 @@ impl Page {
     /// The friendly error page for `fail`.
     pub fn error(&self, state: &AppState, fail: Fail) -> HttpResponse {
         let (status, key) = match &fail {
+            Fail::BadRequest => (StatusCode::BAD_REQUEST, "400"),
             Fail::NotFound => (StatusCode::NOT_FOUND, "404"),
             Fail::Gone => (StatusCode::GONE, "410"),
             Fail::Forbidden => (StatusCode::FORBIDDEN, "403"),
@@ -334,6 +339,83 @@ impl Page {
             Framing::Nobody,
             html,
         )
+    }
+}
+
+/// `path` as a link that stays on this site: the leading run of slashes
+/// (and backslashes, which browsers read as slashes) collapsed to one, so
+/// that `GET //evil.example/x` links to `/evil.example/x`, never to the
+/// scheme-relative `//evil.example/x`.
+pub fn same_site_path(path: &str) -> String {
+    let rest = path.trim_start_matches(['/', '\\']);
+    format!("/{rest}")
+}
+
+/// The body length a request declares, if it declares one.
+pub fn declared_length(req: &HttpRequest) -> Option<usize> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Reads a public form's body (these routes know nothing of who is
+/// asking, so every one of them has a small `limit`): a larger declared
+/// length is refused before a byte is read (413), as is a body that grows
+/// past it; a body cut off or badly framed (a broken chunked encoding) is
+/// the client's 400, not an error of ours.
+pub async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Vec<u8>, Fail> {
+    use futures_util::StreamExt;
+    let declared = declared_length(req);
+    if declared.is_some_and(|n| n > limit) {
+        return Err(Fail::TooLarge);
+    }
+    let mut body = Vec::with_capacity(declared.unwrap_or(1024));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| match e {
+            actix_web::error::PayloadError::Overflow => Fail::TooLarge,
+            e => {
+                tracing::info!(error = %e, "a public form's body could not be read whole");
+                Fail::BadRequest
+            }
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(Fail::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// A 413 is sent before the body is read; closing the connection stops the
+/// client from sending the rest into a reused connection.
+pub fn close_connection(mut r: HttpResponse) -> HttpResponse {
+    if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        r.head_mut()
+            .set_connection_type(actix_web::http::ConnectionType::Close);
+    }
+    r
+}
+
+/// Largest body of a POST that needs none (confirm; unsubscribe, whose RFC
+/// 8058 one-click body is `List-Unsubscribe=One-Click`).
+pub const SMALL_BODY: usize = 1024;
+
+/// For the routes that act on their path alone: their (small) body is read
+/// before anything is done, so a request cut off or badly framed changes
+/// nothing and is a 400, and one too large a 413.
+pub async fn read_small_body(
+    req: &HttpRequest,
+    state: &AppState,
+    payload: web::Payload,
+) -> Result<(), HttpResponse> {
+    match read_body(req, payload, SMALL_BODY).await {
+        Ok(_) => Ok(()),
+        Err(f) => Err(close_connection(Page::new(req, state).error(state, f))),
     }
 }
 

@@ -10,11 +10,10 @@
 use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use futures_util::StreamExt;
 use serde_json::{json, Value};
 
 use super::pages::{load_petition, petition_context};
-use super::{client_ip, is_cross_site, Fail, Framing, Page};
+use super::{client_ip, close_connection, is_cross_site, read_body, Fail, Framing, Page};
 use crate::campaign::public::{is_open, Petition};
 use crate::campaign::signing::{self, SignOutcome, SignatureForm};
 use crate::campaign::Actor;
@@ -230,27 +229,6 @@ fn country_options(locale: Locale, selected: Option<&str>) -> std::borrow::Cow<'
     }
 }
 
-/// Reads the body, refusing more than [`MAX_BODY`] bytes without reading them.
-async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<Vec<u8>, Fail> {
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY) {
-        return Err(Fail::TooLarge);
-    }
-    let mut body = Vec::with_capacity(declared.unwrap_or(1024));
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| Fail::Internal(anyhow::anyhow!("reading the form: {e}")))?;
-        if body.len() + chunk.len() > MAX_BODY {
-            return Err(Fail::TooLarge);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
 #[tracing::instrument(name = "sign", skip_all, fields(petition.slug = %slug))]
 pub async fn sign(
     req: HttpRequest,
@@ -261,7 +239,7 @@ pub async fn sign(
     let slug = slug.into_inner();
     // Until the form is read, errors are shown in the negotiated language.
     let early = Page::new(&req, &state);
-    let body = match read_body(&req, payload).await {
+    let body = match read_body(&req, payload, MAX_BODY).await {
         Ok(b) => b,
         Err(f) => return close_connection(early.error(&state, f)),
     };
@@ -271,16 +249,6 @@ pub async fn sign(
         Ok(r) => r,
         Err(f) => page.error(&state, f),
     }
-}
-
-/// A 413 is sent before the body is read; closing the connection stops the
-/// client from sending the rest into a reused connection.
-fn close_connection(mut r: HttpResponse) -> HttpResponse {
-    if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        r.head_mut()
-            .set_connection_type(actix_web::http::ConnectionType::Close);
-    }
-    r
 }
 
 async fn sign_inner(

@@ -58,7 +58,11 @@ pub async fn unsubscribe(
     req: HttpRequest,
     state: web::Data<AppState>,
     token: web::Path<String>,
+    payload: web::Payload,
 ) -> HttpResponse {
+    if let Err(refused) = super::read_small_body(&req, &state, payload).await {
+        return refused;
+    }
     let page = Page::new(&req, &state);
     let result = async {
         let found = subscriptions::unsubscribe(&state.ctx, &Actor::Public, &token).await?;
