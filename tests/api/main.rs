@@ -26,6 +26,7 @@ mod health;
 mod lists;
 mod petitions;
 mod public_pages;
+mod sign_error_summary;
 mod signature_exports;
 mod signing;
 mod supporters;
