@@ -16,6 +16,7 @@ mod console;
 mod console_alerts;
 mod console_campaigns;
 mod console_errors;
+mod console_paging;
 mod console_people;
 mod crash;
 mod data_cli;
