@@ -28,15 +28,16 @@ pub struct NewCase {
     pub status: CaseStatus,
 }
 
-/// The fields an update changes; `None` leaves a field as it is.
+/// The fields an update changes; `None` leaves a field as it is, and
+/// `Some(None)` clears an optional one.
 #[derive(Debug, Clone, Default)]
 pub struct CaseChanges {
     pub slug: Option<Slug>,
     pub title: Option<String>,
     pub summary: Option<String>,
-    pub subject_name: Option<String>,
-    pub country: Option<CountryCode>,
-    pub body: Option<String>,
+    pub subject_name: Option<Option<String>>,
+    pub country: Option<Option<CountryCode>>,
+    pub body: Option<Option<String>>,
     pub status: Option<CaseStatus>,
 }
 
@@ -52,16 +53,17 @@ impl NewCase {
                 .ok_or_else(|| CampaignError::invalid("slug", "This field is required."))?,
             title: c.title.unwrap_or_default(),
             summary: c.summary.unwrap_or_default(),
-            subject_name: c.subject_name,
-            country: c.country,
-            body: c.body,
+            subject_name: c.subject_name.flatten(),
+            country: c.country.flatten(),
+            body: c.body.flatten(),
             status: c.status.unwrap_or(CaseStatus::Open),
         })
     }
 }
 
 impl CaseChanges {
-    /// The fields present in a JSON object, each parsed as on create.
+    /// The fields present in a JSON object, each parsed as on create; an
+    /// optional field given as `null` or blank is cleared.
     pub fn parse(body: Map<String, Value>) -> CampaignResult<CaseChanges> {
         read(body, false)
     }
@@ -73,11 +75,11 @@ fn read(body: Map<String, Value>, create: bool) -> CampaignResult<CaseChanges> {
         slug: f.string("slug", create, Slug::parse),
         title: f.string("title", create, |s| text::single_line(s, "title", 200)),
         summary: f.string("summary", create, |s| text::multi_line(s, "summary", 2000)),
-        subject_name: f.string("subject_name", false, |s| {
+        subject_name: f.clearable_string("subject_name", |s| {
             text::single_line(s, "subject_name", 200)
         }),
-        country: f.string("country", false, CountryCode::parse),
-        body: f.string("body", false, |s| text::multi_line(s, "body", 50_000)),
+        country: f.clearable_string("country", CountryCode::parse),
+        body: f.clearable_string("body", |s| text::multi_line(s, "body", 50_000)),
         status: f.string("status", false, CaseStatus::parse),
     };
     f.finish()?;
@@ -171,7 +173,7 @@ pub async fn update(
         title: changes.title,
         summary: changes.summary,
         subject_name: changes.subject_name,
-        country: changes.country.map(|c| c.as_str().to_string()),
+        country: changes.country.map(|c| c.map(|c| c.as_str().to_string())),
         body: changes.body,
         status: changes.status,
         updated_at: Some(ctx.now()),

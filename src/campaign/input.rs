@@ -61,6 +61,35 @@ impl Fields {
         }
     }
 
+    /// An optional string field of an update: `None` when absent (the
+    /// value stays as it is), `Some(None)` when `null` or blank (the value
+    /// is cleared: an emptied field of a form means "no value", not "no
+    /// change"), else parsed by `parse`, errors recorded as in
+    /// [`Self::string`].
+    pub fn clearable_string<T, E: std::fmt::Display>(
+        &mut self,
+        name: &str,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Option<Option<T>> {
+        match self.map.get(name) {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(Value::String(s)) if s.trim().is_empty() => Some(None),
+            Some(_) => self.string(name, false, parse).map(Some),
+        }
+    }
+
+    /// An optional whole number of an update, as [`Self::clearable_string`]:
+    /// absent → `None`, `null` or a blank string → `Some(None)`.
+    pub fn clearable_integer(&mut self, name: &str, min: i64, max: i64) -> Option<Option<i64>> {
+        match self.map.get(name) {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(Value::String(s)) if s.trim().is_empty() => Some(None),
+            Some(_) => self.integer(name, min, max).map(Some),
+        }
+    }
+
     pub fn integer(&mut self, name: &str, min: i64, max: i64) -> Option<i64> {
         match self.map.get(name) {
             None | Some(Value::Null) => None,

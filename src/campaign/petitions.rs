@@ -37,15 +37,15 @@ pub struct NewPetition {
     pub require_confirmation: bool,
 }
 
-/// The fields an update changes; `None` leaves a field as it is. A
-/// petition never moves to another case.
+/// The fields an update changes; `None` leaves a field as it is and
+/// `Some(None)` clears the goal. A petition never moves to another case.
 #[derive(Debug, Clone, Default)]
 pub struct PetitionChanges {
     pub slug: Option<Slug>,
     pub title: Option<String>,
     pub target: Option<String>,
     pub body: Option<String>,
-    pub goal: Option<i64>,
+    pub goal: Option<Option<i64>>,
     pub status: Option<PetitionStatus>,
     pub require_confirmation: Option<bool>,
 }
@@ -70,7 +70,7 @@ impl NewPetition {
             title: c.title.unwrap_or_default(),
             target: c.target.unwrap_or_default(),
             body: c.body.unwrap_or_default(),
-            goal: c.goal,
+            goal: c.goal.flatten(),
             status: c.status.unwrap_or(PetitionStatus::Open),
             require_confirmation: c.require_confirmation.unwrap_or(true),
         })
@@ -98,7 +98,7 @@ fn read(
         title: f.string("title", create, |s| text::single_line(s, "title", 200)),
         target: f.string("target", create, |s| text::single_line(s, "target", 300)),
         body: f.string("body", create, |s| text::multi_line(s, "body", 50_000)),
-        goal: f.integer("goal", 1, 1_000_000_000),
+        goal: f.clearable_integer("goal", 1, 1_000_000_000),
         status: f.string("status", false, PetitionStatus::parse),
         require_confirmation: f.boolean("require_confirmation"),
     };

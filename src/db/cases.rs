@@ -23,16 +23,17 @@ pub struct Case {
     pub updated_at: NaiveDateTime,
 }
 
-/// The columns an update sets; `None` leaves a column as it is.
+/// The columns an update sets; `None` leaves a column as it is and
+/// `Some(None)` sets a nullable one to NULL.
 #[derive(Debug, Clone, Default, AsChangeset)]
 #[diesel(table_name = cases)]
 pub struct CaseChanges {
     pub slug: Option<String>,
     pub title: Option<String>,
     pub summary: Option<String>,
-    pub subject_name: Option<String>,
-    pub country: Option<String>,
-    pub body: Option<String>,
+    pub subject_name: Option<Option<String>>,
+    pub country: Option<Option<String>>,
+    pub body: Option<Option<String>>,
     pub status: Option<CaseStatus>,
     pub updated_at: Option<NaiveDateTime>,
 }

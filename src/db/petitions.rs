@@ -35,7 +35,7 @@ pub struct PetitionChanges {
     pub title: Option<String>,
     pub target: Option<String>,
     pub body: Option<String>,
-    pub goal: Option<i64>,
+    pub goal: Option<Option<i64>>,
     pub status: Option<PetitionStatus>,
     pub require_confirmation: Option<bool>,
     pub updated_at: Option<NaiveDateTime>,

@@ -75,6 +75,37 @@ async function axeCheck(page, name) {
   console.log(`ok ${name}: no serious or critical axe violation, fits 360px`);
 }
 
+/** After a submission with mistakes, on a 360 px phone: the error summary
+ * is within the first screen (above the petition's text), has focus, and
+ * each of its links names a field that exists on the page. */
+async function checkErrorSummary(page, how) {
+  const s = await page.evaluate(() => {
+    const el = document.getElementById('error-summary');
+    const r = el.getBoundingClientRect();
+    const links = [...el.querySelectorAll('a')].map((a) => {
+      const id = decodeURIComponent(a.hash.slice(1));
+      const target = document.getElementById(id);
+      return { href: a.getAttribute('href'), id, tag: target ? target.tagName : null };
+    });
+    return {
+      top: r.top, bottom: r.bottom, innerHeight, scrollY,
+      focused: document.activeElement && document.activeElement.id,
+      links,
+    };
+  });
+  if (!(s.top >= 0 && s.top < s.innerHeight)) {
+    throw new Error(`${how}: the error summary starts at ${s.top}px, outside the first ${s.innerHeight}px screen (scrolled ${s.scrollY})`);
+  }
+  if (s.focused !== 'error-summary') throw new Error(`${how}: error summary not focused (${s.focused})`);
+  if (!s.links.length) throw new Error(`${how}: the error summary links to nothing`);
+  for (const l of s.links) {
+    if (!l.href.startsWith('#') || !['INPUT', 'SELECT', 'TEXTAREA'].includes(l.tag)) {
+      throw new Error(`${how}: summary link ${l.href} targets ${l.tag || 'nothing'}, not a field`);
+    }
+  }
+  console.log(`ok ${how}: the error summary is at ${Math.round(s.top)}px of ${s.innerHeight}, focused, its ${s.links.length} links name fields (${s.links.map((l) => l.id).join(', ')})`);
+}
+
 const work = mkdtempSync(join(tmpdir(), 'clarion-browser-'));
 const port = await freePort();
 const base = `http://127.0.0.1:${port}`;
@@ -113,9 +144,26 @@ try {
   await page.getByLabel('Email address').fill('not-an-address');
   await page.getByRole('button', { name: 'Sign the petition' }).click();
   await page.waitForSelector('#error-summary');
-  const focused = await page.evaluate(() => document.activeElement && document.activeElement.id);
-  if (focused !== 'error-summary') throw new Error(`error summary not focused (${focused})`);
+  await checkErrorSummary(page, 'with scripts');
   await axeCheck(page, 'petition page with errors');
+  // Each message takes the person to its field.
+  const firstLink = page.locator('#error-summary a').first();
+  const firstTarget = (await firstLink.getAttribute('href')).slice(1);
+  await firstLink.click();
+  const nowFocused = await page.evaluate(() => document.activeElement && document.activeElement.id);
+  if (nowFocused !== firstTarget) throw new Error(`the summary's first link focused ${nowFocused}, not ${firstTarget}`);
+  console.log(`ok the summary's first link moves focus to #${firstTarget}`);
+
+  // Without scripts the summary is first on the screen and focused too
+  // (autofocus).
+  const plain = await browser.newContext({ viewport: { width: 360, height: 740 }, locale: 'en-GB', javaScriptEnabled: false });
+  const plainPage = await plain.newPage();
+  await plainPage.goto(`${base}/petitions/${SLUG}`);
+  await plainPage.getByLabel('Email address').fill('not-an-address');
+  await plainPage.getByRole('button', { name: 'Sign the petition' }).click();
+  await plainPage.waitForSelector('#error-summary');
+  await checkErrorSummary(plainPage, 'without scripts');
+  await plain.close();
 
   // Now correctly.
   await page.getByLabel('Last name').fill('Lee');

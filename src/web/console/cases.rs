@@ -6,10 +6,13 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
-use super::{errors_map, see_other, Console, Outcome, Posted, Role};
+use super::{errors_map, see_other, Console, Form, Outcome, Posted, Role};
 use crate::campaign::cases::{self, CaseChanges, NewCase};
 use crate::domain::CaseStatus;
 use crate::error::FieldError;
+
+/// The case's optional fields: emptied on an edit form, they are cleared.
+const CLEARABLE: [&str; 3] = ["subject_name", "country", "body"];
 
 const CASE_FIELDS: [&str; 7] = [
     "slug",
@@ -30,6 +33,20 @@ pub(super) fn statuses<'a>(
     all.into_iter()
         .map(|s| json!({"value": s, "label": c.t(&format!("admin_status_{s}")), "selected": s == current}))
         .collect()
+}
+
+/// The fields of `form` named in `names` as the JSON object the actions
+/// read, with each of `clearable` that the form carries but left blank as
+/// `null`: on an edit, an emptied optional field clears the value, where
+/// leaving it out would keep the old one.
+pub(super) fn form_body(form: &Form, names: &[&str], clearable: &[&str]) -> Value {
+    let mut v = form.json(names);
+    for k in clearable {
+        if form.get(k).is_some() && form.value(k).is_none() {
+            v[*k] = Value::Null;
+        }
+    }
+    v
 }
 
 /// A form value as the text its field shows.
@@ -123,7 +140,7 @@ async fn save(p: Posted, id: Option<String>) -> HttpResponse {
     let Posted { c, form } = p;
     let r = async {
         c.require(Role::Campaigner)?;
-        let body = form.json(&CASE_FIELDS);
+        let body = form_body(&form, &CASE_FIELDS, &CLEARABLE);
         let map = body.as_object().cloned().unwrap_or_default();
         let actor = c.actor();
         let saved = async {

@@ -163,7 +163,8 @@ fn petition_body(form: &Form, create: bool) -> Value {
     if !create {
         fields.retain(|f| *f != "case_id");
     }
-    let mut v = form.json(&fields);
+    // An emptied goal clears it (the petition then has none).
+    let mut v = super::cases::form_body(form, &fields, &["goal"]);
     if let Some(g) = form.value("goal") {
         v["goal"] = g.parse::<i64>().map(|n| json!(n)).unwrap_or(json!(g));
     }
