@@ -18,6 +18,7 @@ mod console_campaigns;
 mod console_errors;
 mod console_people;
 mod crash;
+mod credentials;
 mod data_cli;
 mod data_roles;
 mod demo;
