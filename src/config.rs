@@ -51,6 +51,10 @@ pub struct RawSettings {
     pub dkim_selector: String,
     pub dkim_key_file: String,
     pub secret_key: String,
+    /// Folder of the key files; empty: beside the SQLite database, or
+    /// `data/` with PostgreSQL.
+    #[serde(default)]
+    pub key_dir: String,
     pub send_concurrency: u32,
     pub send_rate: u32,
     pub retry_base_ms: u64,
@@ -103,6 +107,9 @@ pub struct Settings {
     pub smtp_timeout_secs: u64,
     pub dkim: Option<DkimSettings>,
     pub secret_key: Option<SecretString>,
+    /// Where the generated keys are kept (`CLARION_KEY_DIR`, else beside
+    /// the SQLite database, else `data/`): never in the database.
+    pub key_dir: PathBuf,
     pub send_concurrency: u32,
     pub send_rate: u32,
     pub retry_base_ms: u64,
@@ -244,6 +251,10 @@ impl Settings {
             }
             k => Some(SecretString::from(k.to_string())),
         };
+        let key_dir = match raw.key_dir.trim() {
+            "" => default_key_dir(&database_url),
+            d => PathBuf::from(d),
+        };
         if raw.send_concurrency == 0 {
             return Err(ConfigError::invalid(
                 "send_concurrency",
@@ -322,6 +333,7 @@ impl Settings {
             smtp_timeout_secs: raw.smtp_timeout_secs.max(1),
             dkim,
             secret_key,
+            key_dir,
             send_concurrency: raw.send_concurrency,
             send_rate: raw.send_rate,
             retry_base_ms: raw.retry_base_ms,
@@ -336,6 +348,26 @@ impl Settings {
             log: raw.log,
             log_format,
         })
+    }
+}
+
+/// The folder of the SQLite database file, or `data/` with PostgreSQL (and
+/// for an SQLite path with no folder, the working directory's `data/` would
+/// be surprising: a bare file name keeps its key beside it, in `.`).
+fn default_key_dir(database_url: &str) -> PathBuf {
+    match database_url.strip_prefix("sqlite://") {
+        Some(path) => match std::path::Path::new(path).parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        },
+        None => PathBuf::from("data"),
+    }
+}
+
+impl Settings {
+    /// The file holding the generated secret key (mode 0600).
+    pub fn secret_key_file(&self) -> PathBuf {
+        self.key_dir.join("secret.key")
     }
 }
 
@@ -376,6 +408,27 @@ mod tests {
         raw.database_url = "mysql://x".into();
         let e = Settings::from_raw(raw).unwrap_err().to_string();
         assert!(e.contains("CLARION_DATABASE_URL"), "{e}");
+    }
+
+    #[test]
+    fn keys_live_beside_the_sqlite_file_in_data_with_postgres_or_in_key_dir() {
+        let s = Settings::from_raw(Settings::defaults()).unwrap();
+        assert_eq!(s.secret_key_file(), PathBuf::from("data/secret.key"));
+        let mut raw = Settings::defaults();
+        raw.database_url = "sqlite:///srv/clarion/db.sqlite".into();
+        let s = Settings::from_raw(raw).unwrap();
+        assert_eq!(s.key_dir, PathBuf::from("/srv/clarion"));
+        let mut raw = Settings::defaults();
+        raw.database_url = "postgres://db/clarion".into();
+        let s = Settings::from_raw(raw).unwrap();
+        assert_eq!(s.key_dir, PathBuf::from("data"));
+        let mut raw = Settings::defaults();
+        raw.key_dir = "/etc/clarion".into();
+        let s = Settings::from_raw(raw).unwrap();
+        assert_eq!(
+            s.secret_key_file(),
+            PathBuf::from("/etc/clarion/secret.key")
+        );
     }
 
     #[test]

@@ -1,6 +1,10 @@
 //! Secrets and the things made from them: API tokens (random, stored as
 //! SHA-256), signed single-purpose tokens (HMAC-SHA256 with the secret key),
 //! and keyed hashes of client IPs, so no address is ever stored.
+//!
+//! The generated secret key lives in a key file ([`key_file`]), never in the
+//! database: a copy of the database alone must not let anyone forge a
+//! session, an unsubscribe or a confirmation link.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -28,6 +32,107 @@ pub fn generate_secret_key() -> String {
     let mut bytes = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut bytes);
     hex::encode(bytes)
+}
+
+/// The key file: one line of text, mode 0600, in a folder of its own choosing
+/// (`Settings::key_dir`). Never logged.
+pub mod key_file {
+    use std::io::Write;
+    use std::path::Path;
+
+    /// The key held in `path`, or `None` when there is no such file. An empty
+    /// file is an error (a key must not silently become "").
+    pub fn read(path: &Path) -> std::io::Result<Option<String>> {
+        match std::fs::read_to_string(path) {
+            Ok(s) => {
+                let key = s.trim().to_string();
+                if key.is_empty() {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("{} is empty", path.display()),
+                    ));
+                }
+                warn_if_readable_by_others(path);
+                Ok(Some(key))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The key in `path`; when there is none, the file (and its folder) is
+    /// created holding `make()`. The new file is written beside it under a
+    /// random name and hard-linked into place, which fails when another
+    /// process got there first: then both use the one that won, so nodes
+    /// sharing a folder never end up with two keys, and no reader ever sees
+    /// a half-written file.
+    pub fn get_or_create(path: &Path, make: impl FnOnce() -> String) -> std::io::Result<String> {
+        if let Some(k) = read(path)? {
+            return Ok(k);
+        }
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&dir)?;
+        let tmp = dir.join(format!(".secret-{}.tmp", super::random_token()));
+        let written = (|| {
+            let mut f = open_private(&tmp)?;
+            f.write_all(make().as_bytes())?;
+            f.write_all(b"\n")?;
+            f.sync_all()
+        })();
+        let linked = written.and_then(|()| std::fs::hard_link(&tmp, path));
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        read(path)?.ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{} vanished as it was made", path.display()),
+            )
+        })
+    }
+
+    #[cfg(unix)]
+    fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+    }
+
+    #[cfg(not(unix))]
+    fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+    }
+
+    /// A key file others can read is worth a warning (not a refusal: the
+    /// operator may have reasons, e.g. a group shared by the nodes).
+    fn warn_if_readable_by_others(path: &Path) {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            if let Ok(m) = std::fs::metadata(path) {
+                if m.permissions().mode() & 0o077 != 0 {
+                    tracing::warn!(
+                        key.file = %path.display(),
+                        "the key file can be read by other users; chmod 600 it"
+                    );
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = path;
+    }
 }
 
 /// The process's keys, derived from the one secret.
@@ -133,6 +238,28 @@ mod tests {
         assert_ne!(a, random_token());
         assert_eq!(hash_token(&a).len(), 64);
         assert!(!hash_token(&a).contains(&a));
+    }
+
+    #[test]
+    fn a_key_file_is_made_once_private_and_then_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("secret.key");
+        assert_eq!(key_file::read(&path).unwrap(), None);
+        let k = key_file::get_or_create(&path, || "first-key".into()).unwrap();
+        assert_eq!(k, "first-key");
+        let again = key_file::get_or_create(&path, || "second-key".into()).unwrap();
+        assert_eq!(again, "first-key", "an existing file wins");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(leftovers.len(), 1, "{leftovers:?}");
     }
 
     #[test]

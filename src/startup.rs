@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use crate::campaign::{Context, Events};
 use crate::config::Settings;
 use crate::db::Db;
-use crate::security::{generate_secret_key, Keys};
+use crate::security::{generate_secret_key, key_file, Keys};
 use crate::templates::Templates;
 use crate::web::{self as routes, AppState};
 
@@ -36,14 +36,49 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<(Db, Keys)> {
         tracing::info!(applied, "database migrations applied");
     }
     db.spawn_checkpointer();
-    let secret = match &settings.secret_key {
-        Some(k) => k.expose_secret().to_string(),
-        None => {
-            db.run(|c| crate::db::secrets::get_or_create(c, "secret_key", generate_secret_key))
-                .await?
-        }
-    };
+    let secret = settle_secret_key(settings, &db).await?;
     Ok((db, Keys::new(&secret)))
+}
+
+/// The secret key: `CLARION_SECRET_KEY`, else the key file
+/// (`Settings::secret_key_file`), made on first start. A key an older version
+/// kept in the database moves to the file first (the file, if there is one
+/// already, wins) and its row is deleted, so links mailed before still work
+/// and the database holds no key.
+async fn settle_secret_key(settings: &Settings, db: &Db) -> anyhow::Result<String> {
+    let legacy = db.run(crate::db::secrets::legacy_secret_key).await?;
+    let path = settings.secret_key_file();
+    let from_file = {
+        let file = path.clone();
+        let wanted = settings.secret_key.is_none() || legacy.is_some();
+        let legacy = legacy.clone();
+        crate::telemetry::spawn_blocking_with_tracing(move || {
+            if !wanted {
+                return Ok(None);
+            }
+            key_file::get_or_create(&file, || legacy.unwrap_or_else(generate_secret_key)).map(Some)
+        })
+        .await?
+        .with_context(|| {
+            format!(
+                "cannot keep the secret key in {} (CLARION_KEY_DIR)",
+                path.display()
+            )
+        })?
+    };
+    let removed = db.run(crate::db::secrets::delete_all).await?;
+    if legacy.is_some() && removed > 0 {
+        tracing::info!(
+            key.file = %path.display(),
+            "the secret key moved from the database to its key file"
+        );
+    }
+    settings
+        .secret_key
+        .as_ref()
+        .map(|k| k.expose_secret().to_string())
+        .or(from_file)
+        .context("no secret key")
 }
 
 /// [`prepare`], then the campaign layer's context for a process that serves

@@ -3,10 +3,12 @@
 //! The password rule ([`MIN_PASSWORD_CHARS`]) and the lockout
 //! ([`LOCK_AFTER_FAILURES`], [`LOCK_MINUTES`]) are stated once, here and in
 //! storage; the CLI's `user create` and the console's users page both create
-//! users through [`create`]. Sessions themselves (the signed cookie) are the
-//! console's business; what ends them is here: a sign-out, a role change and
-//! a new password all move the user's `updated_at`, which voids every session
-//! issued before it.
+//! users through [`create`]. Sessions are server-side records (`db::sessions`,
+//! a hash of the session id, the user, created, expires) that the console's
+//! signed cookie names; every console request is checked against them
+//! ([`for_session`]). They start at [`sign_in`] and end here: a sign-out ends
+//! that session; a role change, a new password, disabling or deleting the
+//! user end all of the user's sessions at once, every copy of every cookie.
 //!
 //! Passwords are hashed (argon2id) on a blocking thread and only the hash is
 //! stored; this module never logs or returns a password.
@@ -18,6 +20,9 @@ use crate::db;
 use crate::domain::{Email, Role, UserId};
 
 pub use crate::db::users::{User, LOCK_AFTER_FAILURES, LOCK_MINUTES};
+
+/// How long a session lasts after sign-in.
+pub const SESSION_HOURS: i64 = 8;
 
 /// Shortest console password accepted.
 pub const MIN_PASSWORD_CHARS: usize = 12;
@@ -97,11 +102,40 @@ pub async fn list(ctx: &Context, actor: &Actor) -> CampaignResult<Vec<User>> {
     ctx.run(|c| Ok(db::users::all(c)?)).await
 }
 
-/// The user a console session names, if they still exist. Read before
-/// there is an actor: it is how the console finds out who is acting.
-pub async fn for_session(ctx: &Context, id: &UserId) -> CampaignResult<Option<User>> {
-    let id = id.clone();
-    ctx.run(move |c| Ok(db::users::get(c, &id)?)).await
+/// The user of the live session `session_id` (the id the console's cookie
+/// carries): the session's record exists and has not expired, and the user
+/// exists and is not disabled. Read before there is an actor: it is how the
+/// console finds out who is acting.
+pub async fn for_session(ctx: &Context, session_id: &str) -> CampaignResult<Option<User>> {
+    let hash = crate::security::hash_token(session_id);
+    let now = ctx.now();
+    ctx.run(move |c| {
+        let Some(user_id) = db::sessions::user_of(c, &hash, now)? else {
+            return Ok(None);
+        };
+        Ok(db::users::get(c, &user_id)?.filter(|u| u.disabled_at.is_none()))
+    })
+    .await
+}
+
+/// Starts a session for the user: the id for the cookie, of which only a
+/// hash is stored. Expired sessions of everyone are forgotten on the way.
+fn start_session(
+    c: &mut db::DbConnection,
+    user_id: &UserId,
+    now: NaiveDateTime,
+) -> CampaignResult<String> {
+    let session_id = crate::security::random_token();
+    let hash = crate::security::hash_token(&session_id);
+    db::sessions::delete_expired(c, now)?;
+    db::sessions::create(
+        c,
+        &hash,
+        user_id,
+        now,
+        now + chrono::Duration::hours(SESSION_HOURS),
+    )?;
+    Ok(session_id)
 }
 
 /// Whether the user is locked out at `now`.
@@ -112,8 +146,9 @@ pub fn is_locked(user: &User, now: NaiveDateTime) -> bool {
 /// How a sign-in went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignIn {
-    /// The password is right and the account open: a session may start.
-    Welcome(UserId),
+    /// The password is right and the account open: the session started, its
+    /// id for the cookie.
+    Welcome { user_id: UserId, session_id: String },
     /// Wrong password or unknown address (told apart by no one): the
     /// failures in a row, to slow the next guess.
     Wrong { failures: i32 },
@@ -145,8 +180,9 @@ pub async fn sign_in(ctx: &Context, email: &Email, password: String) -> Campaign
             )?;
             return Ok(SignIn::Locked);
         }
-        if crate::security::verify_password(&password, &user.password_hash) {
-            db::write_tx(c, |c| {
+        let disabled = user.disabled_at.is_some();
+        if crate::security::verify_password(&password, &user.password_hash) && !disabled {
+            let session_id = db::write_tx(c, |c| {
                 db::users::record_success(c, &user.id, now)?;
                 db::audit::record(
                     c,
@@ -155,9 +191,13 @@ pub async fn sign_in(ctx: &Context, email: &Email, password: String) -> Campaign
                     "user",
                     Some(user.id.as_str()),
                     None,
-                )
+                )?;
+                start_session(c, &user.id, now)
             })?;
-            Ok(SignIn::Welcome(user.id))
+            Ok(SignIn::Welcome {
+                user_id: user.id,
+                session_id,
+            })
         } else {
             let failures = db::write_tx(c, |c| {
                 let n = db::users::record_failure(c, &user.id, now)?;
@@ -177,15 +217,17 @@ pub async fn sign_in(ctx: &Context, email: &Email, password: String) -> Campaign
     .await
 }
 
-/// The signed-in user signs out: every session of theirs ends, on every
-/// device.
-pub async fn sign_out(ctx: &Context, actor: &Actor) -> CampaignResult<()> {
+/// The signed-in user signs out: the session `session_id` ends, and with it
+/// every copy of its cookie. (Their sessions on other devices go on, as
+/// with most services; an admin ends those by a new password or disabling.)
+pub async fn sign_out(ctx: &Context, actor: &Actor, session_id: &str) -> CampaignResult<()> {
     let Actor::User { id, .. } = actor else {
         return Err(CampaignError::Forbidden);
     };
-    let (id, actor_name, now) = (id.clone(), actor.audit_name(), ctx.now());
+    let (id, actor_name) = (id.clone(), actor.audit_name());
+    let hash = crate::security::hash_token(session_id);
     ctx.write(move |c| {
-        db::users::revoke_sessions(c, &id, now)?;
+        db::sessions::delete(c, &hash)?;
         db::audit::record(
             c,
             &actor_name,
@@ -216,6 +258,7 @@ pub async fn change_role(
         if !db::users::set_role(c, &id, role)? {
             return Err(CampaignError::not_found("user"));
         }
+        db::sessions::delete_for_user(c, &id)?;
         db::audit::record(
             c,
             &actor_name,
@@ -244,6 +287,7 @@ pub async fn set_password(
         if !db::users::set_password(c, &id, &password_hash)? {
             return Err(CampaignError::not_found("user"));
         }
+        db::sessions::delete_for_user(c, &id)?;
         db::audit::record(
             c,
             &actor_name,
@@ -255,6 +299,100 @@ pub async fn set_password(
         Ok(())
     })
     .await
+}
+
+/// A user named by id (the console) or by address (the CLI).
+#[derive(Debug, Clone)]
+pub enum UserRef {
+    Id(UserId),
+    Email(Email),
+}
+
+fn find(c: &mut db::DbConnection, who: &UserRef) -> CampaignResult<User> {
+    let found = match who {
+        UserRef::Id(id) => db::users::get(c, id)?,
+        UserRef::Email(e) => db::users::get_by_email(c, e.as_str())?,
+    };
+    found.ok_or(CampaignError::not_found("user"))
+}
+
+/// An admin (or the CLI) disables a user: every session of theirs ends at
+/// once and they cannot sign in until enabled again. An admin cannot
+/// disable themself (the last admin would lock everyone out).
+pub async fn disable(ctx: &Context, actor: &Actor, who: UserRef) -> CampaignResult<UserId> {
+    set_disabled(ctx, actor, who, true).await
+}
+
+/// Undoes [`disable`]: the user may sign in again.
+pub async fn enable(ctx: &Context, actor: &Actor, who: UserRef) -> CampaignResult<UserId> {
+    set_disabled(ctx, actor, who, false).await
+}
+
+async fn set_disabled(
+    ctx: &Context,
+    actor: &Actor,
+    who: UserRef,
+    disabled: bool,
+) -> CampaignResult<UserId> {
+    actor.require(Role::Admin)?;
+    let (actor_name, now, me) = (actor.audit_name(), ctx.now(), acting_user(actor));
+    ctx.write(move |c| {
+        let user = find(c, &who)?;
+        if me.as_ref() == Some(&user.id) {
+            return Err(CampaignError::Forbidden);
+        }
+        db::users::set_disabled(c, &user.id, disabled.then_some(now))?;
+        let ended = db::sessions::delete_for_user(c, &user.id)?;
+        db::audit::record(
+            c,
+            &actor_name,
+            if disabled {
+                "user.disable"
+            } else {
+                "user.enable"
+            },
+            "user",
+            Some(user.id.as_str()),
+            disabled
+                .then(|| format!("{ended} sessions ended"))
+                .as_deref(),
+        )?;
+        Ok(user.id)
+    })
+    .await
+}
+
+/// An admin (or the CLI) deletes a user: the account and every session of
+/// theirs are gone at once; the audit log keeps what they did. An admin
+/// cannot delete themself.
+pub async fn delete(ctx: &Context, actor: &Actor, who: UserRef) -> CampaignResult<UserId> {
+    actor.require(Role::Admin)?;
+    let (actor_name, me) = (actor.audit_name(), acting_user(actor));
+    ctx.write(move |c| {
+        let user = find(c, &who)?;
+        if me.as_ref() == Some(&user.id) {
+            return Err(CampaignError::Forbidden);
+        }
+        let ended = db::sessions::delete_for_user(c, &user.id)?;
+        db::users::delete(c, &user.id)?;
+        db::audit::record(
+            c,
+            &actor_name,
+            "user.delete",
+            "user",
+            Some(user.id.as_str()),
+            Some(&format!("{ended} sessions ended")),
+        )?;
+        Ok(user.id)
+    })
+    .await
+}
+
+fn acting_user(actor: &Actor) -> Option<UserId> {
+    match actor {
+        Actor::User { id, .. } => Some(id.clone()),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ pub mod lists;
 pub mod petitions;
 pub mod schema;
 pub mod secrets;
+pub mod sessions;
 pub mod signature_reports;
 pub mod signatures;
 pub mod subscriptions;

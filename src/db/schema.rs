@@ -163,6 +163,7 @@ diesel::table! {
         created_at -> Timestamp,
         last_used_at -> Nullable<Timestamp>,
         revoked_at -> Nullable<Timestamp>,
+        expires_at -> Nullable<Timestamp>,
     }
 }
 
@@ -177,6 +178,26 @@ diesel::table! {
         last_login_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        disabled_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    sessions (id_hash) {
+        id_hash -> Text,
+        user_id -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sign_in_failures (key_hash) {
+        key_hash -> Text,
+        address_hash -> Nullable<Text>,
+        failures -> Integer,
+        window_start -> Timestamp,
+        locked_until -> Nullable<Timestamp>,
     }
 }
 
@@ -202,6 +223,7 @@ diesel::joinable!(alerts -> cases (case_id));
 diesel::joinable!(alert_lists -> alerts (alert_id));
 diesel::joinable!(alert_lists -> lists (list_id));
 diesel::joinable!(deliveries -> supporters (supporter_id));
+diesel::joinable!(sessions -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     app_secrets,
@@ -217,6 +239,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     deliveries,
     api_tokens,
     users,
+    sessions,
+    sign_in_failures,
     audit_log,
 );
 

@@ -29,6 +29,8 @@ pub struct User {
     pub last_login_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Set while an admin has disabled the user: no sign-in, no session.
+    pub disabled_at: Option<NaiveDateTime>,
 }
 
 /// Creates a user; the email must already be normalised (lower case) and
@@ -79,7 +81,7 @@ pub fn all(conn: &mut DbConnection) -> DbResult<Vec<User>> {
         .load(conn)?)
 }
 
-/// Also ends the user's sessions (`updated_at` moves on).
+/// The caller ends the user's sessions (`db::sessions`).
 pub fn set_role(conn: &mut DbConnection, id: &UserId, role: Role) -> DbResult<bool> {
     let n = diesel::update(users::table.find(id))
         .set((users::role.eq(role), users::updated_at.eq(now())))
@@ -112,17 +114,25 @@ pub fn record_failure(conn: &mut DbConnection, id: &UserId, at: NaiveDateTime) -
     Ok(failures)
 }
 
-/// Ends every session of the user issued before `at`: sessions older than
-/// the user's `updated_at` are void (see `web::console::session`), so a
-/// sign-out, a role change or a new password signs the user out everywhere.
-pub fn revoke_sessions(conn: &mut DbConnection, id: &UserId, at: NaiveDateTime) -> DbResult<()> {
-    diesel::update(users::table.find(id))
-        .set(users::updated_at.eq(at))
+/// Disables the user (`Some(at)`) or enables them again (`None`).
+pub fn set_disabled(
+    conn: &mut DbConnection,
+    id: &UserId,
+    at: Option<NaiveDateTime>,
+) -> DbResult<bool> {
+    let n = diesel::update(users::table.find(id))
+        .set((users::disabled_at.eq(at), users::updated_at.eq(now())))
         .execute(conn)?;
-    Ok(())
+    Ok(n == 1)
 }
 
-/// Sets a new password hash, clears any lock and ends every session.
+/// Deletes the user; their sessions go with them (`ON DELETE CASCADE`).
+pub fn delete(conn: &mut DbConnection, id: &UserId) -> DbResult<bool> {
+    Ok(diesel::delete(users::table.find(id)).execute(conn)? == 1)
+}
+
+/// Sets a new password hash and clears any lock (the caller ends the
+/// user's sessions).
 pub fn set_password(conn: &mut DbConnection, id: &UserId, password_hash: &str) -> DbResult<bool> {
     let n = diesel::update(users::table.find(id))
         .set((

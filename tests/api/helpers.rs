@@ -122,6 +122,9 @@ pub fn test_settings(database_url: &str, smtp_url: &str, dir: &TempDir) -> RawSe
     raw.http_addr = "127.0.0.1:0".into();
     raw.smtp_url = smtp_url.to_string();
     raw.outbox_dir = dir.path().join("outbox").display().to_string();
+    // Each app's key file in its own folder (with PostgreSQL it would be
+    // ./data/, shared by every test).
+    raw.key_dir = dir.path().display().to_string();
     raw.retry_base_ms = 50;
     raw.sign_rate_per_ip = 0;
     raw.smtp_timeout_secs = 5;

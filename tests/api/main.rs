@@ -19,6 +19,7 @@ mod console_errors;
 mod console_paging;
 mod console_people;
 mod crash;
+mod credentials;
 mod data_cli;
 mod data_roles;
 mod demo;

@@ -43,19 +43,16 @@ impl TestApp {
             .expect("form posted")
     }
 
-    /// The app's signing keys (its secret lives in the database).
+    /// The app's signing keys: the configured secret, else the key file the
+    /// app keeps outside its database.
     pub async fn keys(&self) -> clarion::security::Keys {
-        let secret = self
-            .db
-            .run(|c| {
-                clarion::db::secrets::get_or_create(
-                    c,
-                    "secret_key",
-                    clarion::security::generate_secret_key,
-                )
-            })
-            .await
-            .unwrap();
+        use secrecy::ExposeSecret;
+        let secret = match &self.settings.secret_key {
+            Some(k) => k.expose_secret().to_string(),
+            None => clarion::security::key_file::read(&self.settings.secret_key_file())
+                .expect("key file readable")
+                .expect("the app made its key file"),
+        };
         clarion::security::Keys::new(&secret)
     }
 

@@ -62,11 +62,9 @@ pub async fn login_page(
     state: web::Data<AppState>,
     q: web::Query<NextQuery>,
 ) -> HttpResponse {
-    if let Some(s) = session::read(&req, &state.keys) {
-        if let Ok(Some(u)) = users::for_session(&state.ctx, &s.user_id).await {
-            if s.still_valid_for(u.updated_at) {
-                return see_other(&safe_next(q.next.as_deref()));
-            }
+    if let Some(sid) = session::read(&req, &state.keys) {
+        if let Ok(Some(_)) = users::for_session(&state.ctx, &sid).await {
+            return see_other(&safe_next(q.next.as_deref()));
         }
     }
     login_form(
@@ -103,12 +101,12 @@ pub async fn login(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
         );
     };
     match users::sign_in(&state.ctx, &email, password).await {
-        Ok(SignIn::Welcome(user_id)) => {
+        Ok(SignIn::Welcome { session_id, .. }) => {
             let mut r = see_other(&next);
             let _ = r.add_cookie(&session::start(
                 &state.keys,
                 &state.settings.base_url,
-                &user_id,
+                &session_id,
             ));
             let _ = r.add_removal_cookie(
                 &actix_web::cookie::Cookie::build(session::LOGIN_COOKIE, "")
@@ -144,7 +142,7 @@ pub async fn login(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
 
 pub async fn logout(p: Posted) -> HttpResponse {
     let c = &p.c;
-    if let Err(e) = users::sign_out(&c.state.ctx, &c.actor()).await {
+    if let Err(e) = users::sign_out(&c.state.ctx, &c.actor(), &c.sid).await {
         return c.fail(c.campaign_fail(e));
     }
     let mut r = see_other("/admin/login");

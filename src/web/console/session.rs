@@ -1,63 +1,35 @@
-//! Console sessions: a cookie holding `user_id|session_id|issued|expiry`
-//! (times in Unix milliseconds), signed
-//! with the process keys (HMAC-SHA256), `HttpOnly`, `SameSite=Strict`,
-//! `Path=/admin`, `Secure` when the base URL is https. Nothing is stored
-//! server-side; the user row is read on every request, so a deleted user or a
-//! changed role takes effect at once, and a session issued before the user's
-//! `updated_at` is void: signing out (or a role change) ends every session
-//! of that user, including a copied cookie. CSRF tokens are an HMAC of the session
-//! id under their own purpose, so a token from one session fails in another.
+//! Console session cookies: the cookie holds a random session id, signed
+//! with the process keys (HMAC-SHA256) so a forged one is refused before the
+//! database is asked, `HttpOnly`, `SameSite=Strict`, `Path=/admin`, `Secure`
+//! when the base URL is https. The id is only half of a session: the other
+//! half is the server-side record (`campaign::users`, holding a hash of the
+//! id), checked on every request, so signing out, disabling or deleting a
+//! user, a role change or a new password voids every copy of the cookie.
+//! CSRF tokens are an HMAC of the session id under their own purpose, so a
+//! token from one session fails in another.
 //!
-//! This module only makes and reads cookies; what ends sessions server-side
-//! (moving the user's `updated_at`) is `campaign::users`.
+//! This module only makes and reads cookies; what starts and ends sessions
+//! is `campaign::users`.
 
 use actix_web::cookie::{time, Cookie, SameSite};
 use actix_web::HttpRequest;
 
-use crate::domain::UserId;
 use crate::security::Keys;
 
 pub const COOKIE: &str = "clarion_session";
 /// Holds the random value the sign-in form's CSRF token is made from.
 pub const LOGIN_COOKIE: &str = "clarion_login";
-/// How long a session lasts after sign-in.
-pub const SESSION_HOURS: i64 = 8;
+pub use crate::campaign::users::SESSION_HOURS;
 
 const SESSION_PURPOSE: &str = "console-session";
 const CSRF_PURPOSE: &str = "console-csrf";
 const LOGIN_PURPOSE: &str = "console-login";
 
-pub struct Session {
-    pub user_id: UserId,
-    pub sid: String,
-    /// When the session began, Unix milliseconds.
-    pub issued_ms: i64,
-}
-
-impl Session {
-    /// False when the user's record changed (sign-out, role) after the
-    /// session began.
-    pub fn still_valid_for(&self, user_updated_at: chrono::NaiveDateTime) -> bool {
-        self.issued_ms >= user_updated_at.and_utc().timestamp_millis()
-    }
-}
-
-/// The valid, unexpired session of the request, if any.
-pub fn read(req: &HttpRequest, keys: &Keys) -> Option<Session> {
+/// The session id of the request's cookie, when the cookie is genuine. Its
+/// server-side record is still to be checked (`campaign::users::for_session`).
+pub fn read(req: &HttpRequest, keys: &Keys) -> Option<String> {
     let cookie = req.cookie(COOKIE)?;
-    let payload = keys.verify(SESSION_PURPOSE, cookie.value())?;
-    let mut parts = payload.split('|');
-    let (user_id, sid) = (parts.next()?, parts.next()?);
-    let issued_ms: i64 = parts.next()?.parse().ok()?;
-    let exp_ms: i64 = parts.next()?.parse().ok()?;
-    if exp_ms <= chrono::Utc::now().timestamp_millis() {
-        return None;
-    }
-    Some(Session {
-        user_id: UserId::parse(user_id).ok()?,
-        sid: sid.to_string(),
-        issued_ms,
-    })
+    keys.verify(SESSION_PURPOSE, cookie.value())
 }
 
 fn secure(base_url: &str) -> bool {
@@ -74,12 +46,9 @@ fn cookie<'a>(name: &'a str, value: String, base_url: &str, max_age: time::Durat
         .finish()
 }
 
-/// A new session cookie for `user_id`.
-pub fn start(keys: &Keys, base_url: &str, user_id: &UserId) -> Cookie<'static> {
-    let sid = crate::security::random_token();
-    let now = chrono::Utc::now().timestamp_millis();
-    let exp = now + SESSION_HOURS * 3600 * 1000;
-    let value = keys.sign(SESSION_PURPOSE, &format!("{user_id}|{sid}|{now}|{exp}"));
+/// The cookie for a session the campaign layer started.
+pub fn start(keys: &Keys, base_url: &str, session_id: &str) -> Cookie<'static> {
+    let value = keys.sign(SESSION_PURPOSE, session_id);
     cookie(
         COOKIE,
         value,
