@@ -22,6 +22,7 @@ mod data_cli;
 mod data_roles;
 mod demo;
 mod hardening;
+mod hardening_mail;
 mod health;
 mod lists;
 mod petitions;

@@ -1,0 +1,291 @@
+//! Mail hardening: no address in the server's log even when the SMTP server
+//! quotes it back.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use clarion::db::schema::deliveries;
+use diesel::prelude::*;
+use serde_json::{json, Value};
+
+use crate::backend_tests;
+use crate::helpers::{clarion_bin, fresh_database, wait_until, Backend};
+use crate::smtp_sink::{Behaviour, SmtpSink};
+
+backend_tests!(no_address_reaches_the_log_even_when_the_smtp_server_quotes_it_back,);
+
+/// A `clarion serve` process, killed when the test ends, failed or not.
+struct Server {
+    child: Child,
+    base: String,
+    token: String,
+    client: reqwest::Client,
+    log: std::path::PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// Starts the real binary on `database_url`, sending to `smtp`, logging
+    /// at info into a file (not a terminal), and makes a campaigner token
+    /// with the CLI.
+    async fn start(database_url: &str, smtp: &SmtpSink, dir: &std::path::Path) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let env = [
+            ("CLARION_DATABASE_URL", database_url.to_string()),
+            ("CLARION_SMTP_URL", smtp.url()),
+            ("CLARION_HTTP_ADDR", format!("127.0.0.1:{port}")),
+            ("CLARION_LOG", "info".to_string()),
+            ("CLARION_RETRY_BASE_MS", "50".to_string()),
+            ("CLARION_MAX_ATTEMPTS", "2".to_string()),
+            ("CLARION_SIGN_RATE_PER_IP", "0".to_string()),
+        ];
+        let log = dir.join("serve.log");
+        let cli_log = dir.join("cli.log");
+        let (env2, cli_log2) = (env.clone(), cli_log.clone());
+        let token = tokio::task::spawn_blocking(move || {
+            let out = Command::new(clarion_bin())
+                .args(["token", "create", "--name", "t", "--role", "admin"])
+                .envs(env2.iter().map(|(k, v)| (*k, v.as_str())))
+                .env_remove("CLARION_CONFIG")
+                .output()
+                .expect("clarion runs");
+            std::fs::write(&cli_log2, &out.stderr).unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .lines()
+                .last()
+                .unwrap()
+                .to_string()
+        })
+        .await
+        .unwrap();
+        let child = Command::new(clarion_bin())
+            .arg("serve")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env_remove("CLARION_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("clarion serve starts");
+        let server = Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            token,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            log,
+        };
+        wait_until("the server to answer", Duration::from_secs(30), || async {
+            let r = server
+                .client
+                .get(format!("{}/healthz", server.base))
+                .send()
+                .await
+                .ok()?;
+            r.status().is_success().then_some(())
+        })
+        .await;
+        server
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Value {
+        let r = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        r.json().await.unwrap_or(Value::Null)
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap()
+    }
+}
+
+/// The deliveries' statuses and last errors, read straight from the database.
+async fn deliveries_of(database_url: &str) -> Vec<(String, Option<String>)> {
+    let db = clarion::db::Db::connect(database_url, 1).unwrap();
+    db.run(|c| {
+        deliveries::table
+            .select((deliveries::status, deliveries::last_error))
+            .load::<(String, Option<String>)>(c)
+            .map_err(clarion::db::DbError::from)
+    })
+    .await
+    .unwrap()
+}
+
+/// The SMTP server refuses some recipients permanently and defers others,
+/// each time quoting the address back as real servers do
+/// (`550 5.1.1 <bob@example.org>: …`). The real binary, logging at info into
+/// a file, sends an alert, a test copy and a confirmation through it: its
+/// whole log, and every delivery's stored error, name none of the
+/// addresses, while the failures are still logged with the domain.
+async fn no_address_reaches_the_log_even_when_the_smtp_server_quotes_it_back(b: Backend) {
+    let sink = SmtpSink::start().await;
+    sink.set_behaviour(Behaviour::Replies(vec![
+        (
+            "refused.".into(),
+            "550 5.1.1 <{addr}>: Recipient address rejected: User unknown".into(),
+        ),
+        (
+            "deferred.".into(),
+            "451 4.3.0 <{addr}>: temporarily deferred, try again".into(),
+        ),
+        (
+            "policy.".into(),
+            "550 5.7.1 {addr}... message likely unsolicited".into(),
+        ),
+    ]));
+    let (url, dir) = fresh_database(&b).await;
+    let server = Server::start(&url, &sink, dir.path()).await;
+
+    let addresses = [
+        "refused.alice@example.org",
+        "deferred.bob@example.net",
+        "policy.carol@example.com",
+        "fine.dora@example.org",
+        "refused.tess@example.org",
+        "refused.signer@example.org",
+    ];
+    let case = server
+        .post(
+            "/api/v1/cases",
+            json!({"slug": "masked", "title": "A case", "summary": "Why."}),
+        )
+        .await;
+    server
+        .post(
+            "/api/v1/petitions",
+            json!({"case_id": case["id"], "slug": "masked", "title": "Free them",
+                   "target": "The authorities", "body": "Act.", "goal": 10}),
+        )
+        .await;
+    let list = server
+        .post("/api/v1/lists", json!({"name": "everyone"}))
+        .await;
+    let list_id = list["id"].as_str().unwrap();
+    let members: Vec<Value> = addresses[..4]
+        .iter()
+        .map(|e| json!({"email": e, "first_name": "Pat"}))
+        .collect();
+    let added = server
+        .post(
+            &format!("/api/v1/lists/{list_id}/members"),
+            Value::Array(members),
+        )
+        .await;
+    assert_eq!(added["added"], 4, "{added}");
+    let alert = server
+        .post(
+            "/api/v1/alerts",
+            json!({"case_id": case["id"], "list_ids": [list_id], "subject": "Act now",
+                   "body_markdown": "Please act."}),
+        )
+        .await;
+    let alert_id = alert["id"].as_str().unwrap();
+    server
+        .post(
+            &format!("/api/v1/alerts/{alert_id}/test"),
+            json!({"email": addresses[4]}),
+        )
+        .await;
+    server
+        .post(&format!("/api/v1/alerts/{alert_id}/send"), json!({}))
+        .await;
+    let signed = server
+        .client
+        .post(format!("{}/petitions/masked/signatures", server.base))
+        .form(&[
+            ("first_name", "Sig"),
+            ("last_name", "Ner"),
+            ("email", addresses[5]),
+            ("country", "KG"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), 303);
+
+    let a = wait_until("the alert to finish", Duration::from_secs(60), || async {
+        let a = server.get(&format!("/api/v1/alerts/{alert_id}")).await;
+        (a["status"] == "sent").then_some(a)
+    })
+    .await;
+    assert_eq!(
+        (a["sent"].as_i64(), a["failed"].as_i64()),
+        (Some(1), Some(3)),
+        "{a}"
+    );
+    let done = wait_until(
+        "every delivery to be sent or failed",
+        Duration::from_secs(60),
+        || async {
+            let d = deliveries_of(&url).await;
+            (d.len() == 6 && d.iter().all(|(s, _)| s == "sent" || s == "failed")).then_some(d)
+        },
+    )
+    .await;
+    let errors: Vec<&str> = done.iter().filter_map(|(_, e)| e.as_deref()).collect();
+    assert_eq!(errors.len(), 5, "{done:?}");
+    let log = server.log();
+    let cli_log = std::fs::read_to_string(dir.path().join("cli.log")).unwrap();
+    for addr in addresses {
+        let local = addr.split('@').next().unwrap();
+        for (what, text) in [("serve log", log.as_str()), ("CLI log", &cli_log)] {
+            assert!(!text.contains(local), "{what} names {addr}:\n{text}");
+        }
+        for e in &errors {
+            assert!(
+                !e.contains(local),
+                "a delivery's last_error names {addr}: {e}"
+            );
+        }
+    }
+    // The failures are still there to read, with the refusing domain.
+    assert!(
+        log.contains("5.1.1 <r***@example.org>: Recipient address rejected"),
+        "{log}"
+    );
+    assert!(log.contains("4.3.0 <d***@example.net>"), "{log}");
+    assert!(log.contains("5.7.1 p***@example.com... message"), "{log}");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("<r***@example.org>: Recipient address rejected")),
+        "{errors:?}"
+    );
+}
