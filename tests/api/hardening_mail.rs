@@ -1,5 +1,5 @@
 //! Mail hardening: no address in the server's log even when the SMTP server
-//! quotes it back.
+//! quotes it back, and the `To:` header of names as people write them.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -9,10 +9,15 @@ use diesel::prelude::*;
 use serde_json::{json, Value};
 
 use crate::backend_tests;
-use crate::helpers::{clarion_bin, fresh_database, wait_until, Backend};
+use crate::helpers::{clarion_bin, fresh_database, spawn_app, wait_until, Backend};
+use crate::public_support::form_with;
+use crate::signers::create_list;
 use crate::smtp_sink::{Behaviour, SmtpSink};
 
-backend_tests!(no_address_reaches_the_log_even_when_the_smtp_server_quotes_it_back,);
+backend_tests!(
+    no_address_reaches_the_log_even_when_the_smtp_server_quotes_it_back,
+    the_to_header_carries_names_as_written_and_stays_one_mailbox,
+);
 
 /// A `clarion serve` process, killed when the test ends, failed or not.
 struct Server {
@@ -287,5 +292,123 @@ async fn no_address_reaches_the_log_even_when_the_smtp_server_quotes_it_back(b: 
             .iter()
             .any(|e| e.contains("<r***@example.org>: Recipient address rejected")),
         "{errors:?}"
+    );
+}
+
+/// The mailboxes lettre's own parser reads in a header value, as
+/// (display name, address): a second reading, independent of the writer.
+fn mailboxes(value: &str) -> Vec<(Option<String>, String)> {
+    let boxes: lettre::message::Mailboxes = value.parse().expect("the To header parses");
+    boxes
+        .into_iter()
+        .map(|m| (m.name, m.email.to_string()))
+        .collect()
+}
+
+/// Contract §7: names as people write them stand in the To header as they
+/// are: a comma or quotes in an ASCII name make an RFC 5322 quoted string
+/// (`"John Smith, Jr." <…>`, quotes escaped inside), a plain name goes
+/// unquoted, a name in another script goes as an RFC 2047 encoded word; each
+/// header is one mailbox, and the envelope names the address alone.
+async fn the_to_header_carries_names_as_written_and_stays_one_mailbox(b: Backend) {
+    let app = spawn_app(b).await;
+    let token = app.token("campaigner").await;
+    let case = app.create_case(&token, "names").await;
+    let list = create_list(&app, &token, "names").await;
+    let people = [
+        ("jr@example.org", "John", "Smith, Jr."),
+        ("annie@example.org", "Ann \"Annie\"", "O'Neil"),
+        ("jana@example.org", "Jana", "Müller (geb. Schmidt)"),
+        ("plain@example.org", "Ann", "Lee"),
+    ];
+    let members: Vec<Value> = people
+        .iter()
+        .map(|(e, f, l)| json!({"email": e, "first_name": f, "last_name": l}))
+        .collect();
+    let r = app
+        .post(
+            &format!("/api/v1/lists/{list}/members"),
+            &token,
+            Value::Array(members),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let alert: Value = app
+        .post(
+            "/api/v1/alerts",
+            &token,
+            json!({"case_id": case["id"], "list_ids": [list], "subject": "Act now",
+                   "body_markdown": "Please act."}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = alert["id"].as_str().unwrap();
+    let r = app
+        .post(&format!("/api/v1/alerts/{id}/send"), &token, json!({}))
+        .await;
+    assert_eq!(r.status(), 202);
+    let mails = app.smtp.wait_for(4, Duration::from_secs(30)).await;
+    let to_of = |addr: &str| {
+        let mail = mails
+            .iter()
+            .find(|m| m.rcpt_to == [addr.to_string()])
+            .unwrap_or_else(|| panic!("no message for {addr} alone: {mails:?}"));
+        let to = mail.headers("To");
+        assert_eq!(to.len(), 1, "one To header: {to:?}");
+        (to[0].clone(), mail.decoded_header("To").unwrap())
+    };
+
+    let (raw, _) = to_of("jr@example.org");
+    assert_eq!(raw, r#""John Smith, Jr." <jr@example.org>"#);
+    assert_eq!(
+        mailboxes(&raw),
+        vec![(
+            Some("John Smith, Jr.".to_string()),
+            "jr@example.org".to_string()
+        )]
+    );
+
+    let (raw, _) = to_of("annie@example.org");
+    assert_eq!(raw, r#""Ann \"Annie\" O'Neil" <annie@example.org>"#);
+    assert_eq!(
+        mailboxes(&raw),
+        vec![(
+            Some("Ann \"Annie\" O'Neil".to_string()),
+            "annie@example.org".to_string()
+        )]
+    );
+
+    let (raw, decoded) = to_of("jana@example.org");
+    assert!(raw.starts_with("=?utf-8?"), "an encoded word: {raw}");
+    assert!(raw.ends_with("?= <jana@example.org>"), "{raw}");
+    assert!(!raw.contains(['(', ')', ',']), "nothing to misread: {raw}");
+    assert_eq!(decoded, "Jana Müller (geb. Schmidt) <jana@example.org>");
+    let boxes = mailboxes(&raw);
+    assert_eq!(boxes.len(), 1, "{boxes:?}");
+    assert_eq!(boxes[0].1, "jana@example.org");
+
+    let (raw, _) = to_of("plain@example.org");
+    assert_eq!(raw, "Ann Lee <plain@example.org>");
+
+    // The confirmation mail of the signing form says the same.
+    app.open_petition("names", json!({})).await;
+    app.smtp.clear_messages();
+    let r = app
+        .sign(
+            "names",
+            &form_with(
+                "mary@example.org",
+                &[("first_name", "Mary"), ("last_name", "Smith, Jr.")],
+            ),
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let mails = app.smtp.wait_for(1, Duration::from_secs(30)).await;
+    assert_eq!(mails[0].rcpt_to, ["mary@example.org"]);
+    assert_eq!(
+        mails[0].headers("To"),
+        [r#""Mary Smith, Jr." <mary@example.org>"#]
     );
 }
