@@ -1,11 +1,13 @@
 //! Mail hardening: no address in the server's log even when the SMTP server
-//! quotes it back, and the `To:` header of names as people write them.
+//! quotes it back, the `To:` header of names as people write them, and an
+//! erasure that leaves nothing readable in the SQLite files.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use clarion::db::schema::deliveries;
 use diesel::prelude::*;
+use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::backend_tests;
@@ -411,4 +413,135 @@ async fn the_to_header_carries_names_as_written_and_stays_one_mailbox(b: Backend
         mails[0].headers("To"),
         [r#""Mary Smith, Jr." <mary@example.org>"#]
     );
+}
+
+/// Contract §4: after `DELETE /supporters/{id}` the personal data is gone,
+/// and that means gone from the disk too, while the server runs: SQLite
+/// keeps freed cells in the database file unless `secure_delete` is on, and
+/// keeps the pages as they were before the erasure in the WAL until a
+/// checkpoint truncates it. The raw bytes of the database, its `-wal` and
+/// its `-shm` are searched for every distinctive string the person gave.
+///
+/// SQLite only: on PostgreSQL the server's files are not ours to read, and
+/// old row versions are reclaimed by VACUUM, which is the operator's
+/// schedule; the erasure itself is tested on both backends in
+/// `supporters.rs`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erasure_leaves_nothing_readable_in_the_sqlite_files_while_the_server_runs() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let petition = app.open_petition("erase-all", json!({})).await;
+    let secrets = [
+        "quorbel.zyx@example.org",
+        "Quorbelfirst",
+        "Zyxquorlast",
+        "QZ7 9XB",
+        "Quorbelian words about the case",
+    ];
+    let r = app
+        .sign(
+            "erase-all",
+            &form_with(
+                secrets[0],
+                &[
+                    ("first_name", secrets[1]),
+                    ("last_name", secrets[2]),
+                    ("postcode", secrets[3]),
+                    ("comment", secrets[4]),
+                    ("email_opt_in", "yes"),
+                ],
+            ),
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    // A list membership too, so the list tables held them as well.
+    let campaigner = app.token("campaigner").await;
+    let list = create_list(&app, &campaigner, "erase-all").await;
+    let r = app
+        .post(
+            &format!("/api/v1/lists/{list}/members"),
+            &campaigner,
+            json!([{"email": secrets[0], "first_name": secrets[1], "last_name": secrets[2],
+                    "postcode": secrets[3]}]),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    // The confirmation mail went out, so its delivery is on record.
+    app.smtp.wait_for(1, Duration::from_secs(30)).await;
+    let organiser = app.token("organiser").await;
+    let found: Value = app
+        .get(
+            &format!("/api/v1/supporters?email={}", secrets[0]),
+            &organiser,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = found["items"][0]["id"].as_str().unwrap().to_string();
+
+    let db_path = app.dir.path().join("clarion.db");
+    let files = ["", "-wal", "-shm"].map(|suffix| {
+        let mut p = db_path.clone().into_os_string();
+        p.push(suffix);
+        std::path::PathBuf::from(p)
+    });
+    // The address is looked for by its local part: a freed cell partly
+    // overwritten still shows `quorbel.zyx@example`.
+    let needles = [
+        "quorbel.zyx",
+        secrets[1],
+        secrets[2],
+        secrets[3],
+        secrets[4],
+    ];
+    let found_in_files = || {
+        let mut found = Vec::new();
+        for f in &files {
+            let bytes = std::fs::read(f).unwrap_or_default();
+            for s in needles {
+                if bytes.windows(s.len()).any(|w| w == s.as_bytes()) {
+                    found.push(format!("{s:?} in {}", f.display()));
+                }
+            }
+        }
+        found
+    };
+    // As the background checkpointer of a running server would, write the
+    // WAL back first: the person's data is then in the database file
+    // itself, where only secure_delete clears what an update frees.
+    assert!(app.db.truncate_wal().await.unwrap());
+    // The search sees them before: it is a real test of the files.
+    let before = found_in_files();
+    for s in needles {
+        let in_db = format!("{s:?} in {}", files[0].display());
+        assert!(
+            before.contains(&in_db),
+            "{s:?} not found in the database file before the erasure: {before:?}"
+        );
+    }
+
+    let admin = app.token("admin").await;
+    let r = app
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/supporters/{id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 204);
+    let after = found_in_files();
+    assert!(after.is_empty(), "still on disk after erasure: {after:?}");
+
+    // The server still runs and still counts the signature.
+    let counts: Value = app
+        .client
+        .get(format!("{}/petitions/erase-all/counts.json", app.address))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(counts["petition"], petition["slug"]);
 }
