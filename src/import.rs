@@ -680,4 +680,146 @@ mod tests {
         assert!(parse_locale("en gb").is_err());
         assert!(parse_locale("x".repeat(40).as_str()).is_err());
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// The reference for [`LineEnds`]: CRLF and lone CR become LF.
+        fn lf(bytes: &[u8]) -> Vec<u8> {
+            let mut out = Vec::with_capacity(bytes.len());
+            let mut i = 0;
+            while i < bytes.len() {
+                match bytes[i] {
+                    b'\r' => {
+                        out.push(b'\n');
+                        if bytes.get(i + 1) == Some(&b'\n') {
+                            i += 1;
+                        }
+                    }
+                    b => out.push(b),
+                }
+                i += 1;
+            }
+            out
+        }
+
+        /// Hands out `bytes` in reads of the given sizes (cycled).
+        struct Chunked<'a> {
+            bytes: &'a [u8],
+            sizes: Vec<usize>,
+            n: usize,
+        }
+
+        impl Read for Chunked<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let want = self.sizes[self.n % self.sizes.len()].min(buf.len());
+                self.n += 1;
+                let k = want.min(self.bytes.len());
+                buf[..k].copy_from_slice(&self.bytes[..k]);
+                self.bytes = &self.bytes[k..];
+                Ok(k)
+            }
+        }
+
+        /// Cells as a CSV may hold them: words, names in several scripts,
+        /// addresses, and the characters a row must never smuggle in.
+        fn cell() -> impl Strategy<Value = Option<String>> {
+            proptest::option::of(prop_oneof![
+                4 => "[ A-Za-zÀ-ÿА-я0-9.,'@_+-]{0,30}",
+                1 => "[a-z]{1,8}@[a-z]{1,8}\\.(org|kg|рф)",
+                1 => "[\u{0}-\u{1f}\u{7f}\u{85}\u{200b}-\u{200f}\u{202a}-\u{202e}\u{2066}-\u{2069}a ]{0,6}",
+                1 => any::<String>(),
+            ])
+        }
+
+        /// No character a row refuses: controls, bidirectional and
+        /// invisible formatting characters, line breaks.
+        fn clean(v: &str) -> bool {
+            !v.chars()
+                .any(|c| c.is_control() || crate::domain::text::is_forbidden_control(c))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// Whatever the bytes and however the reads split them, the
+            /// reader hands on the same text with every line end an LF.
+            #[test]
+            fn line_ends_are_lf_for_any_bytes_and_any_reads(
+                bytes in proptest::collection::vec(
+                    prop_oneof![3 => any::<u8>(), 1 => Just(b'\r'), 1 => Just(b'\n')],
+                    0..200,
+                ),
+                sizes in proptest::collection::vec(1usize..9, 1..5),
+            ) {
+                let mut out = Vec::new();
+                LineEnds::new(Chunked { bytes: &bytes, sizes, n: 0 })
+                    .read_to_end(&mut out)
+                    .unwrap();
+                prop_assert!(!out.contains(&b'\r'));
+                prop_assert_eq!(out, lf(&bytes));
+            }
+
+            /// A row of any cells is parsed without a panic; an accepted row
+            /// holds no refused character, and parsing what it holds again
+            /// gives the same row (the values are normalised once).
+            #[test]
+            fn a_row_of_any_cells_parses_to_clean_idempotent_values(
+                email in cell(), first in cell(), last in cell(),
+                country in cell(), postcode in cell(), locale in cell(),
+            ) {
+                let raw = RawRow {
+                    email: email.as_deref(),
+                    first_name: first.as_deref(),
+                    last_name: last.as_deref(),
+                    country: country.as_deref(),
+                    postcode: postcode.as_deref(),
+                    locale: locale.as_deref(),
+                };
+                match parse_row(&raw) {
+                    Ok(row) => {
+                        let d = &row.details;
+                        for v in [Some(row.email.as_str()), d.first_name.as_deref(), d.last_name.as_deref(),
+                                  d.country.as_deref(), d.postcode.as_deref(), d.locale.as_deref()]
+                            .into_iter()
+                            .flatten()
+                        {
+                            prop_assert!(clean(v), "{:?}", v);
+                            prop_assert!(!v.is_empty() && v.trim() == v, "{:?}", v);
+                        }
+                        let again = parse_row(&RawRow {
+                            email: Some(row.email.as_str()),
+                            first_name: d.first_name.as_deref(),
+                            last_name: d.last_name.as_deref(),
+                            country: d.country.as_deref(),
+                            postcode: d.postcode.as_deref(),
+                            locale: d.locale.as_deref(),
+                        });
+                        let again = again.map_err(TestCaseError::fail)?;
+                        prop_assert_eq!(again.email, row.email.clone());
+                        prop_assert_eq!(&again.details, d);
+                    }
+                    Err(reason) => {
+                        // One reason naming only real fields.
+                        prop_assert!(!reason.is_empty());
+                        for part in reason.split("; ") {
+                            let field = part.split(':').next().unwrap_or("");
+                            prop_assert!(COLUMNS.contains(&field), "{:?}", reason);
+                        }
+                    }
+                }
+            }
+
+            /// An accepted language tag is ASCII letters, digits and
+            /// hyphens, and accepted again as it is.
+            #[test]
+            fn locales_are_normalised_once(s in "[A-Za-z0-9_ -]{0,12}|\\PC{0,12}") {
+                if let Ok(tag) = parse_locale(&s) {
+                    prop_assert!(tag.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+                    prop_assert_eq!(parse_locale(&tag), Ok(tag.clone()));
+                }
+            }
+        }
+    }
 }

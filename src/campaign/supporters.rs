@@ -6,6 +6,8 @@
 //! `supporter.erase` — who and when, never whom: that entry has no target
 //! id, so the log itself does not keep the link. What erasure removes is
 //! [`crate::db::supporters::erase`]'s; this module never decides it anew.
+//! After an erasure it has the SQLite WAL written back and truncated, so no
+//! copy of what was erased stays on disk while the server runs.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
@@ -267,6 +269,18 @@ pub async fn erase(ctx: &Context, actor: &Actor, id: SupporterId) -> CampaignRes
             erasure.deliveries_cancelled = e.deliveries_cancelled,
             "supporter erased"
         );
+        // On SQLite the WAL still holds the pages as they were before the
+        // erasure (secure_delete clears the database file itself): write it
+        // back and truncate it now, not at the next restart. The erasure is
+        // committed whatever happens here, so a failure is logged, not
+        // answered.
+        match ctx.db.truncate_wal().await {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(
+                "the WAL could not be truncated after an erasure; what was erased may stay in it until the server stops"
+            ),
+            Err(e) => tracing::error!(error.cause_chain = ?e, "truncating the WAL after an erasure failed"),
+        }
     }
     Ok(())
 }

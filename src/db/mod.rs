@@ -152,10 +152,16 @@ impl Manager {
                 // processes also checkpoint in the background
                 // (`spawn_checkpointer`), so this threshold is mostly a
                 // backstop.
+                // secure_delete overwrites what a delete or an update frees
+                // with zeros, so an erased address or comment is not left
+                // readable in a free block of the file (contract §4: after
+                // erasure the personal data is gone; see `truncate_wal` for
+                // the copies in the WAL).
                 conn.batch_execute(
                     "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
                      PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
-                     PRAGMA wal_autocheckpoint = 20000; PRAGMA journal_size_limit = 67108864;",
+                     PRAGMA wal_autocheckpoint = 20000; PRAGMA journal_size_limit = 67108864; \
+                     PRAGMA secure_delete = ON;",
                 )
                 .map_err(|e| DbError::Connect(e.to_string()))?;
                 Ok(DbConnection::Sqlite(conn))
@@ -182,6 +188,14 @@ impl ManageConnection for Manager {
 }
 
 pub type Conn = PooledConnection<Manager>;
+
+/// The answer of `PRAGMA wal_checkpoint`: `busy` is 1 when it could not
+/// finish.
+#[derive(diesel::QueryableByName)]
+struct CheckpointResult {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    busy: i32,
+}
 
 /// The pool, cheap to clone; every query goes through [`Db::run`].
 #[derive(Clone)]
@@ -235,6 +249,38 @@ impl Db {
                 }
             }
         });
+    }
+
+    /// SQLite: copies the whole WAL into the database file and truncates
+    /// it to nothing (`wal_checkpoint(TRUNCATE)`), so the page images it
+    /// holds from before a change (an erased supporter's address, names,
+    /// comment) are gone from disk now rather than at the next restart.
+    /// Waits for readers and writers through the busy timeout and tries
+    /// again a few times while the checkpoint cannot finish; `false` if it
+    /// never could. Nothing to do on PostgreSQL, whose old row versions are
+    /// the business of VACUUM.
+    pub async fn truncate_wal(&self) -> DbResult<bool> {
+        if !self.is_sqlite() {
+            return Ok(true);
+        }
+        for attempt in 0..5u64 {
+            let done = self
+                .run(|c| match c {
+                    DbConnection::Sqlite(c) => {
+                        use diesel::RunQueryDsl;
+                        let row: CheckpointResult =
+                            diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").get_result(c)?;
+                        Ok::<_, DbError>(row.busy == 0)
+                    }
+                    DbConnection::Postgres(_) => Ok(true),
+                })
+                .await?;
+            if done {
+                return Ok(true);
+            }
+            tokio::time::sleep(Duration::from_millis(50 * (attempt + 1))).await;
+        }
+        Ok(false)
     }
 
     pub fn state(&self) -> r2d2::State {

@@ -126,4 +126,34 @@ mod tests {
         );
         assert!(CaseId::parse("").is_err());
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Ids come in paths and forms: any text is parsed without a panic,
+        /// and an accepted id is the canonical lowercase hyphenated form,
+        /// accepted again as it is.
+        #[test]
+        fn any_text_parses_to_a_canonical_id_or_none(s in proptest::prelude::any::<String>()) {
+            if let Ok(id) = SupporterId::parse(&s) {
+                let v = id.as_str();
+                proptest::prop_assert_eq!(v.len(), 36);
+                proptest::prop_assert!(v.bytes().all(|b| (b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) || b == b'-'));
+                proptest::prop_assert_eq!(SupporterId::parse(v), Ok(id.clone()));
+            }
+        }
+
+        #[test]
+        fn every_spelling_of_a_uuid_names_the_same_id(
+            bytes in proptest::prelude::any::<[u8; 16]>(),
+            upper in proptest::prelude::any::<bool>(),
+        ) {
+            let u = uuid::Uuid::from_bytes(bytes);
+            let canonical = u.hyphenated().to_string();
+            for spelling in [u.simple().to_string(), u.braced().to_string(), u.urn().to_string(), format!(" {canonical} ")] {
+                let spelling = if upper { spelling.to_uppercase() } else { spelling };
+                proptest::prop_assert_eq!(CaseId::parse(&spelling).map(|id| id.as_str().to_string()), Ok(canonical.clone()));
+            }
+        }
+    }
 }

@@ -21,7 +21,9 @@
 //! * Types holding personal data (`Email`, `PersonName`, `Comment`) have a
 //!   `Debug` that does not print the value, so an accidental `{:?}` in a log
 //!   line does not leak who signed what. Use `Display` / `as_str()` where the
-//!   real value is needed, and [`Email::mask`] for logs.
+//!   real value is needed, and [`Email::mask`] for logs; text from outside
+//!   that may quote addresses (an SMTP reply) goes through
+//!   [`mask_addresses`] before it is logged.
 
 /// Implements the string-like traits shared by every newtype here:
 /// `Display`, `AsRef<str>`, `FromStr`, `TryFrom<&str>`, `TryFrom<String>`,
@@ -93,6 +95,7 @@ mod country;
 mod email;
 mod error;
 mod ids;
+mod mask;
 mod name;
 mod slug;
 mod status;
@@ -104,6 +107,7 @@ pub use error::DomainError;
 pub use ids::{
     AlertId, CaseId, DeliveryId, ListId, PetitionId, SignatureId, SupporterId, TokenId, UserId,
 };
+pub use mask::mask_addresses;
 pub use name::{Comment, PersonName, Postcode};
 pub use slug::Slug;
 pub use status::{

@@ -218,4 +218,29 @@ mod tests {
     fn roles_are_ordered_by_power() {
         assert!(Role::Organiser < Role::Campaigner && Role::Campaigner < Role::Admin);
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Statuses and roles arrive as query parameters and JSON: any text
+        /// is parsed without a panic, and only the exact stored word is
+        /// accepted.
+        #[test]
+        fn only_the_exact_word_is_accepted(
+            s in "[a-z_ A-Z]{0,20}|\\PC{0,10}",
+        ) {
+            if let Ok(v) = SignatureStatus::parse(&s) {
+                proptest::prop_assert_eq!(v.as_str(), s.as_str());
+            }
+            if let Ok(v) = Role::parse(&s) {
+                proptest::prop_assert_eq!(v.as_str(), s.as_str());
+            }
+            if let Ok(v) = AlertStatus::parse(&s) {
+                proptest::prop_assert_eq!(v.as_str(), s.as_str());
+            }
+            if let Ok(v) = SupporterStatus::parse(&s) {
+                proptest::prop_assert_eq!(v.as_str(), s.as_str());
+            }
+        }
+    }
 }

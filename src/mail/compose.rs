@@ -1,11 +1,15 @@
 //! Turns a message into MIME: the parts every kind shares. Headers are built
 //! only from validated values through lettre's typed builders (which encode
 //! display names and subjects), so nothing a person typed can add a header or
-//! a recipient.
+//! a recipient. The one exception is the `To` header of an ASCII name, which
+//! is written here as an RFC 5322 quoted string (`"Smith, Jr." <…>`, see
+//! [`To`]) from printable ASCII alone; the envelope is always built from the
+//! address, never parsed back out of a header.
 //!
 //! What each kind of mail says (its templates and their context) lives in
 //! [`super::kinds`]; this module knows no kind.
 
+use lettre::address::Envelope;
 use lettre::message::dkim::{DkimConfig, DkimSigningAlgorithm, DkimSigningKey};
 use lettre::message::header::{
     ContentTransferEncoding, ContentType, Header, HeaderName, HeaderValue,
@@ -112,6 +116,109 @@ impl Header for ListUnsubscribePost {
         // RFC 8058 §3.1: exactly this value.
         HeaderValue::new(Self::name(), "List-Unsubscribe=One-Click".to_string())
     }
+}
+
+/// The `To` header of one recipient whose display name is ASCII (or who
+/// has none), written by hand. lettre would write a name with a comma, a
+/// quote or a full stop as an RFC 2047 encoded word; contract §7 wants
+/// `To: "Smith, Jr." <…>`, the quoted string of RFC 5322 §3.2.4, which every
+/// reader shows as written and which stays one mailbox.
+#[derive(Clone)]
+struct To {
+    /// As lettre would show it (its `raw_value`, which nothing sends).
+    raw: String,
+    /// The header value as sent: printable ASCII, folded.
+    encoded: String,
+}
+
+impl To {
+    /// `First Last <addr>` when the name is atoms only, `"Smith, Jr."
+    /// <addr>` (with `"` and `\` escaped) when it needs quotes, the bare
+    /// address without a name; `None` when the name is not printable ASCII.
+    fn ascii(name: &str, address: &Address) -> Option<To> {
+        if !name.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+            return None;
+        }
+        let raw = Mailbox::new(
+            (!name.is_empty()).then(|| name.to_string()),
+            address.clone(),
+        )
+        .to_string();
+        if name.is_empty() {
+            return Some(To {
+                raw,
+                encoded: address.to_string(),
+            });
+        }
+        let phrase = if is_atom_phrase(name) {
+            name.to_string()
+        } else {
+            let mut q = String::with_capacity(name.len() + 2);
+            q.push('"');
+            for c in name.chars() {
+                if c == '"' || c == '\\' {
+                    q.push('\\');
+                }
+                q.push(c);
+            }
+            q.push('"');
+            q
+        };
+        // Fold before the address when the line would pass the 78
+        // characters RFC 5322 §2.1.1 asks for ("To: " included); a name is
+        // at most 201 characters, so the first line stays far below 998.
+        let address = address.to_string();
+        let sep = if "To: ".len() + phrase.len() + address.len() + 3 > 78 {
+            "\r\n "
+        } else {
+            " "
+        };
+        Some(To {
+            raw,
+            encoded: format!("{phrase}{sep}<{address}>"),
+        })
+    }
+}
+
+/// A display name that may go unquoted: words of RFC 5322 `atext`
+/// separated by single spaces, and no `=?` that a reader could take for the
+/// start of an encoded word.
+fn is_atom_phrase(name: &str) -> bool {
+    const SPECIALS: &str = "!#$%&'*+-/=?^_`{|}~";
+    !name.contains("=?")
+        && name.split(' ').all(|word| {
+            !word.is_empty()
+                && word
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || SPECIALS.contains(c))
+        })
+}
+
+impl Header for To {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("To")
+    }
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(To {
+            raw: s.to_string(),
+            encoded: s.to_string(),
+        })
+    }
+    fn display(&self) -> HeaderValue {
+        // Pre-encoded: `encoded` is printable ASCII (checked in `ascii`)
+        // folded only at the one place chosen there, so no header can be
+        // added through it.
+        HeaderValue::dangerous_new_pre_encoded(Self::name(), self.raw.clone(), self.encoded.clone())
+    }
+}
+
+/// A recipient's display name: first and last name, header-safe, with
+/// every run of whitespace one space.
+fn display_name(first: &str, last: &str) -> String {
+    header_safe(&format!("{first} {last}"))
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Drops anything that is not a printable character: a last line of defence
@@ -249,14 +356,21 @@ impl Composer {
             .email
             .parse()
             .map_err(|_| ComposeError::BadAddress(crate::mail::mask(&r.email)))?;
-        let name = header_safe(&format!("{} {}", r.first_name, r.last_name));
-        let to = Mailbox::new((!name.is_empty()).then_some(name), address);
+        let name = display_name(&r.first_name, &r.last_name);
+        // The envelope names the address alone, whatever the To header
+        // says: RCPT TO is never derived from a name.
+        let envelope = Envelope::new(Some(self.from.email.clone()), vec![address.clone()])?;
         let message_id = self.new_message_id();
         let mut builder = Message::builder()
             .from(self.from.clone())
-            .to(to)
+            .envelope(envelope)
             .subject(subject)
             .message_id(Some(message_id.clone()));
+        builder = match To::ascii(&name, &address) {
+            Some(to) => builder.header(to),
+            // Not ASCII: lettre's encoded words (RFC 2047), one mailbox.
+            None => builder.to(Mailbox::new(Some(name), address)),
+        };
         if let Some(url) = unsubscribe_url {
             builder = builder
                 .header(ListUnsubscribe(format!("<{url}>")))
@@ -333,6 +447,93 @@ mod tests {
             other => panic!("unexpected encoding {other:?}"),
         };
         String::from_utf8(bytes).unwrap()
+    }
+
+    fn to(name: &str) -> Option<String> {
+        let address: Address = "ann@example.org".parse().unwrap();
+        To::ascii(name, &address).map(|t| t.encoded)
+    }
+
+    /// The header value read back by lettre's own parser: the mailboxes and
+    /// their names.
+    fn parsed(value: &str) -> Vec<(Option<String>, String)> {
+        let unfolded = value.replace("\r\n", "");
+        let boxes: lettre::message::Mailboxes = unfolded.parse().expect("parses");
+        boxes
+            .into_iter()
+            .map(|m| (m.name, m.email.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn to_header_quotes_a_name_only_when_it_must() {
+        assert_eq!(to("Ann Lee").unwrap(), "Ann Lee <ann@example.org>");
+        assert_eq!(to("Ann O'Neil").unwrap(), "Ann O'Neil <ann@example.org>");
+        assert_eq!(to("").unwrap(), "ann@example.org");
+        assert_eq!(
+            to("John Smith, Jr.").unwrap(),
+            "\"John Smith, Jr.\" <ann@example.org>"
+        );
+        assert_eq!(
+            to("Ann \"Annie\" O'Neil").unwrap(),
+            r#""Ann \"Annie\" O'Neil" <ann@example.org>"#
+        );
+        assert_eq!(
+            to(r"back\slash").unwrap(),
+            r#""back\\slash" <ann@example.org>"#
+        );
+        assert_eq!(
+            to("=?utf-8?q?x?=").unwrap(),
+            "\"=?utf-8?q?x?=\" <ann@example.org>"
+        );
+        assert_eq!(to("Müller"), None, "non-ASCII names are lettre's to encode");
+    }
+
+    #[test]
+    fn a_quoted_to_header_is_one_mailbox_with_the_name_as_written() {
+        for name in [
+            "John Smith, Jr.",
+            "Ann \"Annie\" O'Neil",
+            "Louis 14",
+            "A (B) <C> D; E: F @ G",
+            r#"tricky\" <x@evil.example>, "y"#,
+        ] {
+            assert_eq!(
+                parsed(&to(name).unwrap()),
+                vec![(Some(name.to_string()), "ann@example.org".to_string())],
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_long_name_is_folded_before_the_address() {
+        let name = format!("{}, {}", "A".repeat(60), "B".repeat(60));
+        let value = to(&name).unwrap();
+        let (first, second) = value.split_once("\r\n ").expect("folded");
+        assert!(first.starts_with('"') && first.ends_with('"'));
+        assert_eq!(second, "<ann@example.org>");
+        assert_eq!(
+            parsed(&value),
+            vec![(Some(name.clone()), "ann@example.org".to_string())]
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Any printable ASCII name makes a To header of exactly one mailbox,
+        /// this name and this address, with no line break but a fold.
+        #[test]
+        fn any_ascii_name_stays_one_mailbox(raw in "[ -~]{0,100}") {
+            let name = display_name(&raw, "");
+            let value = to(&name).unwrap();
+            proptest::prop_assert!(value.bytes().all(|b| (b' '..=b'~').contains(&b) || b == b'\r' || b == b'\n'));
+            proptest::prop_assert!(value.matches("\r\n").count() <= 1);
+            proptest::prop_assert!(!value.contains('\r') || value.contains("\r\n "));
+            let expected_name = (!name.is_empty()).then(|| name.clone());
+            proptest::prop_assert_eq!(parsed(&value), vec![(expected_name, "ann@example.org".to_string())]);
+        }
     }
 
     #[test]

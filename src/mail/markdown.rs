@@ -114,4 +114,85 @@ mod tests {
         assert!(text.contains("- one\n- two"), "{text}");
         assert!(!text.contains('#') && !text.contains('['), "{text}");
     }
+
+    /// Markdown a campaigner might paste, with the HTML and links an
+    /// attacker would try.
+    fn markdownish() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        proptest::collection::vec(
+            prop_oneof![
+                4 => "[A-Za-zА-я0-9 ]{0,12}",
+                1 => "[*_#>`|\\[\\]()!-]{1,3}",
+                1 => Just("\n".to_string()),
+                1 => Just("\n\n".to_string()),
+                1 => Just("<script>alert(1)</script>".to_string()),
+                1 => Just("<img src=x onerror=alert(1)>".to_string()),
+                1 => Just("[x](javascript:alert(1))".to_string()),
+                1 => Just("<a href=\"javascript:alert(1)\" onclick=\"x()\">a</a>".to_string()),
+                1 => Just("<style>body{}</style><iframe src=//x></iframe>".to_string()),
+                1 => Just("<form action=//x><input></form>".to_string()),
+                1 => Just("[ok](https://example.org/a?b=1)".to_string()),
+                1 => Just("- item\n".to_string()),
+                1 => Just("| a | b |\n|---|---|\n| 1 | 2 |\n".to_string()),
+            ],
+            0..25,
+        )
+        .prop_map(|parts| parts.concat())
+    }
+
+    /// Every tag of `html` (text is escaped, so each `<` opens one) is
+    /// harmless: no script, style, frame or form element, no event-handler
+    /// attribute, no javascript: URL.
+    fn no_active_content(html: &str) -> bool {
+        let lower = html.to_lowercase();
+        lower.split('<').skip(1).all(|rest| {
+            let tag = rest.split('>').next().unwrap_or("");
+            let name = tag
+                .trim_start_matches('/')
+                .split([' ', '\n', '\t'])
+                .next()
+                .unwrap_or("");
+            ![
+                "script", "style", "iframe", "form", "input", "object", "embed",
+            ]
+            .contains(&name)
+                && !tag.contains("javascript:")
+                && tag
+                    .split([' ', '\n', '\t'])
+                    .skip(1)
+                    .all(|a| !a.starts_with("on"))
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Any text renders to HTML without a panic and without a script,
+        /// a style, a frame, a form, an event handler or a javascript: link.
+        #[test]
+        fn any_text_renders_to_html_without_active_content(s in proptest::prelude::any::<String>()) {
+            proptest::prop_assert!(no_active_content(&to_html(&s)));
+        }
+
+        #[test]
+        fn markdown_with_attacks_renders_without_active_content(s in markdownish()) {
+            let html = to_html(&s);
+            proptest::prop_assert!(no_active_content(&html), "{:?} → {}", s, html);
+        }
+
+        /// The text part of any input ends in a line break and has no run
+        /// of blank lines.
+        #[test]
+        fn any_text_renders_to_tidy_plain_text(s in markdownish()) {
+            let text = to_text(&s);
+            proptest::prop_assert!(text.ends_with('\n'));
+            proptest::prop_assert!(!text.contains("\n\n\n"), "{:?}", text);
+        }
+
+        #[test]
+        fn any_text_renders_to_text_without_a_panic(s in proptest::prelude::any::<String>()) {
+            let text = to_text(&s);
+            proptest::prop_assert!(text.ends_with('\n'));
+        }
+    }
 }

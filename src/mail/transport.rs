@@ -4,6 +4,9 @@
 //! and its small command writes then wait for delayed ACKs — measured here at
 //! about 23 messages/s per connection, against thousands with NODELAY.
 //! Without SMTP settings, messages become `.eml` files in the outbox folder.
+//!
+//! Every failure text this module hands on has its addresses masked
+//! ([`mask_addresses`]), whatever the server put in its reply.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -14,6 +17,7 @@ use lettre::transport::smtp::extension::ClientId;
 
 use super::compose::Outgoing;
 use crate::config::MailTransportSettings;
+use crate::domain::mask_addresses;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Tls {
@@ -108,8 +112,11 @@ pub struct Session {
     conn: Option<AsyncSmtpConnection>,
 }
 
+/// The kind of failure, and its text with every address masked: servers
+/// quote the refused address back (`550 5.1.1 <bob@example.org>: …`), and
+/// this text is logged and kept as the delivery's `last_error`.
 fn classify(e: lettre::transport::smtp::Error) -> SendError {
-    let message = e.to_string();
+    let message = mask_addresses(&e.to_string()).into_owned();
     if e.is_permanent() {
         let code = e.status().map(u16::from).unwrap_or(500);
         let mailbox_unknown = matches!(code, 550 | 551 | 553) || message.contains(" 5.1.");

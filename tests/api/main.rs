@@ -25,6 +25,7 @@ mod data_roles;
 mod demo;
 mod edge;
 mod hardening;
+mod hardening_mail;
 mod health;
 mod lists;
 mod petitions;

@@ -55,6 +55,11 @@ pub enum Behaviour {
     /// Reject recipients whose address contains `needle` (case-insensitive)
     /// with `code` (e.g. 550) and "5.1.1 mailbox unknown".
     RejectRecipient { needle: String, code: u16 },
+    /// Answer RCPT TO for an address containing a needle (case-insensitive)
+    /// with that needle's reply line, `{addr}` in it replaced by the address
+    /// as the client sent it; the first matching needle wins, and addresses
+    /// matching none are accepted. Replies repeat on every attempt.
+    Replies(Vec<(String, String)>),
     /// Close the connection without replying right after the DATA content
     /// has been received, for the first `times` messages. Those messages are
     /// not recorded.
@@ -334,6 +339,13 @@ impl Shared {
                 } else {
                     None
                 }
+            }
+            Behaviour::Replies(rules) => {
+                let lower = addr.to_lowercase();
+                rules
+                    .iter()
+                    .find(|(needle, _)| lower.contains(&needle.to_lowercase()))
+                    .map(|(_, reply)| reply.replace("{addr}", addr))
             }
             Behaviour::RejectRecipient { needle, code } => {
                 if addr.to_lowercase().contains(&needle.to_lowercase()) {

@@ -3,6 +3,11 @@
 //! kind compose the message, sends it and hands the outcome to the recorder.
 //! A panic in one job is caught here, at the task boundary, so it costs that
 //! delivery one attempt instead of the connection and the lease.
+//!
+//! Nothing here logs or records an address: the recipient appears masked
+//! (`mail.to`), and every failure text has its addresses masked before it
+//! is logged or kept as the delivery's `last_error` (the transport masks
+//! server replies; compose errors and panics are masked here).
 
 use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
@@ -15,7 +20,7 @@ use futures_util::FutureExt;
 
 use super::{Job, Recorded, WorkerConfig};
 use crate::db::{self, deliveries::Outcome};
-use crate::domain::AlertId;
+use crate::domain::{mask_addresses, AlertId};
 use crate::mail::compose::Composer;
 use crate::mail::transport::{Mailer, SendError, Session};
 
@@ -114,7 +119,8 @@ impl Sender {
                 Ok(Some(outcome)) => outcome,
                 Ok(None) => continue,
                 Err(panic) => {
-                    let message = panic_message(&*panic);
+                    // A panic's text may quote anything it was handed.
+                    let message = mask_addresses(&panic_message(&*panic)).into_owned();
                     tracing::error!(delivery.id = id.0, panic = %message, "sending panicked; the delivery goes back to the queue");
                     // The connection may be mid-conversation: start afresh.
                     session = self.mailer.session();
@@ -172,9 +178,10 @@ impl Sender {
         let out = match job.mail.compose(&self.composer, &job.recipient) {
             Ok(out) => out,
             Err(e) => {
-                tracing::error!(delivery.id = job.delivery.id.0, error = %e, "message could not be built");
+                let error = mask_addresses(&e.to_string()).into_owned();
+                tracing::error!(delivery.id = job.delivery.id.0, error = %error, "message could not be built");
                 return Outcome::Failed {
-                    error: e.to_string(),
+                    error,
                     bounced_supporter: None,
                 };
             }
