@@ -244,6 +244,14 @@ where
     P: FnMut(&ImportReport, u64) + Send + 'static,
 {
     actor.require(Role::Campaigner)?;
+    // Each import holds a connection for its whole file: beyond a few at
+    // once, the rest would starve every other request of the pool. They
+    // wait their turn here instead (their bodies unread, as the API streams).
+    let _turn = ctx
+        .imports
+        .acquire()
+        .await
+        .map_err(|e| CampaignError::Internal(e.into()))?;
     let provenance = Provenance {
         source: "import",
         actor: actor.audit_name(),

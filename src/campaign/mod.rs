@@ -58,11 +58,16 @@ pub struct Context {
     /// form (see [`Context::with_sign_writer`]); without one,
     /// [`signing::sign`] stores each signature in its own transaction.
     signing: Option<signing::SignWriter>,
+    /// Turns for imports, which hold a connection for a whole file: a
+    /// quarter of the pool at once, at least one (see [`lists::import`]).
+    imports: Arc<tokio::sync::Semaphore>,
 }
 
 impl Context {
     pub fn new(db: Db, settings: Arc<Settings>, keys: Keys, templates: Templates) -> Context {
+        let import_turns = (db.max_size() as usize / 4).max(1);
         Context {
+            imports: Arc::new(tokio::sync::Semaphore::new(import_turns)),
             db,
             settings,
             keys,

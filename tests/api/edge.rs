@@ -26,6 +26,7 @@ backend_tests!(
     api_bodies_are_not_read_before_the_token_and_role_are_checked,
     public_and_console_bodies_over_their_limit_are_refused_before_they_are_read,
     broken_or_cut_off_bodies_are_a_400_on_every_body_reading_route_and_never_an_error_in_the_log,
+    imports_beyond_their_share_of_the_pool_wait_their_turn_instead_of_starving_other_requests,
 );
 
 /// Writes `head` and `body` on a fresh connection, optionally closes our
@@ -732,4 +733,53 @@ async fn broken_or_cut_off_bodies_are_a_400_on_every_body_reading_route_and_neve
         .filter(|l| l["level"] == "ERROR")
         .collect();
     assert!(errors.is_empty(), "ERROR lines in the log: {errors:#?}");
+}
+
+/// Each import holds a database connection for its whole file, and an API
+/// import streams its body: four imports whose bodies are still arriving
+/// once held every connection of a pool of four, so every other request
+/// failed with a 500 after the pool's timeout. They now queue for a quarter
+/// of the pool, and the rest of the service keeps answering.
+async fn imports_beyond_their_share_of_the_pool_wait_their_turn_instead_of_starving_other_requests(
+    b: Backend,
+) {
+    let app = crate::helpers::spawn_app_with(b, |raw| raw.database_pool_size = 4).await;
+    let token = app.token("campaigner").await;
+    let list = crate::signers::create_list(&app, &token, "trickled").await;
+    let head = format!(
+        "POST /api/v1/lists/{list}/import HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+         Authorization: Bearer {token}\r\nContent-Type: text/csv\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    // Four imports send their header line and then wait.
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut s = TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
+        s.write_all(head.as_bytes()).await.unwrap();
+        s.write_all(b"6\r\nemail\n\r\n").await.unwrap();
+        held.push(s);
+    }
+    // Give the server the moment to start them all: the assertion below
+    // holds whatever the order, it only fails when the pool is exhausted.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let r = app.get("/api/v1/lists", &token).await;
+    assert_eq!(
+        r.status(),
+        200,
+        "other requests are served while imports hold their connections"
+    );
+    // Each import then finishes, one after another, all of them whole.
+    for (i, s) in held.iter_mut().enumerate() {
+        let row = format!("imp{i}@example.org\n");
+        let chunk = format!("{:x}\r\n{row}\r\n0\r\n\r\n", row.len());
+        s.write_all(chunk.as_bytes()).await.unwrap();
+    }
+    for mut s in held {
+        let mut out = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(60), s.read_to_end(&mut out)).await;
+        assert!(read.is_ok(), "an import answered");
+        let answer = String::from_utf8_lossy(&out);
+        assert_eq!(status_of(&answer), 200, "{answer}");
+        assert!(answer.contains("\"added\":1"), "{answer}");
+    }
 }

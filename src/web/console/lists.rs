@@ -56,7 +56,7 @@ pub async fn index(c: Console) -> HttpResponse {
 }
 
 pub async fn create(p: Posted) -> HttpResponse {
-    let Posted { c, form } = p;
+    let Posted { c, mut form } = p;
     let r = async {
         c.require(Role::Campaigner)?;
         let created = match NewList::parse(
@@ -85,10 +85,10 @@ pub async fn create(p: Posted) -> HttpResponse {
 /// The multipart upload: the file goes through the import action whole,
 /// and the lists page comes back with the report.
 pub async fn import(p: Posted, id: web::Path<String>) -> HttpResponse {
-    let Posted { c, form } = p;
+    let Posted { c, mut form } = p;
     let r = async {
         c.require(Role::Campaigner)?;
-        let file = form.file("file").filter(|f| !f.is_empty());
+        let file = form.take_file("file").filter(|f| !f.is_empty());
         let Some(file) = file else {
             let errors = [FieldError::new("file", c.t("admin_import_no_file"))];
             return page(
@@ -108,7 +108,7 @@ pub async fn import(p: Posted, id: web::Path<String>) -> HttpResponse {
         let imported = if file.len() > IMPORT_LIMIT {
             Err(CampaignError::TooLarge)
         } else {
-            let csv = std::io::Cursor::new(file.to_vec());
+            let csv = std::io::Cursor::new(file);
             action::import(&c.state.ctx, &c.actor(), id, csv, |_, _| {}).await
         };
         match imported {

@@ -445,6 +445,12 @@ impl Form {
             .map(|(_, v)| v.as_slice())
     }
 
+    /// Takes the file named `name` out of the form, without copying it.
+    pub fn take_file(&mut self, name: &str) -> Option<Vec<u8>> {
+        let at = self.files.iter().position(|(k, _)| k == name)?;
+        Some(self.files.swap_remove(at).1)
+    }
+
     /// The fields named in `names` as a JSON object of strings, blanks left
     /// out: the body the API's parsers take.
     pub fn json(&self, names: &[&str]) -> Value {
