@@ -130,6 +130,9 @@ pub struct SignatureHeld {
     pub petition_slug: String,
     pub petition_title: String,
     pub status: String,
+    /// The name as typed on the form.
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
     pub country: String,
     pub postcode: Option<String>,
     pub comment: Option<String>,
@@ -213,6 +216,8 @@ pub async fn subject_access(
                     petition_slug: g.petition_slug,
                     petition_title: g.petition_title,
                     status: g.status.to_string(),
+                    first_name: g.first_name,
+                    last_name: g.last_name,
                     country: g.country,
                     postcode: g.postcode,
                     comment: g.comment,

@@ -245,9 +245,14 @@ pub struct NewSignatureRow {
     pub signed_at: NaiveDateTime,
     pub confirmed_at: Option<NaiveDateTime>,
     pub expires_at: Option<NaiveDateTime>,
+    /// The name as typed on the form (the supporter takes it on
+    /// confirmation).
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
 }
 
 pub fn insert_signatures(conn: &mut DbConnection, rows: &[NewSignatureRow]) -> QueryResult<()> {
+    // 17 columns too: the same sizes stay under SQLite's bound.
     insert_sized!(conn, signatures::table, rows, 512 256 128 64 32 16 8 4 2 1)
 }
 

@@ -343,6 +343,10 @@ pub struct ConfirmationRow {
     /// When this signing happened: the link's token is made from it, so
     /// signing again after an expiry makes a new link.
     pub signed_at: NaiveDateTime,
+    /// The name typed on the form: the mail greets by it (it goes to the
+    /// address's owner either way), not by the supporter's stored name.
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
 }
 
 /// What confirmation mails need of their signatures.
@@ -363,6 +367,8 @@ pub fn confirmation_petitions(
                     signatures::status,
                     signatures::locale,
                     signatures::signed_at,
+                    signatures::first_name,
+                    signatures::last_name,
                 ))
                 .load::<ConfirmationRow>(conn)?,
         );

@@ -106,6 +106,8 @@ diesel::table! {
         signed_at -> Timestamp,
         confirmed_at -> Nullable<Timestamp>,
         expires_at -> Nullable<Timestamp>,
+        first_name -> Nullable<Text>,
+        last_name -> Nullable<Text>,
     }
 }
 

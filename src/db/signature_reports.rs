@@ -13,8 +13,8 @@ use super::schema::{petitions, signatures, supporters};
 use super::{DbConnection, DbResult};
 use crate::domain::{PetitionId, SignatureId, SignatureStatus, SupporterId};
 
-/// A signature with the signer's details as they are now (empty once the
-/// signer is erased).
+/// A signature with the signer's name as they signed, their address as it is
+/// now (all empty once the signer is erased).
 #[derive(Debug, Clone, Queryable)]
 pub struct SignatureRow {
     pub id: SignatureId,
@@ -48,8 +48,8 @@ pub fn page(
             signatures::status,
             signatures::signed_at,
             signatures::confirmed_at,
-            supporters::first_name,
-            supporters::last_name,
+            signatures::first_name,
+            signatures::last_name,
             supporters::email,
             signatures::country,
             signatures::postcode,
@@ -102,8 +102,8 @@ pub fn csv_page(
             signatures::id,
             sql::<Text>(&signed),
             sql::<Nullable<Text>>(&confirmed),
-            supporters::first_name,
-            supporters::last_name,
+            signatures::first_name,
+            signatures::last_name,
             supporters::email,
             signatures::country,
             signatures::postcode,
@@ -224,6 +224,8 @@ pub fn for_supporter(
             signatures::locale,
             signatures::signed_at,
             signatures::confirmed_at,
+            signatures::first_name,
+            signatures::last_name,
         ))
         .load(conn)?)
 }
@@ -242,6 +244,9 @@ pub struct SupporterSignature {
     pub locale: Option<String>,
     pub signed_at: NaiveDateTime,
     pub confirmed_at: Option<NaiveDateTime>,
+    /// The name as typed on the form.
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
 }
 
 #[cfg(test)]

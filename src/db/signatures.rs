@@ -7,13 +7,23 @@
 //!   (normalised) email changes nothing the signer could observe.
 //! - Signing never changes a supporter's status: an unsubscribed, bounced or
 //!   erased person who signs gets their signature recorded and stays as they
-//!   were. An existing supporter's details are only filled in where empty,
-//!   because anyone can type anyone's address into a form.
-//! - Consent to campaign mail (`email_opt_in`, `consent_at`,
-//!   `consent_wording`, `consent_source`) is written to the supporter when the
-//!   signature is confirmed (at once when the petition needs no
-//!   confirmation): only then do we know the address belongs to the person
-//!   who ticked the box. The signature keeps the ticked box meanwhile.
+//!   were.
+//! - Until its address is confirmed, a signature changes nothing about the
+//!   supporter behind it (contract §7), because anyone can type anyone's
+//!   address into a form. The signature keeps what the form said (name,
+//!   country, postcode, language, the ticked box); confirming it writes that
+//!   to the supporter in the same transaction: the person has shown the
+//!   address is theirs, so their name and country replace the stored ones,
+//!   a postcode is kept unless they gave another (or moved country), and a
+//!   language is only filled in (a page's language is a weaker wish than
+//!   one set on purpose). Consent to campaign mail (`email_opt_in`,
+//!   `consent_at`, `consent_wording`, `consent_source`) is recorded then.
+//! - The same rule holds for a supporter a signature creates: the new row
+//!   holds the address alone until confirmation, so a stranger's words are
+//!   never waiting there for the real person's first alert. A petition that
+//!   needs no confirmation counts a signature at once; it gives its details
+//!   and consent only to a supporter it creates (nobody else's data is at
+//!   stake), never to one who was there before.
 //! - Counter caches (`petitions.confirmed_count`, `pending_count`,
 //!   `petition_country_counts`) change in the same transaction as the
 //!   signatures they count; `confirmed` counts only ever go up.
@@ -134,28 +144,72 @@ impl CounterDeltas {
     }
 }
 
-#[derive(Queryable)]
-struct ExistingSupporter {
-    id: SupporterId,
+/// Finds the supporter with this (normalised) email, changing nothing about
+/// them, or creates one: with the form's details only when the signature
+/// counts at once (see the module's policy), else with the address alone.
+/// Returns the supporter id and whether this signature created them.
+pub fn find_or_create_supporter(
+    conn: &mut DbConnection,
+    s: &NewSignature,
+    now: NaiveDateTime,
+) -> DbResult<(SupporterId, bool)> {
+    let existing: Option<SupporterId> = supporters::table
+        .filter(supporters::email.eq(s.email.as_str()))
+        .select(supporters::id)
+        .first(conn)
+        .optional()?;
+    if let Some(id) = existing {
+        return Ok((id, false));
+    }
+    let id = SupporterId::new();
+    let details = !s.require_confirmation;
+    diesel::insert_into(supporters::table)
+        .values((
+            supporters::id.eq(&id),
+            supporters::email.eq(s.email.as_str()),
+            supporters::first_name.eq(details.then(|| s.first_name.as_str())),
+            supporters::last_name.eq(details.then(|| s.last_name.as_str())),
+            supporters::country.eq(details.then(|| s.country.as_str())),
+            supporters::postcode.eq(s.postcode.as_ref().filter(|_| details).map(|p| p.as_str())),
+            supporters::locale.eq(details.then_some(&s.locale)),
+            supporters::status.eq(SupporterStatus::Active),
+            supporters::email_opt_in.eq(false),
+            supporters::created_at.eq(now),
+            supporters::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok((id, true))
+}
+
+/// What a signature's form said about the person, as the signature keeps it.
+struct SignedDetails {
     first_name: Option<String>,
     last_name: Option<String>,
-    country: Option<String>,
+    country: String,
     postcode: Option<String>,
     locale: Option<String>,
 }
 
-/// Finds the supporter with this (normalised) email or creates one from the
-/// form. Fills in only the details an existing supporter lacks, and never
-/// touches their status or consent. Returns the supporter id.
-pub fn upsert_supporter_for_signature(
+/// Writes a confirmed signature's details to its supporter (see the
+/// module's policy for what replaces and what only fills). An erased
+/// supporter stays erased.
+fn apply_signed_details(
     conn: &mut DbConnection,
-    s: &NewSignature,
+    supporter_id: &SupporterId,
+    d: SignedDetails,
     now: NaiveDateTime,
-) -> DbResult<SupporterId> {
-    let existing: Option<ExistingSupporter> = supporters::table
-        .filter(supporters::email.eq(s.email.as_str()))
+) -> DbResult<()> {
+    #[allow(clippy::type_complexity)]
+    let current: Option<(
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    )> = supporters::table
+        .find(supporter_id)
+        .filter(supporters::status.ne(SupporterStatus::Erased))
         .select((
-            supporters::id,
             supporters::first_name,
             supporters::last_name,
             supporters::country,
@@ -164,58 +218,23 @@ pub fn upsert_supporter_for_signature(
         ))
         .first(conn)
         .optional()?;
-    match existing {
-        Some(e) => {
-            let fill = |have: &Option<String>, new: Option<&str>| -> Option<String> {
-                match (have, new) {
-                    (None, Some(v)) => Some(v.to_string()),
-                    _ => None,
-                }
-            };
-            let first = fill(&e.first_name, Some(s.first_name.as_str()));
-            let last = fill(&e.last_name, Some(s.last_name.as_str()));
-            let country = fill(&e.country, Some(s.country.as_str()));
-            let postcode = fill(&e.postcode, s.postcode.as_ref().map(|p| p.as_str()));
-            let locale = fill(&e.locale, Some(s.locale.as_str()));
-            if first.is_some()
-                || last.is_some()
-                || country.is_some()
-                || postcode.is_some()
-                || locale.is_some()
-            {
-                diesel::update(supporters::table.find(&e.id))
-                    .set((
-                        supporters::first_name.eq(first.or(e.first_name)),
-                        supporters::last_name.eq(last.or(e.last_name)),
-                        supporters::country.eq(country.or(e.country)),
-                        supporters::postcode.eq(postcode.or(e.postcode)),
-                        supporters::locale.eq(locale.or(e.locale)),
-                        supporters::updated_at.eq(now),
-                    ))
-                    .execute(conn)?;
-            }
-            Ok(e.id)
-        }
-        None => {
-            let id = SupporterId::new();
-            diesel::insert_into(supporters::table)
-                .values((
-                    supporters::id.eq(&id),
-                    supporters::email.eq(s.email.as_str()),
-                    supporters::first_name.eq(s.first_name.as_str()),
-                    supporters::last_name.eq(s.last_name.as_str()),
-                    supporters::country.eq(s.country.as_str()),
-                    supporters::postcode.eq(s.postcode.as_ref().map(|p| p.as_str())),
-                    supporters::locale.eq(&s.locale),
-                    supporters::status.eq(SupporterStatus::Active),
-                    supporters::email_opt_in.eq(false),
-                    supporters::created_at.eq(now),
-                    supporters::updated_at.eq(now),
-                ))
-                .execute(conn)?;
-            Ok(id)
-        }
-    }
+    let Some((first, last, country, postcode, locale)) = current else {
+        return Ok(());
+    };
+    // A postcode belongs to its country: a move without one forgets it.
+    let same_country = country.as_deref() == Some(d.country.as_str());
+    let postcode = d.postcode.or(postcode.filter(|_| same_country));
+    diesel::update(supporters::table.find(supporter_id))
+        .set((
+            supporters::first_name.eq(d.first_name.or(first)),
+            supporters::last_name.eq(d.last_name.or(last)),
+            supporters::country.eq(Some(d.country)),
+            supporters::postcode.eq(postcode),
+            supporters::locale.eq(locale.or(d.locale)),
+            supporters::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// Records consent on a confirmed signature's supporter, if they ticked the
@@ -271,7 +290,7 @@ fn sign_in_tx(
     ttl: Duration,
     deltas: &mut CounterDeltas,
 ) -> DbResult<SignOutcome> {
-    let supporter_id = upsert_supporter_for_signature(conn, s, now)?;
+    let (supporter_id, created) = find_or_create_supporter(conn, s, now)?;
     let existing: Option<ExistingSignature> = signatures::table
         .filter(signatures::petition_id.eq(&s.petition_id))
         .filter(signatures::supporter_id.eq(&supporter_id))
@@ -304,6 +323,8 @@ fn sign_in_tx(
             diesel::update(signatures::table.find(&e.id))
                 .set((
                     signatures::status.eq(signed_status(confirm_now)),
+                    signatures::first_name.eq(s.first_name.as_str()),
+                    signatures::last_name.eq(s.last_name.as_str()),
                     signatures::country.eq(s.country.as_str()),
                     signatures::postcode.eq(s.postcode.as_ref().map(|p| p.as_str())),
                     signatures::comment.eq(s.comment.as_ref().map(|c| c.as_str())),
@@ -322,7 +343,9 @@ fn sign_in_tx(
             if confirm_now {
                 deltas.pending(&s.petition_id, -1);
                 deltas.confirmed(&s.petition_id, s.country.as_str());
-                if s.email_opt_in {
+                // They signed before, so the supporter was there before:
+                // an unconfirmed address gives them nothing.
+                if s.email_opt_in && created {
                     record_consent(
                         conn,
                         &supporter_id,
@@ -346,6 +369,8 @@ fn sign_in_tx(
                     signatures::petition_id.eq(&s.petition_id),
                     signatures::supporter_id.eq(&supporter_id),
                     signatures::status.eq(signed_status(confirm_now)),
+                    signatures::first_name.eq(s.first_name.as_str()),
+                    signatures::last_name.eq(s.last_name.as_str()),
                     signatures::country.eq(s.country.as_str()),
                     signatures::postcode.eq(s.postcode.as_ref().map(|p| p.as_str())),
                     signatures::comment.eq(s.comment.as_ref().map(|c| c.as_str())),
@@ -359,7 +384,10 @@ fn sign_in_tx(
                 .execute(conn)?;
             if confirm_now {
                 deltas.confirmed(&s.petition_id, s.country.as_str());
-                if s.email_opt_in {
+                // Counted at once: consent only for a supporter this
+                // signature created (an address nobody proved gives someone
+                // who was there before nothing).
+                if s.email_opt_in && created {
                     record_consent(
                         conn,
                         &supporter_id,
@@ -506,16 +534,22 @@ fn store_first_signatures(
         let supporter_id = supporter.as_str().to_owned();
         let signature_id = new_id();
         let confirm_now = !s.require_confirmation;
-        // Consent is recorded on the supporter when the signature counts.
+        // Consent and details reach the supporter when the signature counts:
+        // until it is confirmed, the new row holds the address alone.
         let consent = confirm_now && s.email_opt_in;
+        let details = confirm_now;
         people.push(super::supporters::Supporter {
             id: supporter,
             email: Some(s.email.as_str().to_string()),
-            first_name: Some(s.first_name.as_str().to_string()),
-            last_name: Some(s.last_name.as_str().to_string()),
-            country: Some(s.country.as_str().to_string()),
-            postcode: s.postcode.as_ref().map(|p| p.as_str().to_string()),
-            locale: Some(s.locale.clone()),
+            first_name: details.then(|| s.first_name.as_str().to_string()),
+            last_name: details.then(|| s.last_name.as_str().to_string()),
+            country: details.then(|| s.country.as_str().to_string()),
+            postcode: s
+                .postcode
+                .as_ref()
+                .filter(|_| details)
+                .map(|p| p.as_str().to_string()),
+            locale: details.then(|| s.locale.clone()),
             status: crate::domain::SupporterStatus::Active,
             email_opt_in: consent,
             consent_at: consent.then_some(now),
@@ -543,6 +577,8 @@ fn store_first_signatures(
             signed_at: now,
             confirmed_at: confirm_now.then_some(now),
             expires_at: (!confirm_now).then_some(now + ttl),
+            first_name: Some(s.first_name.as_str().to_string()),
+            last_name: Some(s.last_name.as_str().to_string()),
         });
         if confirm_now {
             deltas.confirmed(&s.petition_id, s.country.as_str());
@@ -682,6 +718,22 @@ pub fn find_by_token(
     ))
 }
 
+/// A signature as confirming it needs it.
+#[derive(Queryable)]
+struct Pending {
+    id: SignatureId,
+    petition_id: PetitionId,
+    supporter_id: SupporterId,
+    status: SignatureStatus,
+    country: String,
+    opt_in: bool,
+    locale: Option<String>,
+    expires_at: Option<NaiveDateTime>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    postcode: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfirmOutcome {
     /// Confirmed now.
@@ -714,17 +766,7 @@ pub fn confirm(
         let Some(id) = token_signature(conn, token, proves)? else {
             return Ok(ConfirmOutcome::Unknown);
         };
-        #[allow(clippy::type_complexity)]
-        let row: Option<(
-            SignatureId,
-            PetitionId,
-            SupporterId,
-            SignatureStatus,
-            String,
-            bool,
-            Option<String>,
-            Option<NaiveDateTime>,
-        )> = signatures::table
+        let row: Option<Pending> = signatures::table
             .find(&id)
             .select((
                 signatures::id,
@@ -735,11 +777,25 @@ pub fn confirm(
                 signatures::email_opt_in,
                 signatures::locale,
                 signatures::expires_at,
+                signatures::first_name,
+                signatures::last_name,
+                signatures::postcode,
             ))
             .first(conn)
             .optional()?;
-        let Some((id, petition_id, supporter_id, status, country, opt_in, locale, expires_at)) =
-            row
+        let Some(Pending {
+            id,
+            petition_id,
+            supporter_id,
+            status,
+            country,
+            opt_in,
+            locale,
+            expires_at,
+            first_name,
+            last_name,
+            postcode,
+        }) = row
         else {
             return Ok(ConfirmOutcome::Unknown);
         };
@@ -769,6 +825,19 @@ pub fn confirm(
         deltas.pending(petition_id.as_str(), -1);
         deltas.confirmed(petition_id.as_str(), &country);
         deltas.apply(conn)?;
+        // The address is proven theirs: what they typed becomes theirs.
+        apply_signed_details(
+            conn,
+            &supporter_id,
+            SignedDetails {
+                first_name,
+                last_name,
+                country,
+                postcode,
+                locale: locale.clone(),
+            },
+            now,
+        )?;
         if opt_in {
             let slug: String = petitions::table
                 .find(&petition_id)

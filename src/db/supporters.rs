@@ -210,6 +210,8 @@ pub fn erase(
     // Country, status and times stay: they are what the counts are made of.
     let signatures = diesel::update(signatures::table.filter(signatures::supporter_id.eq(id)))
         .set((
+            signatures::first_name.eq(None::<String>),
+            signatures::last_name.eq(None::<String>),
             signatures::postcode.eq(None::<String>),
             signatures::comment.eq(None::<String>),
             signatures::ip_hash.eq(None::<String>),

@@ -108,6 +108,8 @@ pub async fn sign_all(
                             } else {
                                 "pending"
                             }),
+                            signatures::first_name.eq(&s.first_name),
+                            signatures::last_name.eq(&s.last_name),
                             signatures::country.eq(&s.country),
                             signatures::postcode.eq(&s.postcode),
                             signatures::comment.eq(&s.comment),

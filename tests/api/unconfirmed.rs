@@ -7,15 +7,21 @@ use std::time::Duration;
 
 use clarion::db::schema::signatures;
 use diesel::prelude::*;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::backend_tests;
-use crate::helpers::{spawn_app_with, wait_until, Backend, TestApp};
-use crate::public_support::form;
+use crate::helpers::{spawn_app, spawn_app_with, wait_until, Backend, TestApp};
+use crate::public_support::{form, form_with};
+use crate::signers::{create_list, parse_csv};
+use crate::smtp_sink::ReceivedMail;
 
 backend_tests!(
     no_row_holds_the_token_a_confirmation_mail_carries_and_its_link_confirms,
     a_link_mailed_with_a_stored_secret_before_the_change_still_confirms,
+    an_unconfirmed_signature_leaves_an_imported_supporter_as_they_were_until_the_link_is_used,
+    an_unconfirmed_signature_does_not_rename_a_supporter_and_a_confirmed_one_does,
+    a_new_signer_is_a_bare_address_until_confirmed_and_erasure_clears_the_signed_names,
+    a_petition_without_confirmation_gives_nothing_to_a_supporter_who_was_there_before,
 );
 
 /// Every text the database holds: on SQLite the bytes of its files (main
@@ -206,4 +212,367 @@ async fn a_link_mailed_with_a_stored_secret_before_the_change_still_confirms(b: 
         200
     );
     assert_eq!(app.counters("free-them").await, (1, 0));
+}
+
+/// The supporter with `email` as the API shows them.
+async fn supporter(app: &TestApp, email: &str) -> Value {
+    let t = app.token("organiser").await;
+    let page: Value = app
+        .get(&format!("/api/v1/supporters?email={email}"), &t)
+        .await
+        .json()
+        .await
+        .unwrap();
+    page["items"][0].clone()
+}
+
+/// (first_name, last_name, country, postcode, locale) of a supporter.
+fn details(s: &Value) -> [Value; 5] {
+    ["first_name", "last_name", "country", "postcode", "locale"].map(|k| s[k].clone())
+}
+
+fn text_of(m: &ReceivedMail) -> String {
+    m.text_parts()
+        .into_iter()
+        .find(|(t, _)| t == "text/plain")
+        .expect("a text part")
+        .1
+}
+
+/// The mails so far whose subject contains `subject`.
+async fn mails_about(app: &TestApp, n: usize, subject: &str) -> Vec<ReceivedMail> {
+    app.smtp
+        .wait_for(n, Duration::from_secs(20))
+        .await
+        .into_iter()
+        .filter(|m| {
+            m.decoded_header("Subject")
+                .unwrap_or_default()
+                .contains(subject)
+        })
+        .collect()
+}
+
+/// Sends an alert to `list` and returns the text its copy to `email` says.
+async fn alert_text(app: &TestApp, petition: &Value, list: &str, n: usize, email: &str) -> String {
+    let t = app.token("campaigner").await;
+    let r = app
+        .post(
+            "/api/v1/alerts",
+            &t,
+            json!({"case_id": petition["case_id"], "petition_id": petition["id"],
+                   "list_ids": [list], "subject": format!("Act now {n}"),
+                   "body_markdown": "The hearing is **this week**."}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = app
+        .post(&format!("/api/v1/alerts/{id}/send"), &t, json!({}))
+        .await;
+    assert_eq!(r.status(), 202);
+    app.wait_alert_done(&t, &id).await;
+    let copies = wait_until("the alert's copy", Duration::from_secs(20), || async {
+        let all = app.smtp.messages();
+        let copies: Vec<ReceivedMail> = all
+            .into_iter()
+            .filter(|m| {
+                m.decoded_header("Subject").unwrap_or_default() == format!("Act now {n}")
+                    && m.rcpt_to.iter().any(|r| r == email)
+            })
+            .collect();
+        (!copies.is_empty()).then_some(copies)
+    })
+    .await;
+    assert_eq!(copies.len(), 1);
+    let to = copies[0].decoded_header("To").unwrap();
+    format!("To: {to}\n{}", text_of(&copies[0]))
+}
+
+/// A list holding `email` as an import would put them there.
+async fn list_with(app: &TestApp, member: Value) -> String {
+    let t = app.token("campaigner").await;
+    let list = create_list(app, &t, "members").await;
+    let r = app
+        .post(
+            &format!("/api/v1/lists/{list}/members"),
+            &t,
+            json!([member]),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    list
+}
+
+/// The pending signatures' CSV export, as rows.
+async fn pending_export(app: &TestApp, petition: &Value) -> Vec<Vec<String>> {
+    let t = app.token("organiser").await;
+    let pid = petition["id"].as_str().unwrap();
+    let r = app
+        .get(
+            &format!("/api/v1/petitions/{pid}/signatures.csv?status=all&bom=false"),
+            &t,
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    parse_csv(&r.bytes().await.unwrap())
+}
+
+fn the_form() -> Vec<(String, String)> {
+    form_with(
+        "aigul@example.org",
+        &[
+            ("first_name", "Айгуль"),
+            ("last_name", "Садыкова"),
+            ("country", "RU"),
+            ("postcode", "101000"),
+            ("lang", "ru"),
+            ("email_opt_in", "yes"),
+        ],
+    )
+}
+
+async fn an_unconfirmed_signature_leaves_an_imported_supporter_as_they_were_until_the_link_is_used(
+    b: Backend,
+) {
+    let app = spawn_app(b).await;
+    let petition = app.open_petition("free-them", json!({})).await;
+    let list = list_with(&app, json!({"email": "aigul@example.org"})).await;
+    let before = supporter(&app, "aigul@example.org").await;
+    assert_eq!(
+        details(&before),
+        [
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null
+        ]
+    );
+
+    // Someone signs with her address, in Russian, and never confirms.
+    assert_eq!(app.sign("free-them", &the_form()).await.status(), 303);
+    let mail = mails_about(&app, 1, "").await.remove(0);
+    // The confirmation goes to the address's owner, greeted by the name
+    // on the form.
+    assert!(
+        text_of(&mail).contains("Здравствуйте, Айгуль!"),
+        "{}",
+        text_of(&mail)
+    );
+    assert!(mail
+        .decoded_header("To")
+        .unwrap()
+        .contains("Айгуль Садыкова"));
+
+    let after = supporter(&app, "aigul@example.org").await;
+    assert_eq!(
+        details(&after),
+        details(&before),
+        "nothing about her changed"
+    );
+    assert_eq!(after["email_opt_in"], before["email_opt_in"]);
+    assert_eq!(after["consent_source"], before["consent_source"]);
+    // The signature keeps what the form said: the export shows it as signed.
+    let rows = pending_export(&app, &petition).await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(
+        rows[1][2..4],
+        ["Айгуль".to_string(), "Садыкова".to_string()]
+    );
+    assert_eq!(rows[1][5..7], ["RU".to_string(), "101000".to_string()]);
+
+    // Her next alert greets her as it always did: generically, in English.
+    let text = alert_text(&app, &petition, &list, 1, "aigul@example.org").await;
+    assert!(text.contains("Dear friend,"), "{text}");
+    assert!(
+        !text.contains("Айгуль") && !text.contains("Здравствуйте"),
+        "{text}"
+    );
+
+    // The link is used: the address is proven hers, and the form's details
+    // with it.
+    let prefix = format!("{}/confirm/", app.settings.base_url);
+    let text = text_of(&mail);
+    let token = text
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix(&prefix))
+        .expect("the confirmation link");
+    assert_eq!(
+        app.post_empty(&format!("/confirm/{token}")).await.status(),
+        200
+    );
+    let confirmed = supporter(&app, "aigul@example.org").await;
+    assert_eq!(
+        details(&confirmed),
+        [
+            json!("Айгуль"),
+            json!("Садыкова"),
+            json!("RU"),
+            json!("101000"),
+            json!("ru")
+        ]
+    );
+    assert_eq!(confirmed["consent_source"], "petition:free-them");
+    let text = alert_text(&app, &petition, &list, 2, "aigul@example.org").await;
+    assert!(text.contains("Айгуль"), "{text}");
+}
+
+async fn an_unconfirmed_signature_does_not_rename_a_supporter_and_a_confirmed_one_does(b: Backend) {
+    let app = spawn_app(b).await;
+    let petition = app.open_petition("free-them", json!({})).await;
+    let list = list_with(
+        &app,
+        json!({"email": "aigul@example.org", "first_name": "Aigul", "last_name": "S",
+               "country": "KG", "postcode": "720000", "locale": "en"}),
+    )
+    .await;
+    let before = supporter(&app, "aigul@example.org").await;
+    assert_eq!(app.sign("free-them", &the_form()).await.status(), 303);
+    let token = app.mailed_tokens(1).await.remove(0);
+    assert_eq!(
+        details(&supporter(&app, "aigul@example.org").await),
+        details(&before),
+        "no rename, no move, no new language"
+    );
+    let text = alert_text(&app, &petition, &list, 1, "aigul@example.org").await;
+    assert!(
+        text.contains("Dear Aigul,") && text.contains("Aigul S"),
+        "{text}"
+    );
+
+    // Confirmed: the name and country she typed replace the stored ones; a
+    // language set on purpose stays.
+    assert_eq!(
+        app.post_empty(&format!("/confirm/{token}")).await.status(),
+        200
+    );
+    assert_eq!(
+        details(&supporter(&app, "aigul@example.org").await),
+        [
+            json!("Айгуль"),
+            json!("Садыкова"),
+            json!("RU"),
+            json!("101000"),
+            json!("en")
+        ]
+    );
+}
+
+async fn a_new_signer_is_a_bare_address_until_confirmed_and_erasure_clears_the_signed_names(
+    b: Backend,
+) {
+    let app = spawn_app(b).await;
+    let petition = app.open_petition("free-them", json!({})).await;
+    assert_eq!(app.sign("free-them", &the_form()).await.status(), 303);
+    let token = app.mailed_tokens(1).await.remove(0);
+    let s = supporter(&app, "aigul@example.org").await;
+    assert_eq!(
+        details(&s),
+        [
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null
+        ]
+    );
+    assert_eq!(
+        app.post_empty(&format!("/confirm/{token}")).await.status(),
+        200
+    );
+    let s = supporter(&app, "aigul@example.org").await;
+    assert_eq!(
+        details(&s),
+        [
+            json!("Айгуль"),
+            json!("Садыкова"),
+            json!("RU"),
+            json!("101000"),
+            json!("ru")
+        ]
+    );
+    // Subject access shows the names as signed, too.
+    let organiser = app.token("organiser").await;
+    let id = s["id"].as_str().unwrap();
+    let doc: Value = app
+        .get(&format!("/api/v1/supporters/{id}/export"), &organiser)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["signatures"][0]["first_name"], "Айгуль");
+
+    // Erasure forgets the names the signature kept.
+    let admin = app.token("admin").await;
+    let r = app
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/supporters/{id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert!(r.status().is_success(), "{}", r.status());
+    let names = app
+        .db
+        .run(|c| {
+            signatures::table
+                .select((signatures::first_name, signatures::last_name))
+                .load::<(Option<String>, Option<String>)>(c)
+                .map_err(clarion::db::DbError::from)
+        })
+        .await
+        .unwrap();
+    assert_eq!(names, vec![(None, None)]);
+    let rows = pending_export(&app, &petition).await;
+    assert_eq!(
+        rows[1][2..5],
+        ["".to_string(), "".to_string(), "".to_string()]
+    );
+}
+
+async fn a_petition_without_confirmation_gives_nothing_to_a_supporter_who_was_there_before(
+    b: Backend,
+) {
+    let app = spawn_app(b).await;
+    app.open_petition("instant", json!({"require_confirmation": false}))
+        .await;
+    list_with(
+        &app,
+        json!({"email": "aigul@example.org", "first_name": "Aigul"}),
+    )
+    .await;
+    let before = supporter(&app, "aigul@example.org").await;
+    let r = app
+        .sign(
+            "instant",
+            &form_with("aigul@example.org", &[("first_name", "Stranger")]),
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        app.counters("instant").await,
+        (1, 0),
+        "the signature counts"
+    );
+    let after = supporter(&app, "aigul@example.org").await;
+    assert_eq!(details(&after), details(&before));
+    assert_eq!(after["email_opt_in"], before["email_opt_in"]);
+    assert_eq!(after["consent_source"], before["consent_source"]);
+    // A supporter it creates takes the form's details: nobody else's data
+    // is at stake.
+    let _ = app
+        .sign(
+            "instant",
+            &form_with("new@example.org", &[("first_name", "Nurlan")]),
+        )
+        .await;
+    assert_eq!(
+        supporter(&app, "new@example.org").await["first_name"],
+        "Nurlan"
+    );
 }

@@ -1,2 +1,2 @@
--- The forgotten tokens cannot come back; nothing needs them.
-SELECT 1;
+ALTER TABLE signatures DROP COLUMN last_name;
+ALTER TABLE signatures DROP COLUMN first_name;

@@ -102,8 +102,15 @@ pub(super) fn prepare(d: &Delivery, batch: &super::Batch) -> Result<(Recipient, 
     // ignored: the link made from the signature id confirms just the same.
     match (person, signature) {
         (Some(p), Some(sig)) if p.email.is_some() && sig.status == SignatureStatus::Pending => {
+            // Greeted by the name typed on the form: the supporter takes it
+            // only once the address is confirmed.
+            let mut to = Recipient::from(p);
+            if let Some(first) = &sig.first_name {
+                to.first_name = first.clone();
+                to.last_name = sig.last_name.clone().unwrap_or_default();
+            }
             Ok((
-                Recipient::from(p),
+                to,
                 Mail::Confirmation(Confirmation {
                     petition_title: sig.petition_title.clone(),
                     signature_id: sig.signature_id.clone(),
