@@ -16,6 +16,7 @@
 
 use std::collections::HashMap;
 
+use super::paging::{PageRequest, Paged};
 use super::{Actor, CampaignError, CampaignResult, Context, FieldError};
 use crate::db::{self, DbConnection};
 use crate::domain::{
@@ -392,6 +393,26 @@ pub async fn recent(
     .await
 }
 
+/// One numbered page of alerts, newest first, with their counts (the
+/// console's listing).
+pub async fn recent_page(
+    ctx: &Context,
+    actor: &Actor,
+    page: PageRequest,
+) -> CampaignResult<Paged<(Alert, AlertCounts)>> {
+    actor.require(Role::Organiser)?;
+    ctx.run(move |c| {
+        let rows = db::alerts::recent_at(c, page.offset(), page.fetch())?;
+        let mut out = Vec::with_capacity(rows.len());
+        for a in rows {
+            let n = db::alerts::counts(c, &a.id)?;
+            out.push((a, n));
+        }
+        Ok(Paged::from_rows(out, page))
+    })
+    .await
+}
+
 pub async fn get(ctx: &Context, actor: &Actor, id: &AlertId) -> CampaignResult<AlertDetail> {
     actor.require(Role::Organiser)?;
     let id = id.clone();
@@ -414,25 +435,25 @@ pub async fn progress(ctx: &Context, actor: &Actor, id: &AlertId) -> CampaignRes
     .await
 }
 
-/// The cases, petitions and lists a draft may name.
+/// The cases, petitions and lists a draft may name: all of them.
 pub async fn choices(ctx: &Context, actor: &Actor) -> CampaignResult<Choices> {
     actor.require(Role::Organiser)?;
     ctx.run(|c| {
-        let cases = db::cases::page(c, None, 1000)?
+        let cases = db::cases::all(c)?
             .into_iter()
             .map(|k| Choice {
                 id: k.id.to_string(),
                 title: k.title,
             })
             .collect();
-        let petitions = db::petitions::page(c, None, 1000)?
+        let petitions = db::petitions::all(c)?
             .into_iter()
             .map(|p| Choice {
                 id: p.id.to_string(),
                 title: p.title,
             })
             .collect();
-        let lists = db::lists::page(c, None, 1000)?;
+        let lists = db::lists::all(c)?;
         let ids: Vec<ListId> = lists.iter().map(|l| l.id.clone()).collect();
         let counts: HashMap<String, i64> = db::lists::member_counts(c, &ids)?
             .into_iter()

@@ -10,6 +10,7 @@
 use serde_json::{Map, Value};
 
 use super::input::Fields;
+use super::paging::{PageRequest, Paged};
 use super::{Actor, CampaignError, CampaignResult, Context};
 use crate::db::{self, is_unique_violation};
 use crate::domain::{text, CaseId, CaseStatus, CountryCode, Role, Slug};
@@ -149,6 +150,26 @@ pub async fn list(
     actor.require(Role::Organiser)?;
     ctx.run(move |c| Ok(db::cases::page(c, after.as_deref(), limit)?))
         .await
+}
+
+/// Every case in creation order (the petition form's menu offers each).
+pub async fn all(ctx: &Context, actor: &Actor) -> CampaignResult<Vec<Case>> {
+    actor.require(Role::Organiser)?;
+    ctx.run(move |c| Ok(db::cases::all(c)?)).await
+}
+
+/// One numbered page of cases in creation order (the console's listing).
+pub async fn list_page(
+    ctx: &Context,
+    actor: &Actor,
+    page: PageRequest,
+) -> CampaignResult<Paged<Case>> {
+    actor.require(Role::Organiser)?;
+    ctx.run(move |c| {
+        let rows = db::cases::page_at(c, page.offset(), page.fetch())?;
+        Ok(Paged::from_rows(rows, page))
+    })
+    .await
 }
 
 pub async fn get(ctx: &Context, actor: &Actor, id: &CaseId) -> CampaignResult<Case> {

@@ -11,6 +11,7 @@
 
 use std::io::Read;
 
+use crate::campaign::paging::{PageRequest, Paged};
 use crate::campaign::{Actor, CampaignError, CampaignResult, Context, FieldError};
 use crate::db::{self, DbConnection};
 use crate::domain::{text, DomainError, ListId, Role};
@@ -149,6 +150,26 @@ pub async fn list(
                 list,
             })
             .collect())
+    })
+    .await
+}
+
+/// One numbered page of lists in creation order with their counts (the
+/// console's listing).
+pub async fn list_page(
+    ctx: &Context,
+    actor: &Actor,
+    page: PageRequest,
+) -> CampaignResult<Paged<ListSummary>> {
+    actor.require(Role::Organiser)?;
+    ctx.run(move |c| {
+        let lists = db::lists::page_at(c, page.offset(), page.fetch())?;
+        let ids: Vec<ListId> = lists.iter().map(|l| l.id.clone()).collect();
+        let counts = db::lists::member_counts(c, &ids)?;
+        Ok(Paged::from_rows(lists, page).map(|list| ListSummary {
+            counts: counts.get(&list.id).copied().unwrap_or_default(),
+            list,
+        }))
     })
     .await
 }

@@ -22,6 +22,7 @@ mod error;
 pub mod input;
 pub mod lists;
 pub mod overview;
+pub mod paging;
 pub mod petitions;
 pub mod public;
 pub mod signing;

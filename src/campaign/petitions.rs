@@ -15,6 +15,7 @@ use std::io::Write;
 use serde_json::{Map, Value};
 
 use super::input::Fields;
+use super::paging::{PageRequest, Paged};
 use super::{Actor, CampaignError, CampaignResult, Context};
 use crate::db::{self, is_unique_violation};
 use crate::domain::{text, CaseId, PetitionId, PetitionStatus, Role, SignatureStatus, Slug};
@@ -181,6 +182,21 @@ pub async fn list(
     actor.require(Role::Organiser)?;
     ctx.run(move |c| Ok(db::petitions::page(c, after.as_deref(), limit)?))
         .await
+}
+
+/// One numbered page of petitions in creation order (the console's
+/// listing).
+pub async fn list_page(
+    ctx: &Context,
+    actor: &Actor,
+    page: PageRequest,
+) -> CampaignResult<Paged<Petition>> {
+    actor.require(Role::Organiser)?;
+    ctx.run(move |c| {
+        let rows = db::petitions::page_at(c, page.offset(), page.fetch())?;
+        Ok(Paged::from_rows(rows, page))
+    })
+    .await
 }
 
 pub async fn get(ctx: &Context, actor: &Actor, id: &PetitionId) -> CampaignResult<Petition> {

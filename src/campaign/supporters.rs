@@ -12,9 +12,10 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
 
+use crate::campaign::paging::{PageRequest, Paged};
 use crate::campaign::{Actor, CampaignError, CampaignResult, Context};
 use crate::db;
-use crate::domain::{Email, Role, SupporterId};
+use crate::domain::{Email, Role, SupporterId, SupporterStatus};
 
 pub use crate::db::supporters::Supporter;
 
@@ -53,6 +54,22 @@ pub async fn list(
     actor.require(Role::Organiser)?;
     ctx.run(move |c| Ok(db::supporters::page(c, after.as_deref(), limit)?))
         .await
+}
+
+/// One numbered page of supporters in creation order, only those in
+/// `status` if given (the console's listing).
+pub async fn list_page(
+    ctx: &Context,
+    actor: &Actor,
+    status: Option<SupporterStatus>,
+    page: PageRequest,
+) -> CampaignResult<Paged<Supporter>> {
+    actor.require(Role::Organiser)?;
+    ctx.run(move |c| {
+        let rows = db::supporters::page_at(c, status, page.offset(), page.fetch())?;
+        Ok(Paged::from_rows(rows, page))
+    })
+    .await
 }
 
 pub async fn get(ctx: &Context, actor: &Actor, id: SupporterId) -> CampaignResult<Supporter> {

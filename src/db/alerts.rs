@@ -217,6 +217,17 @@ pub fn recent(conn: &mut DbConnection, limit: i64) -> DbResult<Vec<Alert>> {
         .load(conn)?)
 }
 
+/// `limit` alerts, newest first, from row `offset`: the console's
+/// numbered pages.
+pub fn recent_at(conn: &mut DbConnection, offset: i64, limit: i64) -> DbResult<Vec<Alert>> {
+    Ok(alerts::table
+        .select(Alert::as_select())
+        .order((alerts::created_at.desc(), alerts::id.desc()))
+        .offset(offset)
+        .limit(limit)
+        .load(conn)?)
+}
+
 /// Replaces the content and lists of a draft; `false` when the alert is no
 /// longer a draft (sending has started) and nothing changed.
 pub fn update_draft(conn: &mut DbConnection, alert: &Alert, list_ids: &[ListId]) -> DbResult<bool> {

@@ -71,6 +71,26 @@ pub fn page(conn: &mut DbConnection, after: Option<&str>, limit: i64) -> DbResul
     Ok(q.order(cases::id.asc()).limit(limit).load(conn)?)
 }
 
+/// Every case in creation order: the choices of a form's menu,
+/// which must offer each one, however many there are.
+pub fn all(conn: &mut DbConnection) -> DbResult<Vec<Case>> {
+    Ok(cases::table
+        .select(Case::as_select())
+        .order(cases::id.asc())
+        .load(conn)?)
+}
+
+/// `limit` cases in creation order (ids are UUID v7) from row `offset`:
+/// the console's numbered pages.
+pub fn page_at(conn: &mut DbConnection, offset: i64, limit: i64) -> DbResult<Vec<Case>> {
+    Ok(cases::table
+        .select(Case::as_select())
+        .order(cases::id.asc())
+        .offset(offset)
+        .limit(limit)
+        .load(conn)?)
+}
+
 pub fn count(conn: &mut DbConnection) -> DbResult<i64> {
     Ok(cases::table.count().get_result(conn)?)
 }

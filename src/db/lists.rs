@@ -59,6 +59,26 @@ pub fn page(conn: &mut DbConnection, after: Option<&str>, limit: i64) -> DbResul
     Ok(q.order(lists::id.asc()).limit(limit).load(conn)?)
 }
 
+/// Every list in creation order: the choices of a form's menu,
+/// which must offer each one, however many there are.
+pub fn all(conn: &mut DbConnection) -> DbResult<Vec<List>> {
+    Ok(lists::table
+        .select(List::as_select())
+        .order(lists::id.asc())
+        .load(conn)?)
+}
+
+/// `limit` lists in creation order (ids are UUID v7) from row `offset`:
+/// the console's numbered pages.
+pub fn page_at(conn: &mut DbConnection, offset: i64, limit: i64) -> DbResult<Vec<List>> {
+    Ok(lists::table
+        .select(List::as_select())
+        .order(lists::id.asc())
+        .offset(offset)
+        .limit(limit)
+        .load(conn)?)
+}
+
 /// Member counts of each of `list_ids` (lists without members are absent).
 pub fn member_counts(
     conn: &mut DbConnection,

@@ -73,6 +73,26 @@ pub fn page(conn: &mut DbConnection, after: Option<&str>, limit: i64) -> DbResul
     Ok(q.order(petitions::id.asc()).limit(limit).load(conn)?)
 }
 
+/// Every petition in creation order: the choices of a form's menu,
+/// which must offer each one, however many there are.
+pub fn all(conn: &mut DbConnection) -> DbResult<Vec<Petition>> {
+    Ok(petitions::table
+        .select(Petition::as_select())
+        .order(petitions::id.asc())
+        .load(conn)?)
+}
+
+/// `limit` petitions in creation order (ids are UUID v7) from row
+/// `offset`: the console's numbered pages.
+pub fn page_at(conn: &mut DbConnection, offset: i64, limit: i64) -> DbResult<Vec<Petition>> {
+    Ok(petitions::table
+        .select(Petition::as_select())
+        .order(petitions::id.asc())
+        .offset(offset)
+        .limit(limit)
+        .load(conn)?)
+}
+
 pub fn for_case(conn: &mut DbConnection, case_id: &CaseId) -> DbResult<Vec<Petition>> {
     Ok(petitions::table
         .filter(petitions::case_id.eq(case_id))

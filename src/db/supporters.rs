@@ -94,6 +94,26 @@ pub fn page(conn: &mut DbConnection, after: Option<&str>, limit: i64) -> DbResul
     Ok(q.order(supporters::id.asc()).limit(limit).load(conn)?)
 }
 
+/// `limit` supporters in creation order (ids are UUID v7) from row
+/// `offset`, only those in `status` if given: the console's numbered pages.
+pub fn page_at(
+    conn: &mut DbConnection,
+    status: Option<SupporterStatus>,
+    offset: i64,
+    limit: i64,
+) -> DbResult<Vec<Supporter>> {
+    let mut q = supporters::table
+        .select(Supporter::as_select())
+        .into_boxed();
+    if let Some(status) = status {
+        q = q.filter(supporters::status.eq(status));
+    }
+    Ok(q.order(supporters::id.asc())
+        .offset(offset)
+        .limit(limit)
+        .load(conn)?)
+}
+
 /// The supporters holding any of `emails` (normalised).
 pub fn by_emails(conn: &mut DbConnection, emails: &[&str]) -> DbResult<Vec<Supporter>> {
     let mut out = Vec::with_capacity(emails.len());

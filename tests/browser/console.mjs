@@ -297,10 +297,15 @@ try {
 
   await page.goto(`${base}/admin`);
   await check(page, 'dashboard');
-  for (const [path, name] of [['/admin/petitions', 'petitions'], ['/admin/alerts', 'alerts'], ['/admin/supporters?email=rosa@example.org', 'supporter search']]) {
+  for (const [path, name] of [['/admin/petitions', 'petitions'], ['/admin/alerts', 'alerts'], ['/admin/supporters?email=rosa@example.org', 'supporter search'], ['/admin/supporters?per_page=1', 'supporters, a page of one']]) {
     await page.goto(`${base}${path}`);
     await check(page, name);
   }
+  // The listing's page navigation: next to page 2, then back.
+  await page.getByRole('link', { name: 'Next page' }).click();
+  await page.waitForURL(`${base}/admin/supporters?page=2&per_page=1`);
+  await page.getByRole('link', { name: 'Previous page' }).waitFor();
+  console.log('ok the supporters listing pages with next and previous links');
 
   // An organiser: no send button, and the route refuses.
   const organiser = await newPage();

@@ -11,6 +11,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
+use super::paging::{nav, PageQuery};
 use super::{errors_map, see_other, Console, Outcome, Posted, Role};
 use crate::campaign::alerts::{self, DraftForm, PreviewOf};
 use crate::domain::{AlertId, AlertStatus, Email};
@@ -111,19 +112,20 @@ async fn compose_page(
     ))
 }
 
-pub async fn list(c: Console) -> HttpResponse {
+pub async fn list(c: Console, q: web::Query<PageQuery>) -> HttpResponse {
     let r = async {
-        let rows = alerts::recent(&c.state.ctx, &c.actor(), 200)
+        let paged = alerts::recent_page(&c.state.ctx, &c.actor(), q.request())
             .await
             .map_err(|e| c.campaign_fail(e))?;
-        let alerts: Vec<Value> = rows
+        let rows: Vec<Value> = paged
+            .items
             .iter()
             .map(|(a, n)| super::dashboard::alert_row(&c, a, n))
             .collect();
         Ok(c.render(
             "alerts",
             c.t("admin_alerts_title"),
-            json!({"alerts": alerts}),
+            json!({"alerts": rows, "pager": nav(&c, "/admin/alerts", &[], &paged)}),
         ))
     }
     .await;

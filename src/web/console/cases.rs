@@ -6,6 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
+use super::paging::{nav, PageQuery};
 use super::{errors_map, see_other, Console, Form, Outcome, Posted, Role};
 use crate::campaign::cases::{self, CaseChanges, NewCase};
 use crate::domain::CaseStatus;
@@ -58,16 +59,22 @@ pub(super) fn text(v: &Value, k: &str) -> String {
     }
 }
 
-pub async fn list(c: Console) -> HttpResponse {
+pub async fn list(c: Console, q: web::Query<PageQuery>) -> HttpResponse {
     let r = async {
-        let rows = cases::list(&c.state.ctx, &c.actor(), None, 1000)
+        let paged = cases::list_page(&c.state.ctx, &c.actor(), q.request())
             .await
             .map_err(|e| c.campaign_fail(e))?;
-        let rows: Vec<Value> = rows
+        let rows: Vec<Value> = paged
+            .items
             .iter()
             .map(|k| json!({"id": k.id, "title": k.title, "slug": k.slug, "status": c.t(&format!("admin_status_{}", k.status))}))
             .collect();
-        Ok(c.render("cases", c.t("admin_cases_title"), json!({"cases": rows})))
+        let pager = nav(&c, "/admin/cases", &[], &paged);
+        Ok(c.render(
+            "cases",
+            c.t("admin_cases_title"),
+            json!({"cases": rows, "pager": pager}),
+        ))
     }
     .await;
     c.finish(r)

@@ -8,12 +8,16 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
+use super::paging::{nav, PageQuery};
 use super::{errors_map, see_other, Console, Outcome, Posted, Role};
 use crate::campaign::lists::{self as action, NewList, IMPORT_LIMIT};
+use crate::campaign::paging::PageRequest;
 use crate::campaign::CampaignError;
 use crate::error::FieldError;
 use crate::web::public::Fail;
 
+/// The lists page: page 1 of the lists after a form was sent, `at` when
+/// browsing.
 async fn page(
     c: &Console,
     status: StatusCode,
@@ -21,11 +25,23 @@ async fn page(
     errors: &[FieldError],
     report: Option<Value>,
 ) -> Result<HttpResponse, Fail> {
-    let lists = action::list(&c.state.ctx, &c.actor(), None, 1000)
+    page_at(c, status, form, errors, report, PageRequest::default()).await
+}
+
+async fn page_at(
+    c: &Console,
+    status: StatusCode,
+    form: Value,
+    errors: &[FieldError],
+    report: Option<Value>,
+    at: PageRequest,
+) -> Result<HttpResponse, Fail> {
+    let paged = action::list_page(&c.state.ctx, &c.actor(), at)
         .await
         .map_err(|e| c.campaign_fail(e))?;
     let loc = c.page.locale;
-    let rows: Vec<Value> = lists
+    let rows: Vec<Value> = paged
+        .items
         .iter()
         .map(|s| {
             let l = &s.list;
@@ -42,6 +58,7 @@ async fn page(
         json!({
             "lists": rows, "form": form, "errors": errors_map(errors),
             "has_errors": !errors.is_empty(), "report": report,
+            "pager": nav(c, "/admin/lists", &[], &paged),
         }),
     ))
 }
@@ -50,8 +67,8 @@ fn empty_form() -> Value {
     json!({"name": "", "description": ""})
 }
 
-pub async fn index(c: Console) -> HttpResponse {
-    let r = page(&c, StatusCode::OK, empty_form(), &[], None).await;
+pub async fn index(c: Console, q: web::Query<PageQuery>) -> HttpResponse {
+    let r = page_at(&c, StatusCode::OK, empty_form(), &[], None, q.request()).await;
     c.finish(r)
 }
 

@@ -16,6 +16,7 @@ pub mod auth;
 pub mod cases;
 pub mod dashboard;
 pub mod lists;
+mod paging;
 pub mod petitions;
 pub mod session;
 pub mod supporters;

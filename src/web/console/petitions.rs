@@ -9,6 +9,7 @@ use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
 use super::cases::{statuses, text};
+use super::paging::{nav, PageQuery};
 use super::{errors_map, see_other, Console, Form, Outcome, Posted, Role};
 use crate::campaign::petitions::{
     self, CountBy, CsvOptions, NewPetition, PetitionChanges, StatusFilter,
@@ -20,13 +21,14 @@ use crate::web::public::Fail;
 
 const PETITION_FIELDS: [&str; 6] = ["case_id", "slug", "title", "target", "body", "status"];
 
-pub async fn list(c: Console) -> HttpResponse {
+pub async fn list(c: Console, q: web::Query<PageQuery>) -> HttpResponse {
     let r = async {
-        let rows = petitions::list(&c.state.ctx, &c.actor(), None, 1000)
+        let paged = petitions::list_page(&c.state.ctx, &c.actor(), q.request())
             .await
             .map_err(|e| c.campaign_fail(e))?;
         let loc = c.page.locale;
-        let rows: Vec<Value> = rows
+        let rows: Vec<Value> = paged
+            .items
             .iter()
             .map(|p| json!({
                 "id": p.id, "title": p.title, "slug": p.slug,
@@ -37,7 +39,7 @@ pub async fn list(c: Console) -> HttpResponse {
         Ok(c.render(
             "petitions",
             c.t("admin_petitions_title"),
-            json!({"petitions": rows}),
+            json!({"petitions": rows, "pager": nav(&c, "/admin/petitions", &[], &paged)}),
         ))
     }
     .await;
@@ -56,7 +58,7 @@ async fn petition_page(
     let actor = c.actor();
     let ctx = &c.state.ctx;
     let loaded: CampaignResult<_> = async {
-        let cases = cases::list(ctx, &actor, None, 1000).await?;
+        let cases = cases::all(ctx, &actor).await?;
         let existing = match id {
             Some(i) => {
                 let id = petitions::id(i)?;
