@@ -187,6 +187,24 @@ async fn users_page(
                 "locked": users::is_locked(u, now),
                 "roles": role_options(c, Some(u.role.as_str())),
                 "is_me": u.id == c.user.id,
+                "disabled": u.disabled_at.is_some(),
+            })
+        })
+        .collect();
+    let tokens: Vec<Value> = crate::campaign::tokens::list(&c.state.ctx, &c.actor())
+        .await
+        .map_err(|e| c.campaign_fail(e))?
+        .into_iter()
+        .map(|t| {
+            json!({
+                "id": t.id,
+                "name": t.name,
+                "role_name": c.t(&format!("admin_role_{}", t.role)),
+                "created": super::when(t.created_at),
+                "last_used": t.last_used_at.map(super::when),
+                "expires": t.expires_at.map(super::when),
+                "revoked": t.revoked_at.is_some(),
+                "live": t.live,
             })
         })
         .collect();
@@ -195,7 +213,7 @@ async fn users_page(
         status,
         "users",
         c.t("admin_users_title"),
-        json!({"users": rows, "roles": roles, "form": form, "errors": super::errors_map(errors)}),
+        json!({"users": rows, "tokens": tokens, "roles": roles, "form": form, "errors": super::errors_map(errors)}),
     ))
 }
 
@@ -291,6 +309,52 @@ pub async fn set_password(p: Posted, id: web::Path<String>) -> HttpResponse {
         };
         let id = user_id(id)?;
         users::set_password(&c.state.ctx, &c.actor(), &id, password)
+            .await
+            .map_err(|e| c.campaign_fail(e))?;
+        Ok(see_other("/admin/users"))
+    }
+    .await;
+    c.finish(r)
+}
+
+/// Disabling or deleting a user ends every session of theirs at once.
+async fn user_access(p: Posted, id: web::Path<String>, what: &'static str) -> HttpResponse {
+    let Posted { c, .. } = p;
+    let r = async {
+        c.require(Role::Admin)?;
+        let who = users::UserRef::Id(user_id(id)?);
+        let (ctx, actor) = (&c.state.ctx, c.actor());
+        match what {
+            "disable" => users::disable(ctx, &actor, who).await,
+            "enable" => users::enable(ctx, &actor, who).await,
+            _ => users::delete(ctx, &actor, who).await,
+        }
+        .map_err(|e| c.campaign_fail(e))?;
+        Ok(see_other("/admin/users"))
+    }
+    .await;
+    c.finish(r)
+}
+
+pub async fn disable_user(p: Posted, id: web::Path<String>) -> HttpResponse {
+    user_access(p, id, "disable").await
+}
+
+pub async fn enable_user(p: Posted, id: web::Path<String>) -> HttpResponse {
+    user_access(p, id, "enable").await
+}
+
+pub async fn delete_user(p: Posted, id: web::Path<String>) -> HttpResponse {
+    user_access(p, id, "delete").await
+}
+
+/// An admin revokes an API token from the users page.
+pub async fn revoke_token(p: Posted, id: web::Path<String>) -> HttpResponse {
+    let Posted { c, .. } = p;
+    let r = async {
+        c.require(Role::Admin)?;
+        let id = crate::domain::TokenId::parse(&id).map_err(|_| Fail::NotFound)?;
+        crate::campaign::tokens::revoke(&c.state.ctx, &c.actor(), &id)
             .await
             .map_err(|e| c.campaign_fail(e))?;
         Ok(see_other("/admin/users"))
