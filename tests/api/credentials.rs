@@ -29,6 +29,8 @@ backend_tests!(
     the_token_cli_creates_expiring_tokens_lists_them_and_revokes_them,
     disabling_or_deleting_a_user_ends_their_sessions_at_once,
     admins_revoke_tokens_and_disable_users_on_the_console_users_page,
+    a_next_holding_a_line_break_falls_back_to_admin,
+    a_sign_in_body_over_16_kib_is_413_and_a_cut_short_one_is_400,
 );
 
 #[cfg(unix)]
@@ -624,4 +626,91 @@ async fn admins_revoke_tokens_and_disable_users_on_the_console_users_page(b: Bac
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert!(!admin.page("/admin/users").await.contains("org@example.org"));
+}
+
+async fn a_next_holding_a_line_break_falls_back_to_admin(b: Backend) {
+    let app = spawn_app(b).await;
+    create_user(&app, "ana@example.org", "admin").await;
+    let br = Browser::new(&app);
+    let r = br
+        .get("/admin/login?next=/admin/cases%0D%0ASet-Cookie:%20x=1")
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    assert!(!html.contains("Set-Cookie"), "the bad next is dropped");
+    let r = br
+        .submit(
+            "/admin/login",
+            "/admin/login",
+            &[
+                ("email", "ana@example.org"),
+                ("password", PASSWORD),
+                ("next", "/admin/cases\nSet-Cookie: x=1"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/admin");
+    // A harmless next is still honoured.
+    let br = Browser::new(&app);
+    let r = br
+        .submit(
+            "/admin/login",
+            "/admin/login",
+            &[
+                ("email", "ana@example.org"),
+                ("password", PASSWORD),
+                ("next", "/admin/cases"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&r), "/admin/cases");
+}
+
+async fn a_sign_in_body_over_16_kib_is_413_and_a_cut_short_one_is_400(b: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app(b).await;
+    let big = format!("email=a%40b.org&password={}", "x".repeat(17 * 1024));
+    // (The same refusal without a declared length is the reader's limit.)
+    let r = app
+        .client
+        .post(format!("{}/admin/login", app.address))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // A body that says 1000 bytes and stops after 10.
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+        .await
+        .unwrap();
+    tcp.write_all(
+        b"POST /admin/login HTTP/1.1\r\nHost: localhost\r\n\
+          Content-Type: application/x-www-form-urlencoded\r\n\
+          Content-Length: 1000\r\n\r\nemail=a%40",
+    )
+    .await
+    .unwrap();
+    tcp.shutdown().await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        tcp.read_to_end(&mut answer),
+    )
+    .await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 400"),
+        "never a 5xx: {answer}"
+    );
+    // A small, complete one is read as before.
+    let r = app
+        .client
+        .post(format!("{}/admin/login", app.address))
+        .form(&[("email", "a@b.org"), ("password", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "no CSRF token: refused");
 }
