@@ -62,6 +62,16 @@ pub enum TokenCommand {
         /// organiser (read, export), campaigner (also write and send) or admin (also erase).
         #[arg(long, value_parser = role_parser())]
         role: Role,
+        /// The token stops working this many days from now (1 to 3650); without it, it lasts until revoked.
+        #[arg(long, value_name = "DAYS")]
+        expires_in: Option<u32>,
+    },
+    /// List API tokens: id, name, role, created, last used, expires, state. Never the token itself.
+    List,
+    /// Revoke an API token by its id (from `token list`): it answers 401 from now on.
+    Revoke {
+        /// The token's id.
+        id: String,
     },
 }
 
@@ -81,6 +91,24 @@ pub enum UserCommand {
         /// Read the password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
+    },
+    /// Disable a user: their console sessions end at once and they cannot sign in.
+    Disable {
+        /// The user's email address.
+        #[arg(long)]
+        email: String,
+    },
+    /// Let a disabled user sign in again.
+    Enable {
+        /// The user's email address.
+        #[arg(long)]
+        email: String,
+    },
+    /// Delete a user: the account and its console sessions are gone at once.
+    Delete {
+        /// The user's email address.
+        #[arg(long)]
+        email: String,
     },
 }
 
@@ -154,11 +182,31 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                     password_stdin,
                 },
         } => crate::commands::user_create(&settings, &email, role, password_stdin).await,
+        Command::User {
+            command: UserCommand::Disable { email },
+        } => crate::commands::users::user_access(&settings, &email, "disable").await,
+        Command::User {
+            command: UserCommand::Enable { email },
+        } => crate::commands::users::user_access(&settings, &email, "enable").await,
+        Command::User {
+            command: UserCommand::Delete { email },
+        } => crate::commands::users::user_access(&settings, &email, "delete").await,
         Command::Import { command } => crate::commands::import(command, &settings).await,
         Command::Export { command } => crate::commands::export(command, &settings).await,
         Command::Token {
-            command: TokenCommand::Create { name, role },
-        } => crate::commands::token_create(&settings, &name, role).await,
+            command:
+                TokenCommand::Create {
+                    name,
+                    role,
+                    expires_in,
+                },
+        } => crate::commands::token_create(&settings, &name, role, expires_in).await,
+        Command::Token {
+            command: TokenCommand::List,
+        } => crate::commands::tokens::token_list(&settings).await,
+        Command::Token {
+            command: TokenCommand::Revoke { id },
+        } => crate::commands::tokens::token_revoke(&settings, &id).await,
     }
 }
 

@@ -1,5 +1,5 @@
-//! `clarion user …`: console users, created through the same
-//! `campaign::users::create` as the console's users page.
+//! `clarion user …`: console users, created, disabled, enabled and deleted
+//! through the same `campaign::users` actions as the console's users page.
 
 use std::io::IsTerminal;
 
@@ -52,6 +52,35 @@ pub async fn user_create(
             anyhow::bail!("a user with the email {} already exists", email.as_str())
         }
         // Ours, not the operator's: keep the cause's chain for the one line.
+        Err(CampaignError::Internal(e)) => Err(e),
+        Err(e) => Err(anyhow::anyhow!(e.one_line())),
+    }
+}
+
+/// `clarion user disable|enable|delete --email E`: disabling and deleting
+/// end the user's sessions at once.
+pub async fn user_access(settings: &Settings, email: &str, what: &str) -> anyhow::Result<()> {
+    let email = Email::parse(email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
+    let ctx = crate::startup::context(settings).await?;
+    let who = campaign::users::UserRef::Email(email.clone());
+    let done = match what {
+        "disable" => campaign::users::disable(&ctx, &Actor::Cli, who).await,
+        "enable" => campaign::users::enable(&ctx, &Actor::Cli, who).await,
+        _ => campaign::users::delete(&ctx, &Actor::Cli, who).await,
+    };
+    match done {
+        Ok(_) => {
+            let past = match what {
+                "disable" => "Disabled (signed out everywhere)",
+                "enable" => "Enabled",
+                _ => "Deleted (signed out everywhere)",
+            };
+            println!("{past}: {}", email.as_str());
+            Ok(())
+        }
+        Err(CampaignError::NotFound { .. }) => {
+            anyhow::bail!("no user with the email {}", email.as_str())
+        }
         Err(CampaignError::Internal(e)) => Err(e),
         Err(e) => Err(anyhow::anyhow!(e.one_line())),
     }

@@ -10,6 +10,7 @@ pub mod paging;
 pub mod petitions;
 pub mod signatures;
 pub mod supporters;
+pub mod tokens;
 
 use actix_web::error::JsonPayloadError;
 use actix_web::http::StatusCode;
@@ -33,6 +34,7 @@ pub const JSON_LIMIT: usize = 1024 * 1024;
         signatures::list, signatures::csv, signatures::counts_route,
         lists::create, lists::list, lists::get, lists::add_members, lists::import,
         supporters::list, supporters::get, supporters::export, supporters::erase,
+        tokens::list, tokens::revoke,
     ),
     components(schemas(Problem, FieldError, cases::CaseView, cases::CaseInput,
         petitions::PetitionView, petitions::PetitionInput,
@@ -41,7 +43,8 @@ pub const JSON_LIMIT: usize = 1024 * 1024;
         lists::ListView, lists::ListInput, lists::MemberInput,
         crate::import::ImportReport, crate::import::RowProblem,
         supporters::SupporterView, supporters::SubjectAccess, supporters::ConsentView,
-        supporters::MembershipView, supporters::SignatureHeld, supporters::DeliveryHeld)),
+        supporters::MembershipView, supporters::SignatureHeld, supporters::DeliveryHeld,
+        tokens::TokenView)),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;
@@ -125,6 +128,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/supporters/{id}", web::get().to(supporters::get))
             .route("/supporters/{id}", web::delete().to(supporters::erase))
             .route("/supporters/{id}/export", web::get().to(supporters::export))
+            .route("/tokens", web::get().to(tokens::list))
+            .route("/tokens/{id}", web::delete().to(tokens::revoke))
             .default_service(web::to(not_found)),
     );
 }

@@ -25,14 +25,60 @@ pub struct NextQuery {
     next: Option<String>,
 }
 
-/// Only a path inside the console: never an absolute or protocol-relative URL.
+/// Only a path inside the console: never an absolute or protocol-relative
+/// URL, and never one holding a control character (a line break would make
+/// the `Location` header invalid).
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with("/admin") && !n.contains("//") && !n.contains('\\') => {
+        Some(n)
+            if n.starts_with("/admin")
+                && !n.contains("//")
+                && !n.contains('\\')
+                && !n.chars().any(char::is_control) =>
+        {
             n.to_string()
         }
         _ => "/admin".into(),
     }
+}
+
+/// Largest sign-in form read: an email, a password, a CSRF token and a
+/// path fit many times over. Anyone may post here, so the body is refused
+/// (413) before it is read when it says it is larger, and as soon as it
+/// grows larger when it does not say.
+pub const LOGIN_LIMIT: usize = 16 * 1024;
+
+/// The sign-in body, at most [`LOGIN_LIMIT`] bytes: `413` past it, `400`
+/// when the body is cut short or broken off.
+async fn login_body(
+    req: &HttpRequest,
+    state: &AppState,
+    mut payload: web::Payload,
+) -> Result<web::Bytes, HttpResponse> {
+    use futures_util::StreamExt;
+    let too_large = || Page::new(req, state).error(state, Fail::TooLarge);
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > LOGIN_LIMIT as u64) {
+        return Err(too_large());
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            tracing::debug!(error = %e, "sign-in body broken off");
+            HttpResponse::BadRequest()
+                .content_type("text/plain; charset=utf-8")
+                .body("The request body was cut short.")
+        })?;
+        if body.len() + chunk.len() > LOGIN_LIMIT {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
 }
 
 fn login_form(
@@ -77,7 +123,15 @@ pub async fn login_page(
     )
 }
 
-pub async fn login(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
+pub async fn login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let body = match login_body(&req, &state, payload).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
     let form = super::Form::urlencoded(&body);
     let next = safe_next(form.get("next"));
     let email_in = form.get("email").unwrap_or("").trim().to_string();
@@ -187,6 +241,24 @@ async fn users_page(
                 "locked": users::is_locked(u, now),
                 "roles": role_options(c, Some(u.role.as_str())),
                 "is_me": u.id == c.user.id,
+                "disabled": u.disabled_at.is_some(),
+            })
+        })
+        .collect();
+    let tokens: Vec<Value> = crate::campaign::tokens::list(&c.state.ctx, &c.actor())
+        .await
+        .map_err(|e| c.campaign_fail(e))?
+        .into_iter()
+        .map(|t| {
+            json!({
+                "id": t.id,
+                "name": t.name,
+                "role_name": c.t(&format!("admin_role_{}", t.role)),
+                "created": super::when(t.created_at),
+                "last_used": t.last_used_at.map(super::when),
+                "expires": t.expires_at.map(super::when),
+                "revoked": t.revoked_at.is_some(),
+                "live": t.live,
             })
         })
         .collect();
@@ -195,7 +267,7 @@ async fn users_page(
         status,
         "users",
         c.t("admin_users_title"),
-        json!({"users": rows, "roles": roles, "form": form, "errors": super::errors_map(errors)}),
+        json!({"users": rows, "tokens": tokens, "roles": roles, "form": form, "errors": super::errors_map(errors)}),
     ))
 }
 
@@ -291,6 +363,52 @@ pub async fn set_password(p: Posted, id: web::Path<String>) -> HttpResponse {
         };
         let id = user_id(id)?;
         users::set_password(&c.state.ctx, &c.actor(), &id, password)
+            .await
+            .map_err(|e| c.campaign_fail(e))?;
+        Ok(see_other("/admin/users"))
+    }
+    .await;
+    c.finish(r)
+}
+
+/// Disabling or deleting a user ends every session of theirs at once.
+async fn user_access(p: Posted, id: web::Path<String>, what: &'static str) -> HttpResponse {
+    let Posted { c, .. } = p;
+    let r = async {
+        c.require(Role::Admin)?;
+        let who = users::UserRef::Id(user_id(id)?);
+        let (ctx, actor) = (&c.state.ctx, c.actor());
+        match what {
+            "disable" => users::disable(ctx, &actor, who).await,
+            "enable" => users::enable(ctx, &actor, who).await,
+            _ => users::delete(ctx, &actor, who).await,
+        }
+        .map_err(|e| c.campaign_fail(e))?;
+        Ok(see_other("/admin/users"))
+    }
+    .await;
+    c.finish(r)
+}
+
+pub async fn disable_user(p: Posted, id: web::Path<String>) -> HttpResponse {
+    user_access(p, id, "disable").await
+}
+
+pub async fn enable_user(p: Posted, id: web::Path<String>) -> HttpResponse {
+    user_access(p, id, "enable").await
+}
+
+pub async fn delete_user(p: Posted, id: web::Path<String>) -> HttpResponse {
+    user_access(p, id, "delete").await
+}
+
+/// An admin revokes an API token from the users page.
+pub async fn revoke_token(p: Posted, id: web::Path<String>) -> HttpResponse {
+    let Posted { c, .. } = p;
+    let r = async {
+        c.require(Role::Admin)?;
+        let id = crate::domain::TokenId::parse(&id).map_err(|_| Fail::NotFound)?;
+        crate::campaign::tokens::revoke(&c.state.ctx, &c.actor(), &id)
             .await
             .map_err(|e| c.campaign_fail(e))?;
         Ok(see_other("/admin/users"))
