@@ -73,7 +73,7 @@ pub async fn index(c: Console, q: web::Query<PageQuery>) -> HttpResponse {
 }
 
 pub async fn create(p: Posted) -> HttpResponse {
-    let Posted { c, mut form } = p;
+    let Posted { c, form } = p;
     let r = async {
         c.require(Role::Campaigner)?;
         let created = match NewList::parse(
