@@ -63,7 +63,7 @@ pub enum DbError {
     Connect(String),
     #[error("migrations failed: {0}")]
     Migration(String),
-    #[error("database task panicked")]
+    #[error("database task panicked or was cancelled")]
     Join(#[from] tokio::task::JoinError),
 }
 
@@ -244,8 +244,11 @@ impl Db {
                             .map_err(DbError::Query)
                     })
                     .await;
-                if let Err(e) = r {
-                    tracing::warn!(error = %e, "WAL checkpoint failed");
+                match r {
+                    // The runtime is shutting down.
+                    Err(DbError::Join(j)) if j.is_cancelled() => break,
+                    Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
+                    Ok(()) => {}
                 }
             }
         });
