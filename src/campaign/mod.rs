@@ -25,6 +25,7 @@ pub mod overview;
 pub mod paging;
 pub mod petitions;
 pub mod public;
+pub mod sign_in_guard;
 pub mod signing;
 pub mod subscriptions;
 pub mod supporters;
@@ -62,6 +63,8 @@ pub struct Context {
     /// Turns for imports, which hold a connection for a whole file: a
     /// quarter of the pool at once, at least one (see [`lists::import`]).
     imports: Arc<tokio::sync::Semaphore>,
+    /// Failed console sign-ins of this process (see [`sign_in_guard`]).
+    pub sign_ins: Arc<sign_in_guard::SignInGuard>,
 }
 
 impl Context {
@@ -69,6 +72,7 @@ impl Context {
         let import_turns = (db.max_size() as usize / 4).max(1);
         Context {
             imports: Arc::new(tokio::sync::Semaphore::new(import_turns)),
+            sign_ins: Arc::new(sign_in_guard::SignInGuard::new(keys.clone())),
             db,
             settings,
             keys,

@@ -1,8 +1,7 @@
 //! Console users: creating them, signing in and out, roles and passwords.
 //!
-//! The password rule ([`MIN_PASSWORD_CHARS`]) and the lockout
-//! ([`LOCK_AFTER_FAILURES`], [`LOCK_MINUTES`]) are stated once, here and in
-//! storage; the CLI's `user create` and the console's users page both create
+//! The password rule ([`MIN_PASSWORD_CHARS`]) is stated once, here; who may
+//! try a password when is [`super::sign_in_guard`]'s; the CLI's `user create` and the console's users page both create
 //! users through [`create`]. Sessions are server-side records (`db::sessions`,
 //! a hash of the session id, the user, created, expires) that the console's
 //! signed cookie names; every console request is checked against them
@@ -15,11 +14,12 @@
 
 use chrono::NaiveDateTime;
 
+use super::sign_in_guard::Verdict;
 use super::{Actor, CampaignError, CampaignResult, Context};
 use crate::db;
 use crate::domain::{Email, Role, UserId};
 
-pub use crate::db::users::{User, LOCK_AFTER_FAILURES, LOCK_MINUTES};
+pub use crate::db::users::User;
 
 /// How long a session lasts after sign-in.
 pub const SESSION_HOURS: i64 = 8;
@@ -138,9 +138,10 @@ fn start_session(
     Ok(session_id)
 }
 
-/// Whether the user is locked out at `now`.
-pub fn is_locked(user: &User, now: NaiveDateTime) -> bool {
-    user.locked_until.is_some_and(|t| t > now)
+/// Whether the user's address is locked for everyone at `now` (after
+/// failures from many clients; one client's own lock is not shown).
+pub fn is_locked(ctx: &Context, user: &User, now: NaiveDateTime) -> bool {
+    ctx.sign_ins.address_locked(&user.email, now)
 }
 
 /// How a sign-in went.
@@ -151,35 +152,47 @@ pub enum SignIn {
     Welcome { user_id: UserId, session_id: String },
     /// Wrong password or unknown address (told apart by no one): the
     /// failures in a row, to slow the next guess.
-    Wrong { failures: i32 },
+    Wrong { failures: u32 },
     /// Locked after too many failures, even against the right password.
     Locked,
 }
 
-/// Checks a password. An unknown address costs the same argon2 work as a
-/// wrong password and is answered alike; failures are counted and, at
-/// [`LOCK_AFTER_FAILURES`] in a row, lock the account. Every outcome for a
-/// known address is audited as `user:EMAIL`.
-pub async fn sign_in(ctx: &Context, email: &Email, password: String) -> CampaignResult<SignIn> {
+/// Checks a password from `client` (the client's address as the web saw
+/// it). Known and unknown addresses go through the same failure records
+/// ([`super::sign_in_guard`]) and the same argon2 work, so neither the answer
+/// nor its delay tells who has an account. Every outcome for a known address
+/// is audited as `user:EMAIL`.
+pub async fn sign_in(
+    ctx: &Context,
+    email: &Email,
+    password: String,
+    client: &str,
+) -> CampaignResult<SignIn> {
     let email = email.as_str().to_string();
     let now = ctx.now();
+    let guard = ctx.sign_ins.clone();
+    let client = client.to_string();
     ctx.run(move |c| {
         let actor_name = format!("user:{email}");
-        let Some(user) = db::users::get_by_email(c, &email)? else {
-            crate::security::verify_password(&password, crate::security::dummy_password_hash());
-            return Ok(SignIn::Wrong { failures: 1 });
-        };
-        if is_locked(&user, now) {
-            db::audit::record(
-                c,
-                &actor_name,
-                "user.login_locked",
-                "user",
-                Some(user.id.as_str()),
-                None,
-            )?;
+        let user = db::users::get_by_email(c, &email)?;
+        if guard.check(&email, &client, now) == Verdict::Locked {
+            if let Some(user) = &user {
+                db::audit::record(
+                    c,
+                    &actor_name,
+                    "user.login_locked",
+                    "user",
+                    Some(user.id.as_str()),
+                    None,
+                )?;
+            }
             return Ok(SignIn::Locked);
         }
+        let Some(user) = user else {
+            crate::security::verify_password(&password, crate::security::dummy_password_hash());
+            let failures = guard.failed(&email, &client, now);
+            return Ok(SignIn::Wrong { failures });
+        };
         let disabled = user.disabled_at.is_some();
         if crate::security::verify_password(&password, &user.password_hash) && !disabled {
             let session_id = db::write_tx(c, |c| {
@@ -194,13 +207,15 @@ pub async fn sign_in(ctx: &Context, email: &Email, password: String) -> Campaign
                 )?;
                 start_session(c, &user.id, now)
             })?;
+            guard.succeeded(&email, &client);
             Ok(SignIn::Welcome {
                 user_id: user.id,
                 session_id,
             })
         } else {
-            let failures = db::write_tx(c, |c| {
-                let n = db::users::record_failure(c, &user.id, now)?;
+            let failures = guard.failed(&email, &client, now);
+            db::write_tx(c, |c| {
+                let n = db::users::record_failure(c, &user.id)?;
                 db::audit::record(
                     c,
                     &actor_name,
@@ -209,7 +224,7 @@ pub async fn sign_in(ctx: &Context, email: &Email, password: String) -> Campaign
                     Some(user.id.as_str()),
                     Some(&format!("{n} in a row")),
                 )?;
-                Ok::<_, CampaignError>(n)
+                Ok::<_, CampaignError>(())
             })?;
             Ok(SignIn::Wrong { failures })
         }
@@ -283,10 +298,14 @@ pub async fn set_password(
     actor.require(Role::Admin)?;
     let password_hash = hash(password).await?;
     let (id, actor_name) = (id.clone(), actor.audit_name());
+    let guard = ctx.sign_ins.clone();
     ctx.write(move |c| {
+        let user = db::users::get(c, &id)?.ok_or(CampaignError::not_found("user"))?;
         if !db::users::set_password(c, &id, &password_hash)? {
             return Err(CampaignError::not_found("user"));
         }
+        // A new password starts afresh: whoever was locked out may try it.
+        guard.forget(&user.email);
         db::sessions::delete_for_user(c, &id)?;
         db::audit::record(
             c,

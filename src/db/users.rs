@@ -12,11 +12,6 @@ use super::schema::users;
 use super::{now, DbConnection, DbResult};
 use crate::domain::{Role, UserId};
 
-/// Failed sign-ins in a row after which the account is locked.
-pub const LOCK_AFTER_FAILURES: i32 = 5;
-/// How long a lock lasts; it doubles for every further failure run.
-pub const LOCK_MINUTES: i64 = 15;
-
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
 pub struct User {
@@ -89,28 +84,18 @@ pub fn set_role(conn: &mut DbConnection, id: &UserId, role: Role) -> DbResult<bo
     Ok(n == 1)
 }
 
-/// Counts a failed sign-in; at [`LOCK_AFTER_FAILURES`] and every multiple of
-/// it the account is locked, for longer each time. Returns the new count.
-pub fn record_failure(conn: &mut DbConnection, id: &UserId, at: NaiveDateTime) -> DbResult<i32> {
+/// Counts a failed sign-in, for the Users page and the audit; who may try
+/// again when is `campaign::sign_in_guard`'s, which treats known and unknown
+/// addresses alike. Returns the new count.
+pub fn record_failure(conn: &mut DbConnection, id: &UserId) -> DbResult<i32> {
     let current: i32 = users::table
         .find(id)
         .select(users::failed_logins)
         .first(conn)?;
     let failures = current + 1;
-    let locked_until = (failures % LOCK_AFTER_FAILURES == 0).then(|| {
-        let runs = (failures / LOCK_AFTER_FAILURES - 1).min(6) as u32;
-        at + chrono::Duration::minutes(LOCK_MINUTES * 2i64.pow(runs))
-    });
-    let q = diesel::update(users::table.find(id));
-    match locked_until {
-        Some(until) => q
-            .set((
-                users::failed_logins.eq(failures),
-                users::locked_until.eq(until),
-            ))
-            .execute(conn)?,
-        None => q.set(users::failed_logins.eq(failures)).execute(conn)?,
-    };
+    diesel::update(users::table.find(id))
+        .set(users::failed_logins.eq(failures))
+        .execute(conn)?;
     Ok(failures)
 }
 

@@ -31,6 +31,8 @@ backend_tests!(
     admins_revoke_tokens_and_disable_users_on_the_console_users_page,
     a_next_holding_a_line_break_falls_back_to_admin,
     a_sign_in_body_over_16_kib_is_413_and_a_cut_short_one_is_400,
+    an_unknown_address_is_answered_and_locked_exactly_like_a_known_one,
+    a_client_that_locks_itself_out_locks_nobody_else_out,
 );
 
 #[cfg(unix)]
@@ -713,4 +715,49 @@ async fn a_sign_in_body_over_16_kib_is_413_and_a_cut_short_one_is_400(b: Backend
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN, "no CSRF token: refused");
+}
+
+/// The answers a client gets for `email`: five wrong passwords, then the
+/// right one.
+async fn answers(br: &Browser, email: &str) -> Vec<u16> {
+    let mut out = vec![];
+    for _ in 0..5 {
+        out.push(br.login(email, "wrong password!").await.status().as_u16());
+    }
+    out.push(br.login(email, PASSWORD).await.status().as_u16());
+    out
+}
+
+/// Once, five failures locked a real account with a 429 while an unknown
+/// address kept answering 401: that told who has an account.
+async fn an_unknown_address_is_answered_and_locked_exactly_like_a_known_one(b: Backend) {
+    let app = crate::helpers::spawn_app_with(b, |raw| {
+        raw.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await;
+    create_user(&app, "real@example.org", "admin").await;
+    let known = answers(&Browser::from_ip(&app, "203.0.113.7"), "real@example.org").await;
+    let unknown = answers(&Browser::from_ip(&app, "203.0.113.8"), "nobody@example.org").await;
+    assert_eq!(known, vec![401, 401, 401, 401, 401, 429]);
+    assert_eq!(unknown, known, "the same answers, account or not");
+}
+
+/// Five requests from one client used to lock the account for everyone:
+/// now they lock that client out of that address, and the admin signs in
+/// from elsewhere.
+async fn a_client_that_locks_itself_out_locks_nobody_else_out(b: Backend) {
+    let app = crate::helpers::spawn_app_with(b, |raw| {
+        raw.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await;
+    create_user(&app, "admin@example.org", "admin").await;
+    let attacker = Browser::from_ip(&app, "198.51.100.66");
+    assert_eq!(
+        answers(&attacker, "admin@example.org").await.last(),
+        Some(&429)
+    );
+    let admin = Browser::from_ip(&app, "192.0.2.10");
+    let r = admin.login("admin@example.org", PASSWORD).await;
+    assert_eq!(r.status(), 303, "the admin signs in from their own address");
+    assert_eq!(admin.get("/admin").await.status(), 200);
 }

@@ -2,11 +2,11 @@
 //! `campaign::users`, which holds the rules (password length, lockout, who
 //! may change whom) and records every step in the audit log.
 //!
-//! Failed sign-ins are slowed here (each answer waits longer, up to 2 s) and,
-//! at [`LOCK_AFTER_FAILURES`](crate::campaign::users::LOCK_AFTER_FAILURES) in
-//! a row, lock the account for a while, even against the right password. An
-//! unknown email is answered like a wrong password, after the same argon2
-//! work.
+//! Failed sign-ins are slowed here (each answer waits longer, up to 2 s);
+//! who is locked out of what, and for how long, is
+//! [`crate::campaign::sign_in_guard`]'s: per client, per address and client,
+//! and per address, alike for known and unknown addresses, so no answer tells
+//! who has an account.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -154,7 +154,10 @@ pub async fn login(
             Some(wrong),
         );
     };
-    match users::sign_in(&state.ctx, &email, password).await {
+    let client = crate::web::public::client_ip(&req, &state.settings.trusted_proxies)
+        .map(|ip| ip.to_string())
+        .unwrap_or_default();
+    match users::sign_in(&state.ctx, &email, password, &client).await {
         Ok(SignIn::Welcome { session_id, .. }) => {
             let mut r = see_other(&next);
             let _ = r.add_cookie(&session::start(
@@ -238,7 +241,7 @@ async fn users_page(
                 "role": u.role,
                 "role_name": c.t(&format!("admin_role_{}", u.role)),
                 "last_login": u.last_login_at.map(super::when),
-                "locked": users::is_locked(u, now),
+                "locked": users::is_locked(&c.state.ctx, u, now),
                 "roles": role_options(c, Some(u.role.as_str())),
                 "is_me": u.id == c.user.id,
                 "disabled": u.disabled_at.is_some(),
