@@ -21,8 +21,10 @@ pub mod petitions;
 pub mod session;
 pub mod supporters;
 
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 
 use actix_web::http::header;
 use actix_web::http::StatusCode;
@@ -227,10 +229,7 @@ impl FromRequest for Posted {
         // check below.
         let length = content_length(req);
         let body = if is_multipart(req) {
-            Body::Multipart(
-                length,
-                actix_multipart::Multipart::new(req.headers(), payload.take()),
-            )
+            Body::Multipart(length, Parts::new(req.headers(), payload.take()))
         } else {
             Body::UrlEncoded(length, payload.take())
         };
@@ -278,7 +277,73 @@ pub const URLENCODED_LIMIT: usize = 4 * 1024 * 1024;
 /// A form body, not yet read, with the length it declares, if any.
 enum Body {
     UrlEncoded(Option<usize>, actix_web::dev::Payload),
-    Multipart(Option<usize>, actix_multipart::Multipart),
+    Multipart(Option<usize>, Parts),
+}
+
+/// A multipart reader that knows when its body has ended.
+///
+/// actix-multipart waits for more bytes when a body stops inside a part
+/// within four bytes of a `\r` (it might be the start of a boundary), even
+/// after the body has ended: with nothing left to wake it, such a request
+/// would hang until the client gave up. Here, waiting once the body is over
+/// is what it is: an incomplete body, the client's 400.
+pub struct Parts {
+    parts: actix_multipart::Multipart,
+    ended: Rc<Cell<bool>>,
+}
+
+impl Parts {
+    pub fn new<S>(headers: &header::HeaderMap, body: S) -> Parts
+    where
+        S: futures_util::Stream<Item = Result<web::Bytes, actix_web::error::PayloadError>>
+            + 'static,
+    {
+        use futures_util::StreamExt;
+        let ended = Rc::new(Cell::new(false));
+        let seen = ended.clone();
+        let body = body.chain(futures_util::stream::poll_fn(move |_| {
+            seen.set(true);
+            std::task::Poll::Ready(None)
+        }));
+        // actix-multipart slices past the end of a short line when the
+        // boundary is under four characters (`--\n` panics with boundary
+        // `a`); such a body is read as not multipart at all. RFC 2046 allows
+        // one character, but no browser sends fewer than 16.
+        let short = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<actix_web::mime::Mime>().ok())
+            .and_then(|m| {
+                m.get_param(actix_web::mime::BOUNDARY)
+                    .map(|b| b.as_str().len() < 4)
+            })
+            .unwrap_or(false);
+        let none = header::HeaderMap::new();
+        Parts {
+            parts: actix_multipart::Multipart::new(if short { &none } else { headers }, body),
+            ended,
+        }
+    }
+
+    /// The next item of `stream` (the parts, or one part's bytes), or
+    /// `Incomplete` where the reader would wait on a body that has ended.
+    async fn next<T, S>(
+        ended: &Cell<bool>,
+        stream: &mut S,
+    ) -> Option<Result<T, actix_multipart::MultipartError>>
+    where
+        S: futures_util::Stream<Item = Result<T, actix_multipart::MultipartError>> + Unpin,
+    {
+        use futures_util::StreamExt;
+        use std::task::Poll;
+        futures_util::future::poll_fn(|cx| match stream.poll_next_unpin(cx) {
+            Poll::Pending if ended.get() => {
+                Poll::Ready(Some(Err(actix_multipart::MultipartError::Incomplete)))
+            }
+            other => other,
+        })
+        .await
+    }
 }
 
 fn body_limit(body: &Body) -> usize {
@@ -367,12 +432,28 @@ impl Form {
     /// twice that from the buffer doubling as it grows. (Pages not written
     /// to stay unmapped, so a length declared but never sent costs nothing.)
     pub async fn multipart(
-        mut parts: actix_multipart::Multipart,
+        body: Parts,
+        limit: usize,
+        declared: Option<usize>,
+    ) -> Result<Form, actix_web::error::PayloadError> {
+        use futures_util::FutureExt;
+        // A parser that panics on some body is a bug (one is worked around
+        // in [`Parts::new`]); it must not take the worker down with it.
+        std::panic::AssertUnwindSafe(Form::read_parts(body, limit, declared))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| {
+                tracing::warn!("console form: the multipart reader panicked; refused as malformed");
+                Err(actix_web::error::PayloadError::Incomplete(None))
+            })
+    }
+
+    async fn read_parts(
+        body: Parts,
         limit: usize,
         declared: Option<usize>,
     ) -> Result<Form, actix_web::error::PayloadError> {
         use actix_multipart::MultipartError;
-        use futures_util::StreamExt;
 
         let overflow = || actix_web::error::PayloadError::Overflow;
         let mut form = Form::default();
@@ -386,7 +467,8 @@ impl Form {
                 Ok(Form::default())
             }
         };
-        while let Some(part) = parts.next().await {
+        let Parts { mut parts, ended } = body;
+        while let Some(part) = Parts::next(&ended, &mut parts).await {
             let mut part = match part {
                 Ok(p) => p,
                 Err(e) => return refused(e),
@@ -398,7 +480,7 @@ impl Form {
                 Some(n) if is_file => Vec::with_capacity(n.min(limit)),
                 _ => Vec::new(),
             };
-            while let Some(chunk) = part.next().await {
+            while let Some(chunk) = Parts::next(&ended, &mut part).await {
                 let chunk = match chunk {
                     Ok(c) => c,
                     Err(e) => return refused(e),
@@ -668,7 +750,7 @@ pub fn when(t: chrono::NaiveDateTime) -> String {
 mod tests {
     use super::*;
 
-    fn multipart(content_type: &str, body: &'static [u8]) -> actix_multipart::Multipart {
+    fn multipart(content_type: &str, body: &'static [u8]) -> Parts {
         let mut headers = header::HeaderMap::new();
         headers.insert(
             header::CONTENT_TYPE,
@@ -678,17 +760,96 @@ mod tests {
         let chunks = body
             .chunks(7)
             .map(|c| Ok::<_, actix_web::error::PayloadError>(web::Bytes::from_static(c)));
-        actix_multipart::Multipart::new(&headers, futures_util::stream::iter(chunks))
+        Parts::new(&headers, futures_util::stream::iter(chunks))
     }
 
-    const BODY: &[u8] = b"--XyZ\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\ntok.en\r\n\
---XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.csv\"\r\nContent-Type: text/csv\r\n\r\n\
-email\r\na@example.org\r\n\r\n--XyZ--\r\n";
+    const BODY: &[u8] = b"--XyZzy\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\ntok.en\r\n\
+--XyZzy\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.csv\"\r\nContent-Type: text/csv\r\n\r\n\
+email\r\na@example.org\r\n\r\n--XyZzy--\r\n";
+
+    fn multipart_owned(body: Vec<u8>, piece: usize) -> Parts {
+        let mut headers = header::HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("multipart/form-data; boundary=XyZzy"),
+        );
+        let chunks: Vec<_> = body
+            .chunks(piece.max(1))
+            .map(|c| Ok::<_, actix_web::error::PayloadError>(web::Bytes::copy_from_slice(c)))
+            .collect();
+        Parts::new(&headers, futures_util::stream::iter(chunks))
+    }
+
+    /// Reads a form from a body that is all there: the reader must finish
+    /// in one poll, as nothing more will ever arrive to wake it.
+    fn read_now(body: Vec<u8>, piece: usize) -> Result<Form, actix_web::error::PayloadError> {
+        use futures_util::FutureExt;
+        Form::multipart(multipart_owned(body, piece), 256, None)
+            .now_or_never()
+            .expect("the multipart reader waits on a body that has ended")
+    }
+
+    #[test]
+    fn a_body_that_ends_just_after_a_cr_inside_a_part_is_incomplete_not_a_hang() {
+        let mut body = BODY[..BODY.len() - 20].to_vec();
+        body.extend_from_slice(b"data\r\xb5\xf4");
+        for piece in [1, 7, 19, body.len()] {
+            let read = read_now(body.clone(), piece);
+            assert!(
+                matches!(read, Err(actix_web::error::PayloadError::Incomplete(_))),
+                "{read:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_boundary_under_four_characters_is_not_read_as_multipart() {
+        // actix-multipart panics on `--\n` with a boundary of one character.
+        let mut headers = header::HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("multipart/form-data; boundary=a"),
+        );
+        let body = futures_util::stream::iter([Ok::<_, actix_web::error::PayloadError>(
+            web::Bytes::from_static(b"--\n--a\r\n"),
+        )]);
+        use futures_util::FutureExt;
+        let form = Form::multipart(Parts::new(&headers, body), 256, None)
+            .now_or_never()
+            .unwrap()
+            .unwrap();
+        assert!(form.fields.is_empty() && form.files.is_empty());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Whatever bytes arrive, in whatever pieces, reading the form ends
+        /// at once (with fields or a refusal), never panics, and keeps to
+        /// its limit.
+        #[test]
+        fn any_multipart_body_is_read_or_refused_within_its_limit(
+            prefix in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+            cut in 0usize..400,
+            piece in 1usize..64,
+        ) {
+            // A well-formed start often, so the parts reader gets past the
+            // boundary and meets the arbitrary bytes inside a part.
+            let mut body = if cut % 2 == 0 { BODY[..cut.min(BODY.len())].to_vec() } else { prefix };
+            body.extend_from_slice(&tail);
+            if let Ok(form) = read_now(body, piece) {
+                let size: usize = form.fields.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
+                    + form.files.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+                proptest::prop_assert!(size <= 256 + 64, "read {size} bytes past a limit of 256");
+            }
+        }
+    }
 
     #[actix_web::test]
     async fn a_multipart_form_gives_its_fields_and_file_bytes_exactly() {
         let f = Form::multipart(
-            multipart("multipart/form-data; boundary=XyZ", BODY),
+            multipart("multipart/form-data; boundary=XyZzy", BODY),
             1024,
             None,
         )
@@ -705,7 +866,7 @@ email\r\na@example.org\r\n\r\n--XyZ--\r\n";
     #[actix_web::test]
     async fn a_multipart_form_over_the_limit_is_refused() {
         let e = Form::multipart(
-            multipart("multipart/form-data; boundary=XyZ", BODY),
+            multipart("multipart/form-data; boundary=XyZzy", BODY),
             10,
             None,
         )
