@@ -176,6 +176,29 @@ impl Keys {
         Some(payload)
     }
 
+    /// The first `bytes` bytes of the MAC of `payload` for `purpose`, in
+    /// lower-case hex: for tags that must survive case folding (an email
+    /// local part). Compare with [`Keys::proves_hex`].
+    pub fn mac_hex(&self, purpose: &str, payload: &str, bytes: usize) -> String {
+        let mut mac = self.mac(purpose);
+        mac.update(payload.as_bytes());
+        let full = mac.finalize().into_bytes();
+        hex::encode(&full[..bytes.min(full.len())])
+    }
+
+    /// Whether `tag` is [`Keys::mac_hex`] of `payload`, in constant time.
+    pub fn proves_hex(&self, purpose: &str, payload: &str, tag: &str) -> bool {
+        let Ok(given) = hex::decode(tag) else {
+            return false;
+        };
+        if given.is_empty() {
+            return false;
+        }
+        let mut mac = self.mac(purpose);
+        mac.update(payload.as_bytes());
+        mac.verify_truncated_left(&given).is_ok()
+    }
+
     /// Keyed hash of a client IP: lets the rate limiter and abuse review tell
     /// repeat senders apart without storing anyone's address.
     pub fn ip_hash(&self, ip: &str) -> String {

@@ -111,7 +111,9 @@ pub fn counts(conn: &mut DbConnection, alert_id: &AlertId) -> DbResult<AlertCoun
     let mut c = AlertCounts::default();
     for (status, n) in rows {
         match status {
-            DeliveryStatus::Queued | DeliveryStatus::Sending => c.queued += n,
+            DeliveryStatus::Queued | DeliveryStatus::Held | DeliveryStatus::Sending => {
+                c.queued += n
+            }
             DeliveryStatus::Sent => c.sent += n,
             DeliveryStatus::Failed => c.failed += n,
             DeliveryStatus::Cancelled => c.cancelled += n,

@@ -20,7 +20,8 @@ pub fn name(conn: &DbConnection) -> &'static str {
 }
 
 const DELIVERY_COLUMNS: &str = "id, kind, alert_id, supporter_id, signature_id, to_email, payload, \
-    status, attempts, next_attempt_at, locked_by, locked_until, last_error, message_id, created_at, sent_at";
+    status, attempts, next_attempt_at, locked_by, locked_until, last_error, message_id, created_at, sent_at, \
+    domain, reply_class";
 
 /// Claims up to `limit` due deliveries of `kind` for `worker`, leased until
 /// `lease_until`. PostgreSQL skips rows other workers hold (SKIP LOCKED), so

@@ -40,6 +40,10 @@ pub struct Delivery {
     pub message_id: Option<String>,
     pub created_at: NaiveDateTime,
     pub sent_at: Option<NaiveDateTime>,
+    /// The recipient's domain, lower-cased (deliveries are grouped by it).
+    pub domain: Option<String>,
+    /// The class of the last reply (`crate::mail::reply::ReplyClass`).
+    pub reply_class: Option<String>,
 }
 
 /// Queues the confirmation mail of a pending signature. Call inside the
@@ -126,6 +130,9 @@ pub enum Outcome {
     },
     /// Claimed but not attempted (shutting down): back to the queue as it was.
     Released,
+    /// Claimed but not attempted because its alert or domain was paused
+    /// meanwhile: held with the rest (see [`hold`]), no attempt counted.
+    Held,
 }
 
 /// Records outcomes of deliveries claimed by `worker`. Each update is
@@ -228,6 +235,15 @@ pub fn record(
                     ))
                     .execute(conn)?;
             }
+            Outcome::Held => {
+                diesel::update(mine(*id))
+                    .set((
+                        deliveries::status.eq(DeliveryStatus::Held),
+                        deliveries::locked_by.eq(None::<String>),
+                        deliveries::locked_until.eq(None::<NaiveDateTime>),
+                    ))
+                    .execute(conn)?;
+            }
             Outcome::Released => {
                 diesel::update(mine(*id))
                     .set((
@@ -242,16 +258,62 @@ pub fn record(
     Ok(())
 }
 
-/// Whether any delivery of an alert still waits to be sent (queued or being
-/// sent): one index probe, unlike counting them.
+/// Whether any delivery of an alert still waits to be sent (queued, held
+/// or being sent): one index probe, unlike counting them.
 pub fn alert_has_waiting(conn: &mut DbConnection, alert_id: &AlertId) -> DbResult<bool> {
     Ok(diesel::select(diesel::dsl::exists(
         deliveries::table
             .filter(deliveries::alert_id.eq(alert_id))
             .filter(deliveries::kind.eq(DeliveryKind::Alert))
-            .filter(deliveries::status.eq_any([DeliveryStatus::Queued, DeliveryStatus::Sending])),
+            .filter(deliveries::status.eq_any([
+                DeliveryStatus::Queued,
+                DeliveryStatus::Held,
+                DeliveryStatus::Sending,
+            ])),
     ))
     .get_result(conn)?)
+}
+
+/// Holds an alert's queued deliveries (those to `domain` only, if given):
+/// they stay waiting but no worker claims them until [`unhold`]. Returns
+/// how many. Deliveries already claimed are not touched here; a worker that
+/// learns of the pause records them as held (`Outcome::Held`).
+pub fn hold(conn: &mut DbConnection, alert_id: &AlertId, domain: Option<&str>) -> DbResult<usize> {
+    let queued = deliveries::table
+        .filter(deliveries::alert_id.eq(alert_id))
+        .filter(deliveries::status.eq(DeliveryStatus::Queued));
+    let n = match domain {
+        Some(d) => diesel::update(queued.filter(deliveries::domain.eq(d)))
+            .set(deliveries::status.eq(DeliveryStatus::Held))
+            .execute(conn)?,
+        None => diesel::update(queued)
+            .set(deliveries::status.eq(DeliveryStatus::Held))
+            .execute(conn)?,
+    };
+    Ok(n)
+}
+
+/// Queues again, due now, what [`hold`] held (to `domain` only, if given).
+/// Returns how many.
+pub fn unhold(
+    conn: &mut DbConnection,
+    alert_id: &AlertId,
+    domain: Option<&str>,
+) -> DbResult<usize> {
+    let held = deliveries::table
+        .filter(deliveries::alert_id.eq(alert_id))
+        .filter(deliveries::status.eq(DeliveryStatus::Held));
+    let set = (
+        deliveries::status.eq(DeliveryStatus::Queued),
+        deliveries::next_attempt_at.eq(now()),
+    );
+    let n = match domain {
+        Some(d) => diesel::update(held.filter(deliveries::domain.eq(d)))
+            .set(set)
+            .execute(conn)?,
+        None => diesel::update(held).set(set).execute(conn)?,
+    };
+    Ok(n)
 }
 
 /// `status = 'sending'` written into the SQL rather than bound, so that the

@@ -69,6 +69,7 @@ diesel::table! {
         erased_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        unsubscribe_reason -> Nullable<Text>,
     }
 }
 
@@ -125,6 +126,27 @@ diesel::table! {
         updated_at -> Timestamp,
         send_started_at -> Nullable<Timestamp>,
         finished_at -> Nullable<Timestamp>,
+        paused_reason -> Nullable<Text>,
+        paused_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    alert_domain_pauses (alert_id, domain) {
+        alert_id -> Text,
+        domain -> Text,
+        reply -> Text,
+        since -> Timestamp,
+        resume_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    inbound_reports (id) {
+        id -> BigInt,
+        received_at -> Timestamp,
+        kind -> Text,
+        raw -> Binary,
     }
 }
 
@@ -153,6 +175,8 @@ diesel::table! {
         message_id -> Nullable<Text>,
         created_at -> Timestamp,
         sent_at -> Nullable<Timestamp>,
+        domain -> Nullable<Text>,
+        reply_class -> Nullable<Text>,
     }
 }
 
@@ -244,6 +268,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     sign_in_failures,
     audit_log,
+    alert_domain_pauses,
+    inbound_reports,
 );
 
 diesel::table! {

@@ -115,6 +115,9 @@ word_enum!(
     AlertStatus, "alert status" {
         Draft = "draft",
         Sending = "sending",
+        /// Stopped by itself (complaints passed their limit) until resumed;
+        /// its undelivered messages are held.
+        Paused = "paused",
         Sent = "sent",
         Cancelled = "cancelled",
     }
@@ -126,6 +129,8 @@ word_enum!(
         Queued = "queued",
         /// Leased by a worker.
         Sending = "sending",
+        /// Waiting for its alert or its domain to be resumed; not claimed.
+        Held = "held",
         Sent = "sent",
         Failed = "failed",
         /// Not to be sent: the alert was cancelled, or the person left.

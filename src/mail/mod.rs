@@ -10,7 +10,9 @@
 pub mod compose;
 pub mod kinds;
 pub mod markdown;
+pub mod reply;
 pub mod transport;
+pub mod verp;
 pub mod worker;
 
 pub use kinds::alert::alert_content;

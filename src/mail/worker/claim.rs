@@ -213,7 +213,7 @@ pub(super) async fn watch_cancellations(
         let mut w = watched.lock().expect("watched lock");
         for id in ids {
             match statuses.get(&id) {
-                Some(AlertStatus::Sending) => {}
+                Some(AlertStatus::Sending | AlertStatus::Paused) => {}
                 Some(AlertStatus::Cancelled) => {
                     cancelled
                         .write()
