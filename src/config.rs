@@ -60,6 +60,12 @@ pub struct RawSettings {
     pub retry_base_ms: u64,
     pub max_attempts: u32,
     pub lease_secs: u64,
+    /// Minutes a receiving domain paused after a run of policy refusals
+    /// stays paused unless resumed sooner.
+    pub domain_pause_minutes: u64,
+    /// `[mail]` of the config file.
+    #[serde(default)]
+    pub mail: RawMailSettings,
     pub sign_rate_per_ip: u32,
     pub trusted_proxies: Vec<String>,
     pub pending_signature_ttl_hours: u64,
@@ -68,6 +74,15 @@ pub struct RawSettings {
     pub templates_dir: String,
     pub log: String,
     pub log_format: String,
+}
+
+/// `[mail]` in the config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RawMailSettings {
+    /// `[mail.domain_rates]`: messages per second at most to a receiving
+    /// domain, e.g. `"gmail.com" = 50`.
+    #[serde(default)]
+    pub domain_rates: std::collections::BTreeMap<String, u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,6 +130,11 @@ pub struct Settings {
     pub retry_base_ms: u64,
     pub max_attempts: u32,
     pub lease_secs: u64,
+    /// How long a domain paused after policy refusals stays paused.
+    pub domain_pause_minutes: u64,
+    /// Messages per second at most to each listed receiving domain
+    /// (lower-case), besides `send_rate` for all.
+    pub domain_rates: Vec<(String, u32)>,
     pub sign_rate_per_ip: u32,
     pub trusted_proxies: Vec<IpAddr>,
     pub pending_signature_ttl_hours: u64,
@@ -267,6 +287,29 @@ impl Settings {
         if raw.lease_secs == 0 {
             return Err(ConfigError::invalid("lease_secs", "must be at least 1"));
         }
+        if raw.domain_pause_minutes == 0 {
+            return Err(ConfigError::invalid(
+                "domain_pause_minutes",
+                "must be at least 1",
+            ));
+        }
+        let mut domain_rates = Vec::new();
+        for (domain, rate) in &raw.mail.domain_rates {
+            let d = domain.trim().trim_start_matches('@').to_ascii_lowercase();
+            if d.is_empty() || d.contains(['@', ' ', '/']) || !d.contains('.') {
+                return Err(ConfigError::invalid(
+                    "mail.domain_rates",
+                    format!("not a mail domain: {domain:?}"),
+                ));
+            }
+            if *rate == 0 {
+                return Err(ConfigError::invalid(
+                    "mail.domain_rates",
+                    format!("the rate for {d} must be at least 1 message per second"),
+                ));
+            }
+            domain_rates.push((d, *rate));
+        }
         let trusted_proxies = raw
             .trusted_proxies
             .iter()
@@ -339,6 +382,8 @@ impl Settings {
             retry_base_ms: raw.retry_base_ms,
             max_attempts: raw.max_attempts,
             lease_secs: raw.lease_secs,
+            domain_pause_minutes: raw.domain_pause_minutes,
+            domain_rates,
             sign_rate_per_ip: raw.sign_rate_per_ip,
             trusted_proxies,
             pending_signature_ttl_hours: raw.pending_signature_ttl_hours,
@@ -429,6 +474,38 @@ mod tests {
             s.secret_key_file(),
             PathBuf::from("/etc/clarion/secret.key")
         );
+    }
+
+    #[test]
+    fn per_domain_rates_come_from_the_mail_table_of_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("clarion.toml");
+        std::fs::write(
+            &file,
+            "domain_pause_minutes = 45\n[mail.domain_rates]\n\"Gmail.com\" = 50\n\"outlook.com\" = 20\n",
+        )
+        .unwrap();
+        let raw: RawSettings = Figment::from(Toml::string(DEFAULT_TOML))
+            .merge(Toml::file(&file))
+            .extract()
+            .unwrap();
+        let s = Settings::from_raw(raw).unwrap();
+        assert_eq!(
+            s.domain_rates,
+            [("gmail.com".to_string(), 50), ("outlook.com".to_string(), 20)]
+        );
+        assert_eq!(s.domain_pause_minutes, 45);
+        let d = Settings::from_raw(Settings::defaults()).unwrap();
+        assert!(d.domain_rates.is_empty());
+        assert_eq!(d.domain_pause_minutes, 30);
+
+        let mut raw = Settings::defaults();
+        raw.mail.domain_rates.insert("gmail.com".into(), 0);
+        let e = Settings::from_raw(raw).unwrap_err().to_string();
+        assert!(e.contains("mail.domain_rates"), "{e}");
+        let mut raw = Settings::defaults();
+        raw.mail.domain_rates.insert("someone@gmail.com".into(), 5);
+        assert!(Settings::from_raw(raw).is_err());
     }
 
     #[test]

@@ -96,6 +96,24 @@ pub async fn queue_depth(ctx: &Context) -> CampaignResult<Vec<(DeliveryStatus, i
         .collect())
 }
 
+/// Deliveries by the class of their last reply (contract §8), every class
+/// listed (zero when none).
+pub async fn deliveries_by_class(
+    ctx: &Context,
+) -> CampaignResult<Vec<(crate::mail::reply::ReplyClass, i64)>> {
+    let rows = ctx.run(|c| Ok(db::deliveries::by_reply_class(c)?)).await?;
+    Ok(crate::mail::reply::ReplyClass::ALL
+        .iter()
+        .map(|class| {
+            let n = rows
+                .iter()
+                .find(|(s, _)| s == class.as_str())
+                .map_or(0, |(_, n)| *n);
+            (*class, n)
+        })
+        .collect())
+}
+
 /// The database pool's figures.
 #[derive(Debug, Clone, Copy)]
 pub struct Pool {

@@ -155,8 +155,9 @@ pub fn start_send(
     Ok(Some(queued as i64))
 }
 
-/// Cancels an alert: every delivery not yet made is cancelled. Messages a
-/// worker is sending at this instant still go.
+/// Cancels an alert: every delivery not yet made (queued or held by a
+/// pause) is cancelled, and its domain pauses end. Messages a worker is
+/// sending at this instant still go.
 pub fn cancel(conn: &mut DbConnection, alert_id: &AlertId, now: NaiveDateTime) -> DbResult<bool> {
     let n = diesel::update(
         alerts::table
@@ -173,10 +174,15 @@ pub fn cancel(conn: &mut DbConnection, alert_id: &AlertId, now: NaiveDateTime) -
         deliveries::table
             .filter(deliveries::alert_id.eq(alert_id))
             .filter(deliveries::kind.eq(DeliveryKind::Alert))
-            .filter(deliveries::status.eq(DeliveryStatus::Queued)),
+            .filter(deliveries::status.eq_any([DeliveryStatus::Queued, DeliveryStatus::Held])),
     )
     .set(deliveries::status.eq(DeliveryStatus::Cancelled))
     .execute(conn)?;
+    if n > 0 {
+        use super::schema::alert_domain_pauses as pauses;
+        diesel::delete(pauses::table.filter(pauses::alert_id.eq(alert_id.as_str())))
+            .execute(conn)?;
+    }
     Ok(n > 0)
 }
 

@@ -89,7 +89,7 @@ pub fn record_sent_many(
             diesel::sql_query(
                 "UPDATE deliveries AS d SET status = 'sent', sent_at = $1, \
                  message_id = v.message_id, attempts = d.attempts + 1, payload = NULL, \
-                 locked_until = NULL, last_error = NULL \
+                 locked_until = NULL, last_error = NULL, reply_class = NULL \
                  FROM unnest($2::bigint[], $3::text[]) AS v(id, message_id) \
                  WHERE d.id = v.id AND d.status = 'sending' AND d.locked_by = $4",
             )
@@ -120,7 +120,19 @@ pub fn mailable_supporter(s: &str) -> String {
     format!("{status} AND {s}.email IS NOT NULL")
 }
 
-/// Queues one alert delivery per eligible person (see `alerts::start_send`).
+/// The receiving domain of `email` in SQL, as `deliveries::domain_of`
+/// computes it in Rust: after the first `@`, lower-cased.
+fn domain_sql(conn: &DbConnection, email: &str) -> String {
+    match conn {
+        DbConnection::Sqlite(_) => format!("lower(substr({email}, instr({email}, '@') + 1))"),
+        DbConnection::Postgres(_) => {
+            format!("lower(substring({email} from position('@' in {email}) + 1))")
+        }
+    }
+}
+
+/// Queues one alert delivery per eligible person (see `alerts::start_send`),
+/// each with its recipient's domain, in one statement.
 pub fn snapshot_audience(
     conn: &mut DbConnection,
     alert_id: &str,
@@ -128,16 +140,17 @@ pub fn snapshot_audience(
 ) -> DbResult<usize> {
     // The kind and status are literals, like the rest of the statement.
     let select = format!(
-        "SELECT DISTINCT '{kind}', al.alert_id, s.id, '{queued}', 0, {{now}}, {{now}} \
+        "SELECT DISTINCT '{kind}', al.alert_id, s.id, '{queued}', 0, {{now}}, {{now}}, {domain} \
          FROM alert_lists al JOIN list_members m ON m.list_id = al.list_id \
          JOIN supporters s ON s.id = m.supporter_id \
          WHERE al.alert_id = {{alert}} AND {mailable}",
         kind = DeliveryKind::Alert.as_str(),
         queued = DeliveryStatus::Queued.as_str(),
+        domain = domain_sql(conn, "s.email"),
         mailable = mailable_supporter("s"),
     );
     const INSERT: &str = "INSERT INTO deliveries (kind, alert_id, supporter_id, status, attempts, \
-        next_attempt_at, created_at) ";
+        next_attempt_at, created_at, domain) ";
     Ok(match conn {
         DbConnection::Sqlite(c) => {
             let sql = format!(
@@ -159,6 +172,108 @@ pub fn snapshot_audience(
                 .bind::<Text, _>(alert_id)
                 .execute(c)?
         }
+    })
+}
+
+/// Inserts a domain pause unless that domain of that alert is paused
+/// already (`ON CONFLICT DO NOTHING`: two workers may trip it at once).
+/// Returns whether a row was inserted.
+pub fn insert_domain_pause(
+    conn: &mut DbConnection,
+    alert_id: &crate::domain::AlertId,
+    domain: &str,
+    reply: &str,
+    since: NaiveDateTime,
+    resume_at: NaiveDateTime,
+) -> DbResult<bool> {
+    const SQL: &str = "INSERT INTO alert_domain_pauses (alert_id, domain, reply, since, resume_at) \
+        VALUES ($1, $2, $3, $4, $5) ON CONFLICT (alert_id, domain) DO NOTHING";
+    let n = match conn {
+        DbConnection::Sqlite(c) => diesel::sql_query(SQL.replace('$', "?"))
+            .bind::<Text, _>(alert_id.as_str())
+            .bind::<Text, _>(domain)
+            .bind::<Text, _>(reply)
+            .bind::<Timestamp, _>(since)
+            .bind::<Timestamp, _>(resume_at)
+            .execute(c)?,
+        DbConnection::Postgres(c) => diesel::sql_query(SQL)
+            .bind::<Text, _>(alert_id.as_str())
+            .bind::<Text, _>(domain)
+            .bind::<Text, _>(reply)
+            .bind::<Timestamp, _>(since)
+            .bind::<Timestamp, _>(resume_at)
+            .execute(c)?,
+    };
+    Ok(n > 0)
+}
+
+/// Queues again, due at `now`, the held alert deliveries nothing holds:
+/// no pause of their (alert, domain), their alert not paused. One
+/// statement; the partial index `deliveries_held` finds the held rows.
+pub fn requeue_unheld(conn: &mut DbConnection, now: NaiveDateTime) -> DbResult<usize> {
+    const SQL: &str = "UPDATE deliveries SET status = 'queued', next_attempt_at = $1 \
+        WHERE status = 'held' AND kind = 'alert' \
+        AND NOT EXISTS (SELECT 1 FROM alert_domain_pauses p \
+            WHERE p.alert_id = deliveries.alert_id AND p.domain = deliveries.domain) \
+        AND NOT EXISTS (SELECT 1 FROM alerts a \
+            WHERE a.id = deliveries.alert_id AND a.status = 'paused')";
+    Ok(match conn {
+        DbConnection::Sqlite(c) => diesel::sql_query(SQL.replace("$1", "?"))
+            .bind::<Timestamp, _>(now)
+            .execute(c)?,
+        DbConnection::Postgres(c) => diesel::sql_query(SQL)
+            .bind::<Timestamp, _>(now)
+            .execute(c)?,
+    })
+}
+
+/// One receiving domain's deliveries of an alert, for the console.
+#[derive(Debug, Clone, Default, diesel::QueryableByName)]
+pub struct DomainCounts {
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    pub domain: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    pub total: i64,
+    #[diesel(sql_type = BigInt)]
+    pub sent: i64,
+    /// Queued after a failed attempt or a throttling reply, or not due yet.
+    #[diesel(sql_type = BigInt)]
+    pub deferred: i64,
+    #[diesel(sql_type = BigInt)]
+    pub failed: i64,
+    /// Held by a pause.
+    #[diesel(sql_type = BigInt)]
+    pub paused: i64,
+}
+
+/// An alert's deliveries by receiving domain, the busiest first: one
+/// grouped statement.
+pub fn alert_domain_counts(
+    conn: &mut DbConnection,
+    alert_id: &str,
+    now: NaiveDateTime,
+) -> DbResult<Vec<DomainCounts>> {
+    const SQL: &str = "SELECT domain, COUNT(*) AS total, \
+        SUM(CASE WHEN status = 'sent' THEN 1 ELSE 0 END) AS sent, \
+        SUM(CASE WHEN status = 'queued' AND (attempts > 0 OR reply_class = 'throttled' \
+            OR next_attempt_at > $2) THEN 1 ELSE 0 END) AS deferred, \
+        SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) AS failed, \
+        SUM(CASE WHEN status = 'held' THEN 1 ELSE 0 END) AS paused \
+        FROM deliveries WHERE alert_id = $1 AND kind = 'alert' \
+        GROUP BY domain ORDER BY COUNT(*) DESC, domain";
+    Ok(match conn {
+        DbConnection::Sqlite(c) => diesel::sql_query(SQL.replace("$1", "?1").replace("$2", "?2"))
+            .bind::<Text, _>(alert_id)
+            .bind::<Timestamp, _>(now)
+            .load(c)?,
+        // SUM of integers is numeric in PostgreSQL: cast back.
+        DbConnection::Postgres(c) => diesel::sql_query(
+            SQL.replace("SUM(", "CAST(SUM(")
+                .replace(" END) AS", " END) AS BIGINT) AS"),
+        )
+        .bind::<Text, _>(alert_id)
+        .bind::<Timestamp, _>(now)
+        .load(c)?,
     })
 }
 
@@ -269,6 +384,8 @@ pub struct NewDeliveryRow {
     pub attempts: i32,
     pub next_attempt_at: NaiveDateTime,
     pub created_at: NaiveDateTime,
+    /// The recipient's domain (`deliveries::domain_of`).
+    pub domain: Option<String>,
 }
 
 pub fn insert_deliveries(conn: &mut DbConnection, rows: &[NewDeliveryRow]) -> QueryResult<()> {

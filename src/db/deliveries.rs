@@ -46,12 +46,22 @@ pub struct Delivery {
     pub reply_class: Option<String>,
 }
 
-/// Queues the confirmation mail of a pending signature. Call inside the
-/// transaction that stores the signature.
+/// The receiving domain of an address, as deliveries are grouped by it:
+/// everything after the first `@`, lower-cased (ASCII, as SQLite's
+/// `lower()`; the alert snapshot computes the same in SQL, see
+/// `backend::snapshot_audience`). `None` without an `@`.
+pub fn domain_of(email: &str) -> Option<String> {
+    let (_, domain) = email.split_once('@')?;
+    (!domain.is_empty()).then(|| domain.to_ascii_lowercase())
+}
+
+/// Queues the confirmation mail of a pending signature to `email`. Call
+/// inside the transaction that stores the signature.
 pub fn enqueue_confirmation(
     conn: &mut DbConnection,
     signature_id: &SignatureId,
     supporter_id: &SupporterId,
+    email: &str,
 ) -> DbResult<()> {
     let t = now();
     diesel::insert_into(deliveries::table)
@@ -59,6 +69,7 @@ pub fn enqueue_confirmation(
             deliveries::kind.eq(DeliveryKind::Confirmation),
             deliveries::signature_id.eq(signature_id),
             deliveries::supporter_id.eq(supporter_id),
+            deliveries::domain.eq(domain_of(email)),
             deliveries::status.eq(DeliveryStatus::Queued),
             deliveries::attempts.eq(0),
             deliveries::next_attempt_at.eq(t),
@@ -76,6 +87,7 @@ pub fn enqueue_test(conn: &mut DbConnection, alert_id: &AlertId, to_email: &str)
             deliveries::kind.eq(DeliveryKind::Test),
             deliveries::alert_id.eq(alert_id),
             deliveries::to_email.eq(to_email),
+            deliveries::domain.eq(domain_of(to_email)),
             deliveries::status.eq(DeliveryStatus::Queued),
             deliveries::attempts.eq(0),
             deliveries::next_attempt_at.eq(t),
@@ -111,15 +123,28 @@ pub enum Outcome {
     Sent {
         message_id: String,
     },
-    /// Try again at `next_attempt_at`.
+    /// Try again at `next_attempt_at`; the attempt counts.
     Retry {
         next_attempt_at: NaiveDateTime,
         error: String,
+        /// The class of the reply (`crate::mail::reply::ReplyClass`), if a
+        /// server gave one.
+        reply_class: Option<&'static str>,
+    },
+    /// Back to the queue until `next_attempt_at` without spending an
+    /// attempt: its domain asked us to slow down (a throttling reply, or
+    /// the delivery was claimed while its domain waits). `error` and
+    /// `reply_class` replace the stored ones when given.
+    Deferred {
+        next_attempt_at: NaiveDateTime,
+        error: Option<String>,
+        reply_class: Option<&'static str>,
     },
     Failed {
         error: String,
         /// The address does not exist: the supporter becomes `bounced`.
         bounced_supporter: Option<SupporterId>,
+        reply_class: Option<&'static str>,
     },
     /// Not sent and never will be, stored as `cancelled` with `reason` as
     /// its last error: the alert was cancelled, or the person unsubscribed,
@@ -177,12 +202,14 @@ pub fn record(
                         // locked_by stays: it names the worker that sent it.
                         deliveries::locked_until.eq(None::<NaiveDateTime>),
                         deliveries::last_error.eq(None::<String>),
+                        deliveries::reply_class.eq(None::<String>),
                     ))
                     .execute(conn)?;
             }
             Outcome::Retry {
                 next_attempt_at,
                 error,
+                reply_class,
             } => {
                 diesel::update(mine(*id))
                     .set((
@@ -190,20 +217,45 @@ pub fn record(
                         deliveries::attempts.eq(deliveries::attempts + 1),
                         deliveries::next_attempt_at.eq(next_attempt_at),
                         deliveries::last_error.eq(error),
+                        deliveries::reply_class.eq(reply_class),
                         deliveries::locked_by.eq(None::<String>),
                         deliveries::locked_until.eq(None::<NaiveDateTime>),
                     ))
                     .execute(conn)?;
             }
+            Outcome::Deferred {
+                next_attempt_at,
+                error,
+                reply_class,
+            } => {
+                let back = (
+                    deliveries::status.eq(DeliveryStatus::Queued),
+                    deliveries::next_attempt_at.eq(next_attempt_at),
+                    deliveries::locked_by.eq(None::<String>),
+                    deliveries::locked_until.eq(None::<NaiveDateTime>),
+                );
+                match error {
+                    Some(error) => diesel::update(mine(*id))
+                        .set((
+                            back,
+                            deliveries::last_error.eq(error),
+                            deliveries::reply_class.eq(reply_class),
+                        ))
+                        .execute(conn)?,
+                    None => diesel::update(mine(*id)).set(back).execute(conn)?,
+                };
+            }
             Outcome::Failed {
                 error,
                 bounced_supporter,
+                reply_class,
             } => {
                 diesel::update(mine(*id))
                     .set((
                         deliveries::status.eq(DeliveryStatus::Failed),
                         deliveries::attempts.eq(deliveries::attempts + 1),
                         deliveries::last_error.eq(error),
+                        deliveries::reply_class.eq(reply_class),
                         deliveries::payload.eq(None::<String>),
                         deliveries::locked_by.eq(None::<String>),
                         deliveries::locked_until.eq(None::<NaiveDateTime>),
@@ -281,6 +333,7 @@ pub fn alert_has_waiting(conn: &mut DbConnection, alert_id: &AlertId) -> DbResul
 pub fn hold(conn: &mut DbConnection, alert_id: &AlertId, domain: Option<&str>) -> DbResult<usize> {
     let queued = deliveries::table
         .filter(deliveries::alert_id.eq(alert_id))
+        .filter(deliveries::kind.eq(DeliveryKind::Alert))
         .filter(deliveries::status.eq(DeliveryStatus::Queued));
     let n = match domain {
         Some(d) => diesel::update(queued.filter(deliveries::domain.eq(d)))
@@ -314,6 +367,34 @@ pub fn unhold(
         None => diesel::update(held).set(set).execute(conn)?,
     };
     Ok(n)
+}
+
+/// Pushes the queued deliveries to `domain` due before `until` back to
+/// `until` (a throttling reply: the whole domain waits, other domains keep
+/// their place), in one statement. Returns how many. Their attempts are
+/// not touched. Rows without a domain (queued before domains were kept)
+/// are left: the worker defers those one by one as it claims them.
+pub fn defer_domain(conn: &mut DbConnection, domain: &str, until: NaiveDateTime) -> DbResult<usize> {
+    Ok(diesel::update(
+        deliveries::table
+            .filter(deliveries::status.eq(DeliveryStatus::Queued))
+            .filter(deliveries::domain.eq(domain))
+            .filter(deliveries::next_attempt_at.lt(until)),
+    )
+    .set(deliveries::next_attempt_at.eq(until))
+    .execute(conn)?)
+}
+
+/// Deliveries by the class of their last reply, for /metrics.
+pub fn by_reply_class(conn: &mut DbConnection) -> DbResult<Vec<(String, i64)>> {
+    Ok(deliveries::table
+        .filter(deliveries::reply_class.is_not_null())
+        .group_by(deliveries::reply_class)
+        .select((
+            deliveries::reply_class.assume_not_null(),
+            diesel::dsl::count_star(),
+        ))
+        .load(conn)?)
 }
 
 /// `status = 'sending'` written into the SQL rather than bound, so that the

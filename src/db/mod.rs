@@ -12,6 +12,7 @@ pub mod audit;
 pub mod backend;
 pub mod cases;
 pub mod deliveries;
+pub mod domain_pauses;
 pub mod lists;
 pub mod petitions;
 pub mod schema;

@@ -314,7 +314,7 @@ fn sign_in_tx(
             }
             // The mail carries the same link as the first: it is made from
             // the signature id when the message is built.
-            queue::enqueue_confirmation(conn, &e.id, &supporter_id)?;
+            queue::enqueue_confirmation(conn, &e.id, &supporter_id, s.email.as_str())?;
             Ok(SignOutcome::Duplicate { mail_queued: true })
         }
         Some(e) => {
@@ -356,7 +356,7 @@ fn sign_in_tx(
                 }
                 Ok(SignOutcome::Confirmed)
             } else {
-                queue::enqueue_confirmation(conn, &e.id, &supporter_id)?;
+                queue::enqueue_confirmation(conn, &e.id, &supporter_id, s.email.as_str())?;
                 Ok(SignOutcome::Pending)
             }
         }
@@ -399,7 +399,7 @@ fn sign_in_tx(
                 Ok(SignOutcome::Confirmed)
             } else {
                 deltas.pending(&s.petition_id, 1);
-                queue::enqueue_confirmation(conn, &id, &supporter_id)?;
+                queue::enqueue_confirmation(conn, &id, &supporter_id, s.email.as_str())?;
                 Ok(SignOutcome::Pending)
             }
         }
@@ -594,6 +594,7 @@ fn store_first_signatures(
                 attempts: 0,
                 next_attempt_at: now,
                 created_at: now,
+                domain: super::deliveries::domain_of(s.email.as_str()),
             });
             out[i] = Some(SignOutcome::Pending);
         }

@@ -17,6 +17,7 @@ use lettre::transport::smtp::extension::ClientId;
 
 use super::compose::Outgoing;
 use crate::config::MailTransportSettings;
+use super::reply::ReplyClass;
 use crate::domain::mask_addresses;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,19 +47,36 @@ pub enum Mailer {
     Outbox(PathBuf),
 }
 
-/// Why a send failed, as the queue needs to know it.
+/// Why a send failed, as the queue needs to know it: whether it may work
+/// later, the class of the reply (contract §8) and its masked text.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SendError {
-    /// Worth trying again later: 4xx, refused or broken connection, timeout.
-    #[error("temporary failure: {0}")]
-    Temporary(String),
-    /// The server refused for good (5xx). `mailbox_unknown` for 550/551/553
-    /// or an enhanced 5.1.x status: the address does not exist.
+    /// Worth trying again later: 4xx, a full mailbox, refused or broken
+    /// connection, timeout. `class` is `Temporary`, `MailboxFull` or
+    /// `Throttled`.
+    #[error("temporary failure: {message}")]
+    Temporary { message: String, class: ReplyClass },
+    /// The server refused for good (5xx): `MailboxGone` (the address does
+    /// not exist), `Policy` or `Rejected`.
     #[error("permanent failure: {message}")]
-    Permanent {
-        message: String,
-        mailbox_unknown: bool,
-    },
+    Permanent { message: String, class: ReplyClass },
+}
+
+impl SendError {
+    /// A temporary failure that is no reply of the server (a broken
+    /// connection, a timeout, the outbox folder).
+    pub fn temporary(message: impl Into<String>) -> SendError {
+        SendError::Temporary {
+            message: message.into(),
+            class: ReplyClass::Temporary,
+        }
+    }
+
+    pub fn class(&self) -> ReplyClass {
+        match self {
+            SendError::Temporary { class, .. } | SendError::Permanent { class, .. } => *class,
+        }
+    }
 }
 
 impl Mailer {
@@ -117,15 +135,34 @@ pub struct Session {
 /// this text is logged and kept as the delivery's `last_error`.
 fn classify(e: lettre::transport::smtp::Error) -> SendError {
     let message = mask_addresses(&e.to_string()).into_owned();
-    if e.is_permanent() {
-        let code = e.status().map(u16::from).unwrap_or(500);
-        let mailbox_unknown = matches!(code, 550 | 551 | 553) || message.contains(" 5.1.");
-        SendError::Permanent {
+    match e.status().map(u16::from) {
+        Some(code) => of_reply(code, message),
+        // No reply at all: a broken connection, a timeout, TLS.
+        None => SendError::Temporary {
             message,
-            mailbox_unknown,
-        }
-    } else {
-        SendError::Temporary(message)
+            class: ReplyClass::Temporary,
+        },
+    }
+}
+
+/// A server's negative reply as a failure: its class from the code and the
+/// enhanced status in its (masked) text ([`ReplyClass::of_reply`]). The
+/// basic code decides between now and later where the two disagree: a 4xx
+/// is never a permanent refusal, and a 5xx is one unless the mailbox is
+/// full (which the contract counts as temporary).
+fn of_reply(code: u16, message: String) -> SendError {
+    let class = ReplyClass::of_reply(code, &message);
+    match (code / 100, class) {
+        (5, ReplyClass::Temporary | ReplyClass::Throttled) => SendError::Permanent {
+            message,
+            class: ReplyClass::Rejected,
+        },
+        (5, c) if !c.is_temporary() => SendError::Permanent { message, class: c },
+        (_, c) if c.is_temporary() => SendError::Temporary { message, class: c },
+        _ => SendError::Temporary {
+            message,
+            class: ReplyClass::Temporary,
+        },
     }
 }
 
@@ -134,7 +171,7 @@ impl SmtpTarget {
         let hello = ClientId::default();
         let tls_params = || {
             TlsParameters::new(self.host.clone())
-                .map_err(|e| SendError::Temporary(format!("TLS set-up: {e}")))
+                .map_err(|e| SendError::temporary(format!("TLS set-up: {e}")))
         };
         let mut conn = if self.tls == Tls::Implicit {
             AsyncSmtpConnection::connect_tokio1(
@@ -152,16 +189,16 @@ impl SmtpTarget {
                 tokio::net::TcpStream::connect((self.host.as_str(), self.port)),
             )
             .await
-            .map_err(|_| SendError::Temporary("connect timed out".into()))?
-            .map_err(|e| SendError::Temporary(format!("connect: {e}")))?;
+            .map_err(|_| SendError::temporary("connect timed out"))?
+            .map_err(|e| SendError::temporary(format!("connect: {e}")))?;
             tcp.set_nodelay(true)
-                .map_err(|e| SendError::Temporary(format!("socket: {e}")))?;
+                .map_err(|e| SendError::temporary(format!("socket: {e}")))?;
             let mut conn = tokio::time::timeout(
                 self.timeout,
                 AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &hello),
             )
             .await
-            .map_err(|_| SendError::Temporary("greeting timed out".into()))?
+            .map_err(|_| SendError::temporary("greeting timed out"))?
             .map_err(classify)?;
             match self.tls {
                 Tls::Required | Tls::Opportunistic if conn.can_starttls() => {
@@ -170,8 +207,8 @@ impl SmtpTarget {
                         .map_err(classify)?;
                 }
                 Tls::Required => {
-                    return Err(SendError::Temporary(
-                        "the server does not offer STARTTLS, which tls=required demands".into(),
+                    return Err(SendError::temporary(
+                        "the server does not offer STARTTLS, which tls=required demands",
                     ))
                 }
                 _ => {}
@@ -215,7 +252,7 @@ impl Session {
                     }
                     Err(_) => {
                         self.conn = None;
-                        Err(SendError::Temporary("the SMTP server timed out".into()))
+                        Err(SendError::temporary("the SMTP server timed out"))
                     }
                 }
             }
@@ -231,7 +268,7 @@ impl Session {
 }
 
 async fn write_eml(dir: &std::path::Path, out: &Outgoing) -> Result<(), SendError> {
-    let io = |e: std::io::Error| SendError::Temporary(format!("outbox {}: {e}", dir.display()));
+    let io = |e: std::io::Error| SendError::temporary(format!("outbox {}: {e}", dir.display()));
     tokio::fs::create_dir_all(dir).await.map_err(io)?;
     let stem: String = out
         .message_id
@@ -254,4 +291,35 @@ async fn write_eml(dir: &std::path::Path, out: &Outgoing) -> Result<(), SendErro
     // Rename so a reader never sees half a message.
     tokio::fs::rename(&tmp, &path).await.map_err(io)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_basic_code_decides_now_or_later_and_the_reply_its_class() {
+        let cases: &[(u16, &str, bool, ReplyClass)] = &[
+            (550, "5.1.1 u***@e***.org: unknown", true, ReplyClass::MailboxGone),
+            (550, "mailbox unavailable", true, ReplyClass::MailboxGone),
+            (550, "5.7.1 likely unsolicited", true, ReplyClass::Policy),
+            (554, "transaction failed", true, ReplyClass::Rejected),
+            (552, "5.2.2 over quota", false, ReplyClass::MailboxFull),
+            (452, "4.2.2 over quota", false, ReplyClass::MailboxFull),
+            (421, "4.7.28 unusual rate", false, ReplyClass::Throttled),
+            (451, "4.3.0 local error", false, ReplyClass::Temporary),
+            // Replies whose enhanced status contradicts their code.
+            (450, "5.1.1 unknown", false, ReplyClass::Temporary),
+            (550, "4.7.1 try later", true, ReplyClass::Rejected),
+        ];
+        for (code, text, permanent, class) in cases {
+            let e = of_reply(*code, text.to_string());
+            assert_eq!(
+                matches!(e, SendError::Permanent { .. }),
+                *permanent,
+                "{code} {text}"
+            );
+            assert_eq!(e.class(), *class, "{code} {text}");
+        }
+    }
 }

@@ -15,6 +15,8 @@ pub struct Metrics {
     pool_idle: IntGauge,
     pool_max: IntGauge,
     pub queue_depth: IntGaugeVec,
+    /// Deliveries by the class of their last reply (mailbox_gone, policy…).
+    pub by_class: IntGaugeVec,
 }
 
 impl Metrics {
@@ -38,12 +40,25 @@ impl Metrics {
         registry
             .register(Box::new(queue_depth.clone()))
             .expect("unique gauge");
+        let by_class = IntGaugeVec::new(
+            Opts::new(
+                "deliveries_by_class",
+                "Deliveries by the class of their last reply",
+            )
+            .namespace("clarion"),
+            &["class"],
+        )
+        .expect("valid gauge");
+        registry
+            .register(Box::new(by_class.clone()))
+            .expect("unique gauge");
         Metrics {
             registry,
             pool_connections,
             pool_idle,
             pool_max,
             queue_depth,
+            by_class,
         }
     }
 }
@@ -86,6 +101,14 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             }
         }
         Err(e) => tracing::warn!(error = %e, "queue depth unavailable"),
+    }
+    match overview::deliveries_by_class(&state.ctx).await {
+        Ok(rows) => {
+            for (class, n) in rows {
+                m.by_class.with_label_values(&[class.as_str()]).set(n);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "deliveries by class unavailable"),
     }
     let mut out = String::new();
     if let Err(e) = TextEncoder::new().encode_utf8(&m.registry.gather(), &mut out) {

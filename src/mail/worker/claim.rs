@@ -72,13 +72,14 @@ impl Worker {
         want: i64,
         with_priority: bool,
         alert_cache: &mut HashMap<AlertId, Arc<AlertContent>>,
+        gen: u64,
     ) -> Result<Vec<Job>, DbError> {
         let worker = self.id.clone();
         let lease =
             chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::seconds(120));
         let cached: HashSet<AlertId> = alert_cache.keys().cloned().collect();
         let base_url = self.composer.base_url().to_string();
-        let (claimed, recipients, signatures, alert_status, new_alerts) = self
+        let (claimed, recipients, signatures, alert_status, new_alerts, paused) = self
             .db
             .run(move |c| {
                 let now = db::now();
@@ -123,13 +124,24 @@ impl Worker {
                     .into_iter()
                     .collect();
                 let alert_status = alert_statuses(c, &alert_ids)?;
+                let paused: HashSet<(AlertId, String)> =
+                    db::domain_pauses::paused_among(c, &alert_ids)?
+                        .into_iter()
+                        .collect();
                 let mut new_alerts = Vec::new();
                 for id in alert_ids.iter().filter(|id| !cached.contains(*id)) {
                     if let Some(content) = kinds::alert::alert_content(c, id, &base_url)? {
                         new_alerts.push(content);
                     }
                 }
-                Ok::<_, DbError>((claimed, recipients, signatures, alert_status, new_alerts))
+                Ok::<_, DbError>((
+                    claimed,
+                    recipients,
+                    signatures,
+                    alert_status,
+                    new_alerts,
+                    paused,
+                ))
             })
             .await?;
         for content in new_alerts {
@@ -154,12 +166,30 @@ impl Worker {
         let mut jobs = Vec::new();
         let mut skipped: Vec<(DeliveryId, Option<AlertId>, Outcome)> = Vec::new();
         for d in claimed {
+            let paused_domain = d.kind == DeliveryKind::Alert
+                && d.alert_id
+                    .as_ref()
+                    .zip(d.domain.as_ref())
+                    .is_some_and(|(a, dom)| paused.contains(&(a.clone(), dom.clone())));
+            if paused_domain {
+                skipped.push((d.id, d.alert_id, Outcome::Held));
+                continue;
+            }
             match kinds::prepare(&d, &batch) {
-                Ok((recipient, mail)) => jobs.push(Job {
-                    delivery: d,
-                    recipient,
-                    mail,
-                }),
+                Ok((recipient, mail)) => {
+                    let domain = d
+                        .domain
+                        .clone()
+                        .or_else(|| db::deliveries::domain_of(&recipient.email))
+                        .unwrap_or_default();
+                    jobs.push(Job {
+                        delivery: d,
+                        recipient,
+                        mail,
+                        domain,
+                        gen,
+                    })
+                }
                 Err(reason) => skipped.push((d.id, d.alert_id, Outcome::Cancelled { reason })),
             }
         }
@@ -179,6 +209,69 @@ impl Worker {
         // seen by its next test send.
         alert_cache.retain(|id, _| alert_status.get(id) == Some(&AlertStatus::Sending));
         Ok(jobs)
+    }
+}
+
+impl Worker {
+    /// Writes what the senders decided about domains since the last claim:
+    /// a throttled domain's queued deliveries wait (one statement per
+    /// domain), a domain paused for an alert gets its pause and its queued
+    /// deliveries held. Claims from generation `gen` on see it all in the
+    /// database. What fails to be written is tried again before the next.
+    pub(super) async fn write_domains(&self, shared: &super::send::Shared, gen: u64) {
+        let writes = shared.domains.take_writes();
+        if writes.is_empty() {
+            return;
+        }
+        let pause_for = chrono::Duration::from_std(self.config.domain_pause)
+            .unwrap_or(chrono::Duration::minutes(30));
+        let (defer, pause) = (writes.defer.clone(), writes.pause.clone());
+        let r = self
+            .db
+            .run(move |c| {
+                db::write_tx(c, |c| {
+                    for (domain, until) in &defer {
+                        db::deliveries::defer_domain(c, domain, *until)?;
+                    }
+                    let mut new = Vec::new();
+                    for (alert, domain, reply, since) in &pause {
+                        if db::domain_pauses::pause(c, alert, domain, reply, *since, *since + pause_for)? {
+                            new.push((alert.clone(), domain.clone()));
+                        }
+                    }
+                    Ok::<_, DbError>(new)
+                })
+            })
+            .await;
+        match r {
+            Ok(new) => {
+                for (alert, domain) in new {
+                    tracing::warn!(alert.id = %alert, mail.domain = %domain, "receiving domain paused for this alert after a run of policy refusals");
+                }
+                shared.domains.written(&writes, gen);
+            }
+            Err(e) => {
+                tracing::error!(error.cause_chain = ?e, "recording deferred or paused domains failed; trying again");
+                shared.domains.retry_writes(writes);
+            }
+        }
+    }
+
+    /// Ends the domain pauses whose time is up and queues again what
+    /// nothing holds any more.
+    pub(super) async fn release_paused_domains(&self) {
+        match self
+            .db
+            .run(|c| db::write_tx(c, |c| db::domain_pauses::release_due(c, db::now())))
+            .await
+        {
+            Ok(n) if n > 0 => {
+                tracing::info!(deliveries = n, "held deliveries queued again");
+                self.wakeup.notify_one();
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error.cause_chain = ?e, "releasing paused domains failed"),
+        }
     }
 }
 

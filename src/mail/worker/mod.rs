@@ -1,7 +1,10 @@
 //! The mail worker: claims due deliveries from the queue with a lease
 //! (`claim`), has each kind compose its message (`crate::mail::kinds`),
 //! sends them over `send_concurrency` connections at no more than
-//! `send_rate` (`send`), and records every outcome (`record`).
+//! `send_rate` (`send`), and records every outcome (`record`). Receiving
+//! domains that throttle or refuse on policy grounds are tracked in
+//! `domains`: a throttled domain waits while the others keep sending, a
+//! run of policy refusals pauses that domain for the alert.
 //!
 //! Guarantees: a delivery is marked sent only after the server accepted it,
 //! so a crash can repeat only the messages in flight at that moment, never
@@ -16,6 +19,7 @@
 //! (expiring pending signatures) live in [`crate::jobs`].
 
 mod claim;
+mod domains;
 mod record;
 mod send;
 
@@ -45,6 +49,11 @@ pub struct WorkerConfig {
     pub lease: Duration,
     /// How often to look for due work when nobody wakes the worker.
     pub poll: Duration,
+    /// Messages per second at most to each listed domain (`[mail.domain_rates]`).
+    pub domain_rates: Vec<(String, u32)>,
+    /// How long a domain paused after a run of policy refusals stays paused
+    /// unless a campaigner resumes it sooner.
+    pub domain_pause: Duration,
 }
 
 impl WorkerConfig {
@@ -69,6 +78,8 @@ impl WorkerConfig {
             max_attempts: s.max_attempts,
             lease: Duration::from_secs(s.lease_secs),
             poll: Duration::from_millis(250),
+            domain_rates: s.domain_rates.clone(),
+            domain_pause: Duration::from_secs(s.domain_pause_minutes.saturating_mul(60)),
         }
     }
 }
@@ -78,6 +89,12 @@ struct Job {
     delivery: Delivery,
     recipient: Recipient,
     mail: Mail,
+    /// The recipient's domain: the row's, or (rows queued before domains
+    /// were kept) computed from the address.
+    domain: String,
+    /// The claim it came from, numbered: a domain paused in memory holds
+    /// the jobs claimed before the pause reached the database.
+    gen: u64,
 }
 
 /// What became of one delivery, on its way to the recorder, with the alert
@@ -162,6 +179,7 @@ impl Worker {
         let mut alert_cache: HashMap<AlertId, Arc<AlertContent>> = HashMap::new();
         let mut last_reap = tokio::time::Instant::now() - Duration::from_secs(3600);
         let mut last_priority = tokio::time::Instant::now() - Duration::from_secs(3600);
+        let mut gen: u64 = 0;
         loop {
             if *shutdown.borrow() {
                 break;
@@ -175,9 +193,14 @@ impl Worker {
                     continue;
                 }
             }
+            // Deferrals and pauses the senders decided reach the database
+            // before the next claim, which then skips them.
+            gen += 1;
+            self.write_domains(&shared, gen).await;
             if last_reap.elapsed() > claim::REAP_EVERY {
                 last_reap = tokio::time::Instant::now();
                 self.reap().await;
+                self.release_paused_domains().await;
             }
             // Confirmations and test sends go first, but looking for them
             // scans past every queued alert delivery: during a big send, look
@@ -187,7 +210,7 @@ impl Worker {
                 last_priority = tokio::time::Instant::now();
             }
             let jobs = match self
-                .claim_and_prepare(want, with_priority, &mut alert_cache)
+                .claim_and_prepare(want, with_priority, &mut alert_cache, gen)
                 .await
             {
                 Ok(jobs) => jobs,

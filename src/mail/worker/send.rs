@@ -1,6 +1,9 @@
 //! Sending: each connection takes prepared jobs from the channel, paces
-//! itself, skips what was cancelled or whose lease ran out, has the job's
-//! kind compose the message, sends it and hands the outcome to the recorder.
+//! itself (the global rate, then its domain's rate if the config file sets
+//! one), skips what was cancelled or whose lease ran out, defers or holds
+//! what its receiving domain asks to wait ([`super::domains`]), has the
+//! job's kind compose the message, sends it and hands the outcome to the
+//! recorder, telling the domains what the server said.
 //! A panic in one job is caught here, at the task boundary, so it costs that
 //! delivery one attempt instead of the connection and the lease.
 //!
@@ -9,7 +12,7 @@
 //! is logged or kept as the delivery's `last_error` (the transport masks
 //! server replies; compose errors and panics are masked here).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -18,13 +21,16 @@ use std::time::Duration;
 use chrono::NaiveDateTime;
 use futures_util::FutureExt;
 
+use super::domains::{Domains, Verdict};
 use super::{Job, Recorded, WorkerConfig};
 use crate::db::{self, deliveries::Outcome};
 use crate::domain::{mask_addresses, AlertId};
 use crate::mail::compose::Composer;
+use crate::mail::reply::ReplyClass;
 use crate::mail::transport::{Mailer, SendError, Session};
 
-/// Paces sends to at most `rate` per second across all connections.
+/// Paces sends to at most `rate` per second across all connections (or
+/// across the sends to one domain).
 struct Pacer {
     interval: Option<Duration>,
     next: tokio::sync::Mutex<tokio::time::Instant>,
@@ -65,6 +71,10 @@ struct Health {
 #[derive(Clone)]
 pub(super) struct Shared {
     pacer: Arc<Pacer>,
+    /// The per-domain rates of the config file, by domain.
+    domain_pacers: Arc<HashMap<String, Pacer>>,
+    /// Throttled and paused receiving domains.
+    pub(super) domains: Arc<Domains>,
     health: Arc<Mutex<Health>>,
     stopping: Arc<AtomicBool>,
     /// Alerts cancelled while their deliveries sit claimed in the channel:
@@ -76,6 +86,15 @@ impl Shared {
     pub(super) fn new(config: &WorkerConfig) -> Shared {
         Shared {
             pacer: Arc::new(Pacer::new(config.rate)),
+            domain_pacers: Arc::new(
+                config
+                    .domain_rates
+                    .iter()
+                    .filter(|(_, rate)| *rate > 0)
+                    .map(|(domain, rate)| (domain.clone(), Pacer::new(*rate)))
+                    .collect(),
+            ),
+            domains: Arc::new(Domains::new(config.retry_base, config.lease)),
             health: Arc::default(),
             stopping: Arc::default(),
             cancelled: Arc::default(),
@@ -142,7 +161,14 @@ impl Sender {
         if self.shared.stopping.load(Ordering::SeqCst) {
             return Some(Outcome::Released);
         }
+        // A job whose domain waits or is paused takes no pacing slot.
+        if let Some(outcome) = self.domain_says_wait(job) {
+            return Some(outcome);
+        }
         self.shared.pacer.wait().await;
+        if let Some(pacer) = self.shared.domain_pacers.get(&job.domain) {
+            pacer.wait().await;
+        }
         if job
             .delivery
             .locked_until
@@ -170,7 +196,27 @@ impl Sender {
                 });
             }
         }
+        // Pacing took time: the domain may have throttled or paused since.
+        if let Some(outcome) = self.domain_says_wait(job) {
+            return Some(outcome);
+        }
         Some(self.send_one(session, job).await)
+    }
+
+    /// The outcome of a job not to be sent now because of its domain: held
+    /// while the domain is paused for its alert, deferred (no attempt
+    /// spent) while the domain waits after a throttling reply.
+    fn domain_says_wait(&self, job: &Job) -> Option<Outcome> {
+        let alert = job.mail.stopped_by_cancelling();
+        match self.shared.domains.verdict(&job.domain, alert, job.gen) {
+            Verdict::Send => None,
+            Verdict::Hold => Some(Outcome::Held),
+            Verdict::Defer(next_attempt_at) => Some(Outcome::Deferred {
+                next_attempt_at,
+                error: None,
+                reply_class: None,
+            }),
+        }
     }
 
     async fn send_one(&self, session: &mut Session, job: &Job) -> Outcome {
@@ -183,6 +229,7 @@ impl Sender {
                 return Outcome::Failed {
                     error,
                     bounced_supporter: None,
+                    reply_class: None,
                 };
             }
         };
@@ -194,26 +241,50 @@ impl Sender {
                     .lock()
                     .expect("health lock")
                     .consecutive_failures = 0;
+                self.shared.domains.accepted(&job.domain);
                 tracing::debug!(delivery.id = job.delivery.id.0, mail.message_id = %out.message_id, mail.to = %to, "sent");
                 Outcome::Sent {
                     message_id: out.message_id,
                 }
             }
-            Err(SendError::Permanent {
-                message,
-                mailbox_unknown,
-            }) => {
-                tracing::warn!(delivery.id = job.delivery.id.0, mail.to = %to, error = %message, "permanent failure");
+            Err(SendError::Permanent { message, class }) => {
+                tracing::warn!(delivery.id = job.delivery.id.0, mail.to = %to, mail.domain = %job.domain, reply.class = %class, error = %message, "permanent failure");
+                let alert = job.mail.stopped_by_cancelling();
+                if self
+                    .shared
+                    .domains
+                    .refused(&job.domain, alert, class, &message)
+                {
+                    tracing::warn!(alert.id = alert.map(|a| a.as_str()), mail.domain = %job.domain, "a run of policy refusals: the domain is paused for this alert");
+                }
                 Outcome::Failed {
                     error: message,
-                    bounced_supporter: if mailbox_unknown {
+                    // Only a refused address makes the supporter bounced;
+                    // a policy refusal says nothing about the address.
+                    bounced_supporter: if class == ReplyClass::MailboxGone {
                         job.recipient.supporter_id.clone()
                     } else {
                         None
                     },
+                    reply_class: Some(class.as_str()),
                 }
             }
-            Err(SendError::Temporary(message)) => {
+            Err(SendError::Temporary {
+                message,
+                class: ReplyClass::Throttled,
+            }) => {
+                // The domain asked us to slow down: it waits, this delivery
+                // with it, and no attempt is spent. Not a sign of trouble
+                // with our server, so the failure storm pause is left alone.
+                let next_attempt_at = self.shared.domains.throttled(&job.domain);
+                tracing::info!(delivery.id = job.delivery.id.0, mail.domain = %job.domain, until = %next_attempt_at, error = %message, "throttled: the domain waits");
+                Outcome::Deferred {
+                    next_attempt_at,
+                    error: Some(message),
+                    reply_class: Some(ReplyClass::Throttled.as_str()),
+                }
+            }
+            Err(SendError::Temporary { message, class }) => {
                 let attempts = job.delivery.attempts as u32 + 1;
                 {
                     // Several connections failing in a row means the server
@@ -230,25 +301,32 @@ impl Sender {
                         h.paused_until = Some(tokio::time::Instant::now() + pause);
                     }
                 }
-                tracing::warn!(delivery.id = job.delivery.id.0, mail.to = %to, attempts, error = %message, "temporary failure");
-                self.attempt_failed(job, message)
+                tracing::warn!(delivery.id = job.delivery.id.0, mail.to = %to, mail.domain = %job.domain, reply.class = %class, attempts, error = %message, "temporary failure");
+                let alert = job.mail.stopped_by_cancelling();
+                self.shared
+                    .domains
+                    .refused(&job.domain, alert, class, &message);
+                self.attempt_failed(job, message, Some(class))
             }
         }
     }
 
     /// A failed attempt that may succeed later: retried after a backoff,
     /// failed for good once the attempts are used up.
-    fn attempt_failed(&self, job: &Job, error: String) -> Outcome {
+    fn attempt_failed(&self, job: &Job, error: String, class: Option<ReplyClass>) -> Outcome {
         let attempts = job.delivery.attempts as u32 + 1;
+        let reply_class = class.map(ReplyClass::as_str);
         if attempts >= self.config.max_attempts {
             Outcome::Failed {
                 error,
                 bounced_supporter: None,
+                reply_class,
             }
         } else {
             Outcome::Retry {
                 next_attempt_at: retry_at(self.config.retry_base, attempts),
                 error,
+                reply_class,
             }
         }
     }
@@ -258,7 +336,7 @@ impl Sender {
     /// claimed again and again. It says nothing about the server, so the
     /// failure storm pause is left alone.
     fn after_panic(&self, job: &Job, message: String) -> Outcome {
-        self.attempt_failed(job, format!("sending panicked: {message}"))
+        self.attempt_failed(job, format!("sending panicked: {message}"), None)
     }
 }
 
