@@ -492,7 +492,10 @@ mod tests {
         let s = Settings::from_raw(raw).unwrap();
         assert_eq!(
             s.domain_rates,
-            [("gmail.com".to_string(), 50), ("outlook.com".to_string(), 20)]
+            [
+                ("gmail.com".to_string(), 50),
+                ("outlook.com".to_string(), 20)
+            ]
         );
         assert_eq!(s.domain_pause_minutes, 45);
         let d = Settings::from_raw(Settings::defaults()).unwrap();

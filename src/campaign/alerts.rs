@@ -13,6 +13,11 @@
 //! * Organisers read and preview; campaigners write, test, send and cancel.
 //! * Every bad field of a draft is reported at once, the checks that need the
 //!   database (does the case exist?) together with those that do not.
+//! * What receivers said shows on the alert as warnings: a receiving domain
+//!   paused after a run of policy refusals (which, reply, since when) until a
+//!   campaigner resumes it ([`resume_domain`]) or its pause runs out; and, in
+//!   the answer to a send to [`NO_DKIM_WARNING_AT`] people or more, that
+//!   the mail goes out unsigned.
 
 use std::collections::HashMap;
 
@@ -41,13 +46,80 @@ pub struct DraftForm {
     pub body_markdown: Given<String>,
 }
 
-/// An alert with its lists and its deliveries by outcome.
+/// An alert with its lists, its deliveries by outcome and its warnings.
 #[derive(Debug, Clone)]
 pub struct AlertDetail {
     pub alert: Alert,
     pub list_ids: Vec<ListId>,
     pub counts: AlertCounts,
+    pub warnings: Vec<Warning>,
 }
+
+/// Sends to this many people or more without DKIM are warned about: Gmail
+/// and Yahoo require bulk senders to sign (contract §8).
+pub const NO_DKIM_WARNING_AT: i64 = 5_000;
+
+/// Something about an alert a campaigner should look at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Warning {
+    /// A receiving domain paused for this alert after a run of policy
+    /// refusals: its deliveries are held until resumed.
+    DomainPaused {
+        domain: String,
+        /// The refusal, addresses masked.
+        reply: String,
+        since: chrono::NaiveDateTime,
+    },
+    /// The send went to `recipients` people without a DKIM signature.
+    NoDkim { recipients: i64 },
+}
+
+impl Warning {
+    /// Its kind, as the API names it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Warning::DomainPaused { .. } => "domain_paused",
+            Warning::NoDkim { .. } => "no_dkim",
+        }
+    }
+
+    /// In a sentence (English; the console words its own).
+    pub fn message(&self) -> String {
+        match self {
+            Warning::DomainPaused { domain, reply, .. } => format!(
+                "Mail to {domain} is paused for this alert after a run of policy refusals \
+                 (last reply: {reply}); resume it once the cause is fixed."
+            ),
+            Warning::NoDkim { recipients } => format!(
+                "This alert goes to {recipients} people without a DKIM signature: Gmail and \
+                 Yahoo expect bulk senders to sign their mail, so much of it may be refused \
+                 or marked as spam. Configure dkim_domain, dkim_selector and dkim_key_file."
+            ),
+        }
+    }
+}
+
+/// The warning a send to `recipients` people deserves, if any, with DKIM
+/// configured or not.
+pub fn send_warning(recipients: i64, dkim: bool) -> Option<Warning> {
+    (!dkim && recipients >= NO_DKIM_WARNING_AT).then_some(Warning::NoDkim { recipients })
+}
+
+/// One receiving domain's share of an alert, for the console's table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DomainRow {
+    /// `None`: the other domains together (or deliveries with no domain).
+    pub domain: Option<String>,
+    pub sent: i64,
+    /// Waiting after a failed attempt or a throttling reply.
+    pub deferred: i64,
+    pub failed: i64,
+    /// Held by a pause.
+    pub paused: i64,
+}
+
+/// Domains shown by name in the console's table; the rest are summed.
+pub const TOP_DOMAINS: usize = 10;
 
 /// Where a send stands, for the progress display.
 #[derive(Debug, Clone, Copy)]
@@ -341,12 +413,26 @@ fn known_lists(
 
 fn detail(c: &mut DbConnection, id: &AlertId) -> CampaignResult<AlertDetail> {
     let alert = db::alerts::get(c, id)?.ok_or(CampaignError::not_found("alert"))?;
-    let list_ids = db::alerts::list_ids(c, id)?;
-    let counts = db::alerts::counts(c, id)?;
+    with_details(c, alert)
+}
+
+/// An alert with its lists, counts and standing warnings.
+fn with_details(c: &mut DbConnection, alert: Alert) -> CampaignResult<AlertDetail> {
+    let list_ids = db::alerts::list_ids(c, &alert.id)?;
+    let counts = db::alerts::counts(c, &alert.id)?;
+    let warnings = db::domain_pauses::for_alert(c, &alert.id)?
+        .into_iter()
+        .map(|p| Warning::DomainPaused {
+            domain: p.domain,
+            reply: p.reply,
+            since: p.since,
+        })
+        .collect();
     Ok(AlertDetail {
         alert,
         list_ids,
         counts,
+        warnings,
     })
 }
 
@@ -362,13 +448,7 @@ pub async fn list(
         let rows = db::alerts::page(c, after.as_deref(), limit)?;
         let mut out = Vec::with_capacity(rows.len());
         for alert in rows {
-            let list_ids = db::alerts::list_ids(c, &alert.id)?;
-            let counts = db::alerts::counts(c, &alert.id)?;
-            out.push(AlertDetail {
-                alert,
-                list_ids,
-                counts,
-            });
+            out.push(with_details(c, alert)?);
         }
         Ok(out)
     })
@@ -581,7 +661,8 @@ pub async fn audience(ctx: &Context, actor: &Actor, id: &AlertId) -> CampaignRes
 }
 
 /// Snapshots the audience of alert `id` and queues it, once: a second call
-/// queues nothing and answers the alert as it stands.
+/// queues nothing and answers the alert as it stands. A send to
+/// [`NO_DKIM_WARNING_AT`] people or more without DKIM carries a warning.
 pub async fn send(ctx: &Context, actor: &Actor, id: &AlertId) -> CampaignResult<AlertDetail> {
     actor.require(Role::Campaigner)?;
     let actor_name = actor.audit_name();
@@ -605,7 +686,83 @@ pub async fn send(ctx: &Context, actor: &Actor, id: &AlertId) -> CampaignResult<
         })
         .await?;
     ctx.events.mail_queued();
+    let mut detail = detail;
+    if let Some(w) = send_warning(detail.alert.recipients, ctx.settings.dkim.is_some()) {
+        detail.warnings.push(w);
+    }
     Ok(detail)
+}
+
+/// Resumes receiving domain `domain` of alert `id`, paused after a run of
+/// policy refusals: its held deliveries are queued again (and the worker
+/// woken). Not found when the alert is unknown or that domain is not
+/// paused for it.
+pub async fn resume_domain(
+    ctx: &Context,
+    actor: &Actor,
+    id: &AlertId,
+    domain: &str,
+) -> CampaignResult<AlertDetail> {
+    actor.require(Role::Campaigner)?;
+    let actor_name = actor.audit_name();
+    let id = id.clone();
+    let domain = domain.trim().to_ascii_lowercase();
+    let detail = ctx
+        .write(move |c| {
+            db::alerts::get(c, &id)?.ok_or(CampaignError::not_found("alert"))?;
+            if !db::domain_pauses::resume(c, &id, &domain)? {
+                return Err(CampaignError::not_found("paused domain"));
+            }
+            db::audit::record(
+                c,
+                &actor_name,
+                "alert.resume_domain",
+                "alert",
+                Some(id.as_str()),
+                Some(&domain),
+            )?;
+            detail(c, &id)
+        })
+        .await?;
+    ctx.events.mail_queued();
+    Ok(detail)
+}
+
+/// Alert `id`'s deliveries by receiving domain: the [`TOP_DOMAINS`] with
+/// the most deliveries by name, then the others together (when there are
+/// any).
+pub async fn domains(ctx: &Context, actor: &Actor, id: &AlertId) -> CampaignResult<Vec<DomainRow>> {
+    actor.require(Role::Organiser)?;
+    let id = id.clone();
+    let now = ctx.now();
+    let rows = ctx
+        .run(move |c| Ok(db::backend::alert_domain_counts(c, id.as_str(), now)?))
+        .await?;
+    let mut out: Vec<DomainRow> = Vec::new();
+    let mut other = DomainRow::default();
+    let mut has_other = false;
+    for r in rows {
+        let row = DomainRow {
+            domain: r.domain.clone(),
+            sent: r.sent,
+            deferred: r.deferred,
+            failed: r.failed,
+            paused: r.paused,
+        };
+        if r.domain.is_some() && out.len() < TOP_DOMAINS {
+            out.push(row);
+        } else {
+            has_other = true;
+            other.sent += row.sent;
+            other.deferred += row.deferred;
+            other.failed += row.failed;
+            other.paused += row.paused;
+        }
+    }
+    if has_other {
+        out.push(other);
+    }
+    Ok(out)
 }
 
 /// Stops the deliveries of alert `id` not yet made.
@@ -717,6 +874,21 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn only_a_big_send_without_dkim_is_warned_about() {
+        assert_eq!(send_warning(NO_DKIM_WARNING_AT - 1, false), None);
+        assert_eq!(
+            send_warning(NO_DKIM_WARNING_AT, false),
+            Some(Warning::NoDkim {
+                recipients: NO_DKIM_WARNING_AT
+            })
+        );
+        assert_eq!(send_warning(1_000_000, true), None);
+        let w = send_warning(5_000, false).unwrap();
+        assert_eq!(w.kind(), "no_dkim");
+        assert!(w.message().contains("DKIM"), "{}", w.message());
     }
 
     #[test]

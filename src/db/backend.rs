@@ -186,7 +186,8 @@ pub fn insert_domain_pause(
     since: NaiveDateTime,
     resume_at: NaiveDateTime,
 ) -> DbResult<bool> {
-    const SQL: &str = "INSERT INTO alert_domain_pauses (alert_id, domain, reply, since, resume_at) \
+    const SQL: &str =
+        "INSERT INTO alert_domain_pauses (alert_id, domain, reply, since, resume_at) \
         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (alert_id, domain) DO NOTHING";
     let n = match conn {
         DbConnection::Sqlite(c) => diesel::sql_query(SQL.replace('$', "?"))

@@ -374,7 +374,11 @@ pub fn unhold(
 /// their place), in one statement. Returns how many. Their attempts are
 /// not touched. Rows without a domain (queued before domains were kept)
 /// are left: the worker defers those one by one as it claims them.
-pub fn defer_domain(conn: &mut DbConnection, domain: &str, until: NaiveDateTime) -> DbResult<usize> {
+pub fn defer_domain(
+    conn: &mut DbConnection,
+    domain: &str,
+    until: NaiveDateTime,
+) -> DbResult<usize> {
     Ok(diesel::update(
         deliveries::table
             .filter(deliveries::status.eq(DeliveryStatus::Queued))

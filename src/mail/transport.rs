@@ -16,8 +16,8 @@ use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 
 use super::compose::Outgoing;
-use crate::config::MailTransportSettings;
 use super::reply::ReplyClass;
+use crate::config::MailTransportSettings;
 use crate::domain::mask_addresses;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -300,7 +300,12 @@ mod tests {
     #[test]
     fn the_basic_code_decides_now_or_later_and_the_reply_its_class() {
         let cases: &[(u16, &str, bool, ReplyClass)] = &[
-            (550, "5.1.1 u***@e***.org: unknown", true, ReplyClass::MailboxGone),
+            (
+                550,
+                "5.1.1 u***@e***.org: unknown",
+                true,
+                ReplyClass::MailboxGone,
+            ),
             (550, "mailbox unavailable", true, ReplyClass::MailboxGone),
             (550, "5.7.1 likely unsolicited", true, ReplyClass::Policy),
             (554, "transaction failed", true, ReplyClass::Rejected),

@@ -22,6 +22,7 @@ mod crash;
 mod credentials;
 mod data_cli;
 mod data_roles;
+mod deliverability;
 mod demo;
 mod edge;
 mod hardening;

@@ -132,7 +132,27 @@ impl SmtpSink {
 
     /// Forgets the messages accepted so far (counters are kept).
     pub fn clear_messages(&self) {
-        self.inner.shared.lock().messages.clear();
+        let mut state = self.inner.shared.lock();
+        state.messages.clear();
+        state.arrivals.clear();
+    }
+
+    /// When each message of [`messages`](Self::messages) was accepted, in
+    /// the same order.
+    pub fn arrival_times(&self) -> Vec<std::time::Instant> {
+        self.inner.shared.lock().arrivals.clone()
+    }
+
+    /// How many times RCPT TO for `addr` (case-insensitive) was refused so
+    /// far, whatever the behaviour then.
+    pub fn refusals(&self, addr: &str) -> u32 {
+        self.inner
+            .shared
+            .lock()
+            .refusals
+            .get(&addr.to_lowercase())
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Waits until at least `n` messages have been accepted and returns all
@@ -310,6 +330,10 @@ struct State {
     temp_fail_counts: HashMap<String, u32>,
     drops_done: u32,
     auth_usernames: Vec<String>,
+    /// Refused RCPT TO commands per address (lower-cased), across behaviours.
+    refusals: HashMap<String, u32>,
+    /// When each message in `messages` was accepted, in the same order.
+    arrivals: Vec<std::time::Instant>,
 }
 
 impl Shared {
@@ -319,8 +343,17 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// `None` to accept the recipient, `Some(reply)` to refuse it.
+    /// `None` to accept the recipient, `Some(reply)` to refuse it; refusals
+    /// are counted per address.
     fn rcpt_verdict(&self, addr: &str) -> Option<String> {
+        let verdict = self.rcpt_reply(addr);
+        if verdict.is_some() {
+            *self.lock().refusals.entry(addr.to_lowercase()).or_insert(0) += 1;
+        }
+        verdict
+    }
+
+    fn rcpt_reply(&self, addr: &str) -> Option<String> {
         let mut guard = self.lock();
         let state = &mut *guard;
         match &state.behaviour {
@@ -375,6 +408,7 @@ impl Shared {
         let n = {
             let mut state = self.lock();
             state.messages.push(mail);
+            state.arrivals.push(std::time::Instant::now());
             state.messages.len()
         };
         self.notify.notify_waiters();

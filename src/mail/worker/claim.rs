@@ -235,7 +235,14 @@ impl Worker {
                     }
                     let mut new = Vec::new();
                     for (alert, domain, reply, since) in &pause {
-                        if db::domain_pauses::pause(c, alert, domain, reply, *since, *since + pause_for)? {
+                        if db::domain_pauses::pause(
+                            c,
+                            alert,
+                            domain,
+                            reply,
+                            *since,
+                            *since + pause_for,
+                        )? {
                             new.push((alert.clone(), domain.clone()));
                         }
                     }

@@ -226,9 +226,10 @@ impl Domains {
         let mut state = self.lock();
         let now = Instant::now();
         let lease = self.lease;
-        state
-            .pauses
-            .retain(|_, p| p.written.is_none_or(|(_, at)| now.duration_since(at) < lease));
+        state.pauses.retain(|_, p| {
+            p.written
+                .is_none_or(|(_, at)| now.duration_since(at) < lease)
+        });
         state.domains.retain(|_, d| !d.idle(now));
         Writes {
             defer: state.to_defer.drain().collect(),
@@ -286,12 +287,20 @@ mod tests {
         assert_eq!(w.defer, vec![("slow.example".to_string(), first)]);
         assert!(d.take_writes().defer.is_empty(), "written once");
         // The wait ends; the next throttle doubles it.
-        d.lock().domains.get_mut("slow.example").unwrap().deferred_until = None;
+        d.lock()
+            .domains
+            .get_mut("slow.example")
+            .unwrap()
+            .deferred_until = None;
         let second = d.throttled("slow.example");
         let gap = (second - db::now()).num_seconds();
         assert!((110..=120).contains(&gap), "{gap}");
         // A message gets through: the delay starts over.
-        d.lock().domains.get_mut("slow.example").unwrap().deferred_until = None;
+        d.lock()
+            .domains
+            .get_mut("slow.example")
+            .unwrap()
+            .deferred_until = None;
         d.accepted("slow.example");
         let third = d.throttled("slow.example");
         let gap = (third - db::now()).num_seconds();
@@ -303,7 +312,11 @@ mod tests {
         let d = Domains::new(Duration::from_secs(600), Duration::from_secs(300));
         d.throttled("x.example");
         for _ in 0..5 {
-            d.lock().domains.get_mut("x.example").unwrap().deferred_until = None;
+            d.lock()
+                .domains
+                .get_mut("x.example")
+                .unwrap()
+                .deferred_until = None;
             d.throttled("x.example");
         }
         assert_eq!(

@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::auth::{Caller, Role};
 use super::input;
 use super::paging::{Listing, PageQuery};
-use crate::campaign::alerts::{self, AlertDetail, DraftForm, PreviewOf};
+use crate::campaign::alerts::{self, AlertDetail, DraftForm, PreviewOf, Warning};
 use crate::domain::{AlertId, Email};
 use crate::error::ApiError;
 use crate::web::AppState;
@@ -39,6 +39,52 @@ pub struct AlertView {
     pub updated_at: DateTime<Utc>,
     pub send_started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// What a campaigner should look at; always present, `[]` when none.
+    pub warnings: Vec<WarningView>,
+}
+
+/// A warning on an alert. `domain_paused`: a receiving domain paused after a
+/// run of policy refusals, with `domain`, `reply` (addresses masked) and
+/// `since`, until `POST /alerts/{id}/domains/{domain}/resume`. `no_dkim`
+/// (in a send's answer): a send to 5,000 people or more without DKIM.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WarningView {
+    /// domain_paused or no_dkim
+    pub kind: &'static str,
+    /// The warning in a sentence.
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<DateTime<Utc>>,
+}
+
+impl From<Warning> for WarningView {
+    fn from(w: Warning) -> Self {
+        let (kind, message) = (w.kind(), w.message());
+        match w {
+            Warning::DomainPaused {
+                domain,
+                reply,
+                since,
+            } => WarningView {
+                kind,
+                message,
+                domain: Some(domain),
+                reply: Some(reply),
+                since: Some(since.and_utc()),
+            },
+            Warning::NoDkim { .. } => WarningView {
+                kind,
+                message,
+                domain: None,
+                reply: None,
+                since: None,
+            },
+        }
+    }
 }
 
 impl From<AlertDetail> for AlertView {
@@ -47,6 +93,7 @@ impl From<AlertDetail> for AlertView {
             alert: a,
             list_ids,
             counts: c,
+            warnings,
         } = d;
         AlertView {
             id: a.id.into(),
@@ -65,6 +112,7 @@ impl From<AlertDetail> for AlertView {
             updated_at: a.updated_at.and_utc(),
             send_started_at: a.send_started_at.map(|t| t.and_utc()),
             finished_at: a.finished_at.map(|t| t.and_utc()),
+            warnings: warnings.into_iter().map(WarningView::from).collect(),
         }
     }
 }
@@ -237,5 +285,20 @@ pub async fn cancel(
     caller.require(Role::Campaigner)?;
     let id = alert_id(&id)?;
     let detail = alerts::cancel(&state.ctx, &caller.actor(), &id).await?;
+    Ok(HttpResponse::Ok().json(AlertView::from(detail)))
+}
+
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/domains/{domain}/resume", tag = "alerts",
+    responses((status = 200, body = AlertView), (status = 404, description = "no such alert, or that domain is not paused for it")),
+    security(("bearer" = [])))]
+pub async fn resume_domain(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Campaigner)?;
+    let (id, domain) = path.into_inner();
+    let id = alert_id(&id)?;
+    let detail = alerts::resume_domain(&state.ctx, &caller.actor(), &id, &domain).await?;
     Ok(HttpResponse::Ok().json(AlertView::from(detail)))
 }

@@ -30,7 +30,7 @@ pub const JSON_LIMIT: usize = 1024 * 1024;
         cases::create, cases::list, cases::get, cases::update,
         petitions::create, petitions::list, petitions::get, petitions::update,
         alerts::create, alerts::list, alerts::get, alerts::preview, alerts::test_send,
-        alerts::send, alerts::cancel,
+        alerts::send, alerts::cancel, alerts::resume_domain,
         signatures::list, signatures::csv, signatures::counts_route,
         lists::create, lists::list, lists::get, lists::add_members, lists::import,
         supporters::list, supporters::get, supporters::export, supporters::erase,
@@ -38,7 +38,7 @@ pub const JSON_LIMIT: usize = 1024 * 1024;
     ),
     components(schemas(Problem, FieldError, cases::CaseView, cases::CaseInput,
         petitions::PetitionView, petitions::PetitionInput,
-        alerts::AlertView, alerts::AlertInput, alerts::PreviewView,
+        alerts::AlertView, alerts::WarningView, alerts::AlertInput, alerts::PreviewView,
         signatures::SignatureView, crate::campaign::petitions::CountsView,
         lists::ListView, lists::ListInput, lists::MemberInput,
         crate::import::ImportReport, crate::import::RowProblem,
@@ -107,6 +107,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/alerts/{id}/test", web::post().to(alerts::test_send))
             .route("/alerts/{id}/send", web::post().to(alerts::send))
             .route("/alerts/{id}/cancel", web::post().to(alerts::cancel))
+            .route(
+                "/alerts/{id}/domains/{domain}/resume",
+                web::post().to(alerts::resume_domain),
+            )
             .route(
                 "/petitions/{id}/signatures",
                 web::get().to(signatures::list),
