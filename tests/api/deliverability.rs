@@ -12,6 +12,7 @@ use diesel::prelude::*;
 use serde_json::{json, Value};
 
 use crate::backend_tests;
+use crate::console::signed_in;
 use crate::helpers::{
     assert_problem, spawn_app, spawn_app_with, wait_until, Backend, Person, TestApp,
 };
@@ -318,7 +319,8 @@ async fn ten_policy_refusals_pause_the_domain_until_resumed_and_other_domains_co
         let rows = rows(&app, &id).await;
         let settled = blocked
             .iter()
-            .all(|e| matches!(rows[e].status.as_str(), "failed" | "held"));
+            .all(|e| matches!(rows[e].status.as_str(), "failed" | "held"))
+            && others.iter().all(|e| rows[e].status == "sent");
         settled.then_some(rows)
     })
     .await;
@@ -334,13 +336,36 @@ async fn ten_policy_refusals_pause_the_domain_until_resumed_and_other_domains_co
     // then are refused too.
     assert!((10..=17).contains(&failed.len()), "{}", failed.len());
     assert!(!held.is_empty());
-    assert!(others.iter().all(|e| settled[e].status == "sent"));
     for e in &failed {
         assert_eq!(app.supporter_status(e).await, "active");
     }
     let a = app.alert(&token, &id).await;
     assert_eq!(a["status"], "sending", "held deliveries are not finished");
     assert_eq!(a["queued"].as_i64(), Some(held.len() as i64));
+
+    // The console shows the warning with its resume button, and the table
+    // by domain.
+    let br = signed_in(&app, "campaigner").await;
+    let html = br.page(&format!("/admin/alerts/{id}")).await;
+    assert!(html.contains("data-warning=\"domain_paused\""), "{html}");
+    assert!(
+        html.contains(&format!(
+            "action=\"/admin/alerts/{id}/domains/block.test/resume\""
+        )),
+        "{html}"
+    );
+    let table = &html[html.find("id=\"domains\"").expect("a table by domain")..];
+    let table = &table[..table.find("</table>").unwrap()];
+    let block_row = format!(
+        "<th scope=\"row\">block.test</th><td class=\"num\">0</td><td class=\"num\">0</td><td class=\"num\">{}</td><td class=\"num\">{}</td>",
+        failed.len(),
+        held.len()
+    );
+    assert!(table.contains(&block_row), "{table}");
+    assert!(
+        table.contains("<th scope=\"row\">other.test</th><td class=\"num\">10</td>"),
+        "{table}"
+    );
 
     // Who may resume, and what is not paused.
     let path = format!("/api/v1/alerts/{id}/domains/block.test/resume");
@@ -423,6 +448,9 @@ async fn the_send_answer_warns_about_a_big_send_without_dkim_and_small_sends_car
         .await;
     let id = alert_for(&app, &token, &[&small]).await;
     assert_eq!(app.alert(&token, &id).await["warnings"], json!([]));
+    let br = signed_in(&app, "campaigner").await;
+    let confirm = br.page(&format!("/admin/alerts/{id}/send")).await;
+    assert!(!confirm.contains("no-dkim-warning"), "{confirm}");
     assert_eq!(send(&app, &token, &id).await["warnings"], json!([]));
 
     // 5,000 people, no DKIM configured: the answer says so.
@@ -444,6 +472,9 @@ async fn the_send_answer_warns_about_a_big_send_without_dkim_and_small_sends_car
         .await;
     let big_alert: Value = r.json().await.unwrap();
     let big_id = big_alert["id"].as_str().unwrap();
+    let confirm = br.page(&format!("/admin/alerts/{big_id}/send")).await;
+    assert!(confirm.contains("id=\"no-dkim-warning\""), "{confirm}");
+    assert!(confirm.contains("DKIM"), "{confirm}");
     let answer = send(&app, &token, big_id).await;
     assert_eq!(answer["recipients"], 5000);
     let w = answer["warnings"].as_array().unwrap();

@@ -1,6 +1,8 @@
 //! Alerts in the console: compose a draft, preview its HTML and text parts
 //! for a sample supporter, test-send it to yourself, send it behind a
-//! confirmation that shows the exact audience, watch its progress, cancel.
+//! confirmation that shows the exact audience (and warns when a big send
+//! goes out without DKIM), watch its progress by receiving domain, resume
+//! a domain paused after policy refusals, cancel.
 //!
 //! Thin: every page calls the same actions as the API
 //! ([`crate::campaign::alerts`]), so the rules (validation, one send only,
@@ -13,7 +15,7 @@ use serde_json::{json, Value};
 
 use super::paging::{nav, PageQuery};
 use super::{errors_map, see_other, Console, Outcome, Posted, Role};
-use crate::campaign::alerts::{self, DraftForm, PreviewOf};
+use crate::campaign::alerts::{self, DraftForm, PreviewOf, Warning};
 use crate::domain::{AlertId, AlertStatus, Email};
 use crate::error::FieldError;
 use crate::web::public::Fail;
@@ -203,6 +205,42 @@ async fn alert_page(
     };
     let done_count = n.sent + n.failed + n.cancelled;
     let loc = c.page.locale;
+    let can_resume = c.can(Role::Campaigner);
+    let warnings: Vec<Value> = detail
+        .warnings
+        .iter()
+        .filter_map(|w| match w {
+            Warning::DomainPaused {
+                domain,
+                reply,
+                since,
+            } => Some(json!({
+                "text": loc.format("admin_domain_paused", &[
+                    ("domain", domain), ("reply", reply), ("since", &super::when(*since)),
+                ]),
+                "button": loc.format("admin_domain_resume", &[("domain", domain)]),
+                "action": format!("/admin/alerts/{}/domains/{}/resume", view.id, urlencoding(domain)),
+                "can_resume": can_resume,
+            })),
+            Warning::NoDkim { .. } => None,
+        })
+        .collect();
+    let domains: Vec<Value> = if is_draft {
+        vec![]
+    } else {
+        alerts::domains(&c.state.ctx, &actor, id)
+            .await
+            .map_err(|e| c.campaign_fail(e))?
+            .into_iter()
+            .map(|d| {
+                json!({
+                    "domain": d.domain.unwrap_or_else(|| c.t("admin_domain_other").to_string()),
+                    "sent": loc.number(d.sent), "deferred": loc.number(d.deferred),
+                    "failed": loc.number(d.failed), "paused": loc.number(d.paused),
+                })
+            })
+            .collect()
+    };
     let mut r = c.render_status(
         status,
         "alert",
@@ -224,6 +262,8 @@ async fn alert_page(
             "form": form_values(&values),
             "errors": errors_map(&errors),
             "has_errors": !errors.is_empty(),
+            "warnings": warnings,
+            "domains": domains,
             "preview": {"subject": preview.subject, "text": preview.text},
             "test_hint": loc.format("admin_test_send_hint", &[("email", &c.user.email)]),
             "notice": notice,
@@ -357,12 +397,15 @@ pub async fn confirm_send(c: Console, id: web::Path<String>) -> HttpResponse {
         }
         let loc = c.page.locale;
         let count = loc.number(audience);
+        let no_dkim = alerts::send_warning(audience, c.state.ctx.settings.dkim.is_some())
+            .map(|_| loc.format("admin_no_dkim_warning", &[("count", &count)]));
         Ok(c.render(
             "alert_send",
             c.t("admin_send_confirm_title"),
             json!({
                 "alert": {"id": alert.id, "subject": alert.subject},
                 "audience": audience,
+                "no_dkim_warning": no_dkim,
                 "text": loc.format("admin_send_confirm_text", &[("subject", &alert.subject), ("count", &count)]),
                 "button": loc.format("admin_send_now", &[("count", &count)]),
             }),
@@ -378,6 +421,34 @@ pub async fn send(p: Posted, id: web::Path<String>) -> HttpResponse {
         c.require(Role::Campaigner)?;
         let id = alert_id(&id)?;
         alerts::send(&c.state.ctx, &c.actor(), &id)
+            .await
+            .map_err(|e| c.campaign_fail(e))?;
+        Ok(see_other(&format!("/admin/alerts/{id}")))
+    }
+    .await;
+    c.finish(r)
+}
+
+/// A domain's name in a path segment: letters, digits, dots and hyphens
+/// stand as they are, anything else is percent-encoded.
+fn urlencoding(domain: &str) -> String {
+    domain
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'-' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Resumes a receiving domain paused for this alert, then back to its page.
+pub async fn resume_domain(p: Posted, path: web::Path<(String, String)>) -> HttpResponse {
+    let Posted { c, form: _ } = p;
+    let r = async {
+        c.require(Role::Campaigner)?;
+        let (id, domain) = path.into_inner();
+        let id = alert_id(&id)?;
+        alerts::resume_domain(&c.state.ctx, &c.actor(), &id, &domain)
             .await
             .map_err(|e| c.campaign_fail(e))?;
         Ok(see_other(&format!("/admin/alerts/{id}")))

@@ -103,6 +103,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/alerts/{id}/send", web::post().to(alerts::send))
             .route("/alerts/{id}/cancel", web::post().to(alerts::cancel))
             .route(
+                "/alerts/{id}/domains/{domain}/resume",
+                web::post().to(alerts::resume_domain),
+            )
+            .route(
                 "/alerts/{id}/progress.json",
                 web::get().to(alerts::progress),
             )
