@@ -6,6 +6,7 @@
 
 use super::{alert, Mail};
 use crate::db::deliveries::Delivery;
+use crate::domain::DeliveryId;
 use crate::mail::compose::{ComposeError, Composer, Outgoing, Recipient, TemplateFolder};
 
 /// A test copy looks exactly like the alert.
@@ -32,6 +33,7 @@ pub(super) fn compose(
     composer: &Composer,
     content: &alert::AlertContent,
     r: &Recipient,
+    delivery: DeliveryId,
 ) -> Result<Outgoing, ComposeError> {
-    composer.alert(content, r, true)
+    composer.alert(content, r, true, delivery)
 }
