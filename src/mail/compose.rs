@@ -84,6 +84,8 @@ pub struct Rendered {
 pub enum ComposeError {
     #[error("the recipient address is not deliverable: {0}")]
     BadAddress(String),
+    #[error("the return path at bounce domain {0} is not an address")]
+    BadReturnPath(String),
     #[error("rendering failed: {0:#}")]
     Render(#[from] anyhow::Error),
     #[error("building the message failed: {0}")]
@@ -387,7 +389,7 @@ impl Composer {
             None => Ok(self.from.email.clone()),
             Some(domain) => super::verp::return_path(&self.keys, delivery, domain)
                 .parse()
-                .map_err(|_| ComposeError::BadAddress(format!("bounce domain {domain}"))),
+                .map_err(|_| ComposeError::BadReturnPath(domain.clone())),
         }
     }
 

@@ -1,8 +1,8 @@
 //! A `[TEST]` copy of an alert to an address a campaigner typed: the alert's
 //! own templates ([`alert::TEMPLATES`]) and content, the subject marked
 //! `[TEST]`, no supporter behind it (so a harmless unsubscribe link and no
-//! `List-Unsubscribe` header). It is sent whatever the alert's status: a
-//! test of a draft is the point.
+//! `List-Unsubscribe` header; its Feedback-ID says `test`, not `alert`). It
+//! is sent whatever the alert's status: a test of a draft is the point.
 
 use super::{alert, Mail};
 use crate::db::deliveries::Delivery;
