@@ -50,6 +50,9 @@ pub struct RawSettings {
     pub dkim_domain: String,
     pub dkim_selector: String,
     pub dkim_key_file: String,
+    /// Domain of the VERP return paths; empty: the From address.
+    #[serde(default)]
+    pub bounce_domain: String,
     pub secret_key: String,
     /// Folder of the key files; empty: beside the SQLite database, or
     /// `data/` with PostgreSQL.
@@ -121,6 +124,10 @@ pub struct Settings {
     pub mail_from: lettre::message::Mailbox,
     pub smtp_timeout_secs: u64,
     pub dkim: Option<DkimSettings>,
+    /// `CLARION_BOUNCE_DOMAIN`, lower case: each delivery's envelope sender
+    /// is `bounces+ID-TAG@` this domain (contract §8); `None`: the From
+    /// address.
+    pub bounce_domain: Option<String>,
     pub secret_key: Option<SecretString>,
     /// Where the generated keys are kept (`CLARION_KEY_DIR`, else beside
     /// the SQLite database, else `data/`): never in the database.
@@ -261,6 +268,29 @@ impl Settings {
                 ))
             }
         };
+        let bounce_domain = match raw.bounce_domain.trim().trim_end_matches('.') {
+            "" => None,
+            d => {
+                let d = d.to_ascii_lowercase();
+                let is_domain = d.contains('.')
+                    && d.split('.').all(|label| {
+                        !label.is_empty()
+                            && label.len() <= 63
+                            && !label.starts_with('-')
+                            && !label.ends_with('-')
+                            && label
+                                .bytes()
+                                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    });
+                if !is_domain || d.len() > 253 {
+                    return Err(ConfigError::invalid(
+                        "bounce_domain",
+                        "expected a domain name like bounces.example.org",
+                    ));
+                }
+                Some(d)
+            }
+        };
         let secret_key = match raw.secret_key.trim() {
             "" => None,
             k if k.len() < 32 => {
@@ -375,6 +405,7 @@ impl Settings {
             mail_from,
             smtp_timeout_secs: raw.smtp_timeout_secs.max(1),
             dkim,
+            bounce_domain,
             secret_key,
             key_dir,
             send_concurrency: raw.send_concurrency,
@@ -453,6 +484,28 @@ mod tests {
         raw.database_url = "mysql://x".into();
         let e = Settings::from_raw(raw).unwrap_err().to_string();
         assert!(e.contains("CLARION_DATABASE_URL"), "{e}");
+    }
+
+    #[test]
+    fn a_bounce_domain_is_a_domain_name_kept_in_lower_case() {
+        let s = Settings::from_raw(Settings::defaults()).unwrap();
+        assert_eq!(s.bounce_domain, None);
+        let mut raw = Settings::defaults();
+        raw.bounce_domain = " Bounces.Example.ORG. ".into();
+        let s = Settings::from_raw(raw).unwrap();
+        assert_eq!(s.bounce_domain.as_deref(), Some("bounces.example.org"));
+        for bad in [
+            "localhost",
+            "a@b.org",
+            "bounces..example.org",
+            "-x.org",
+            "x y.org",
+        ] {
+            let mut raw = Settings::defaults();
+            raw.bounce_domain = bad.into();
+            let e = Settings::from_raw(raw).unwrap_err().to_string();
+            assert!(e.contains("CLARION_BOUNCE_DOMAIN"), "{bad}: {e}");
+        }
     }
 
     #[test]

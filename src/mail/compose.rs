@@ -10,7 +10,10 @@
 //! [`super::kinds`]; this module knows no kind.
 
 use lettre::address::Envelope;
-use lettre::message::dkim::{DkimConfig, DkimSigningAlgorithm, DkimSigningKey};
+use lettre::message::dkim::{
+    DkimCanonicalization, DkimCanonicalizationType, DkimConfig, DkimSigningAlgorithm,
+    DkimSigningKey,
+};
 use lettre::message::header::{
     ContentTransferEncoding, ContentType, Header, HeaderName, HeaderValue,
 };
@@ -20,7 +23,7 @@ use serde::Serialize;
 use std::sync::Arc;
 
 use crate::db::deliveries::RecipientRow;
-use crate::domain::SupporterId;
+use crate::domain::{AlertId, DeliveryId, SupporterId};
 use crate::security::Keys;
 use crate::templates::Templates;
 
@@ -81,6 +84,8 @@ pub struct Rendered {
 pub enum ComposeError {
     #[error("the recipient address is not deliverable: {0}")]
     BadAddress(String),
+    #[error("the return path at bounce domain {0} is not an address")]
+    BadReturnPath(String),
     #[error("rendering failed: {0:#}")]
     Render(#[from] anyhow::Error),
     #[error("building the message failed: {0}")]
@@ -116,6 +121,42 @@ impl Header for ListUnsubscribePost {
         // RFC 8058 §3.1: exactly this value.
         HeaderValue::new(Self::name(), "List-Unsubscribe=One-Click".to_string())
     }
+}
+
+/// `Feedback-ID: ALERT_ID:KIND:clarion` (contract §8): the campaign, the
+/// kind of mail and the sender, as the feedback loops of Gmail and others
+/// group complaints. Its value is an alert id and fixed words, nothing a
+/// person typed.
+#[derive(Clone)]
+pub(super) struct FeedbackId(String);
+
+impl FeedbackId {
+    /// The sender field: the same for every Clarion message.
+    const SENDER: &'static str = "clarion";
+
+    pub(super) fn new(alert: &AlertId, kind: &str) -> FeedbackId {
+        FeedbackId(format!("{}:{kind}:{}", alert.as_str(), Self::SENDER))
+    }
+}
+
+impl Header for FeedbackId {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("Feedback-ID")
+    }
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(FeedbackId(s.to_string()))
+    }
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), self.0.clone())
+    }
+}
+
+/// The headers that tie a message to a mailing, when it belongs to one.
+#[derive(Default)]
+pub(super) struct MailingHeaders {
+    /// The one-click link: adds the RFC 8058 pair.
+    pub unsubscribe_url: Option<String>,
+    pub feedback_id: Option<FeedbackId>,
 }
 
 /// The `To` header of one recipient whose display name is ASCII (or who
@@ -231,8 +272,31 @@ pub(super) fn header_safe(s: &str) -> String {
         .to_string()
 }
 
+/// The headers a DKIM signature covers (`h=`), contract §8: RFC 8058 asks
+/// that it cover the unsubscribe pair, and `Feedback-ID` is signed so that
+/// a feedback loop can trust it. A header a message lacks (a confirmation
+/// has no `List-Unsubscribe`) is still named: RFC 6376 §5.4 counts it as
+/// empty, so nobody can add one later without breaking the signature.
+/// Only headers of the message itself: the `Content-Type` of its
+/// multipart body is written by the body, which lettre's signer does not
+/// see as a header.
+pub const DKIM_SIGNED_HEADERS: [&str; 8] = [
+    "From",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+    "Feedback-ID",
+];
+
 /// Builds lettre's DKIM configuration: an RSA key in PKCS#1 PEM, or an
-/// Ed25519 secret key in base64.
+/// Ed25519 secret key in base64, signing [`DKIM_SIGNED_HEADERS`] with
+/// relaxed/relaxed canonicalisation. (lettre's default is simple header
+/// canonicalisation, under which it hashes its own DKIM-Signature header
+/// unfolded but writes it folded, so no verifier accepts the signature;
+/// relaxed canonicalisation unfolds before hashing, on both sides.)
 pub fn dkim_config(d: &crate::config::DkimSettings) -> Result<DkimConfig, String> {
     use secrecy::ExposeSecret;
     let key = d.key.expose_secret();
@@ -243,16 +307,27 @@ pub fn dkim_config(d: &crate::config::DkimSettings) -> Result<DkimConfig, String
     };
     let key = DkimSigningKey::new(key, algorithm)
         .map_err(|e| format!("not a PKCS#1 RSA or base64 Ed25519 key: {e}"))?;
-    Ok(DkimConfig::default_config(
+    Ok(DkimConfig::new(
         d.selector.clone(),
         d.domain.clone(),
         key,
+        DKIM_SIGNED_HEADERS
+            .iter()
+            .map(|h| HeaderName::new_from_ascii_str(h))
+            .collect(),
+        DkimCanonicalization {
+            header: DkimCanonicalizationType::Relaxed,
+            body: DkimCanonicalizationType::Relaxed,
+        },
     ))
 }
 
 #[derive(Clone)]
 pub struct Composer {
     dkim: Option<Arc<DkimConfig>>,
+    /// `CLARION_BOUNCE_DOMAIN`: each delivery's envelope sender is its VERP
+    /// address there ([`super::verp`]); without it, the From address.
+    bounce_domain: Option<String>,
     templates: Templates,
     keys: Keys,
     base_url: String,
@@ -286,6 +361,7 @@ impl Composer {
         let message_id_domain = from.email.domain().to_string();
         Composer {
             dkim: None,
+            bounce_domain: None,
             templates,
             keys,
             base_url: base_url.trim_end_matches('/').to_string(),
@@ -298,6 +374,23 @@ impl Composer {
     pub fn with_dkim(mut self, dkim: DkimConfig) -> Composer {
         self.dkim = Some(Arc::new(dkim));
         self
+    }
+
+    /// Sends each delivery with its VERP return path at `domain`.
+    pub fn with_bounce_domain(mut self, domain: Option<String>) -> Composer {
+        self.bounce_domain = domain;
+        self
+    }
+
+    /// The envelope sender (`MAIL FROM`) of `delivery`: its VERP address
+    /// with a bounce domain, else the From address.
+    fn envelope_sender(&self, delivery: DeliveryId) -> Result<Address, ComposeError> {
+        match &self.bounce_domain {
+            None => Ok(self.from.email.clone()),
+            Some(domain) => super::verp::return_path(&self.keys, delivery, domain)
+                .parse()
+                .map_err(|_| ComposeError::BadReturnPath(domain.clone())),
+        }
     }
 
     pub fn base_url(&self) -> &str {
@@ -344,13 +437,15 @@ impl Composer {
         format!("{}/unsubscribe/test-send", self.base_url)
     }
 
+    /// The message of `delivery` to `r`, with the headers of the mailing
+    /// it belongs to.
     pub(super) fn build(
         &self,
+        delivery: DeliveryId,
         r: &Recipient,
         subject: String,
-        text: Body,
-        html: Body,
-        unsubscribe_url: Option<String>,
+        [text, html]: [Body; 2],
+        mailing: MailingHeaders,
     ) -> Result<Outgoing, ComposeError> {
         let address: Address = r
             .email
@@ -359,7 +454,7 @@ impl Composer {
         let name = display_name(&r.first_name, &r.last_name);
         // The envelope names the address alone, whatever the To header
         // says: RCPT TO is never derived from a name.
-        let envelope = Envelope::new(Some(self.from.email.clone()), vec![address.clone()])?;
+        let envelope = Envelope::new(Some(self.envelope_sender(delivery)?), vec![address.clone()])?;
         let message_id = self.new_message_id();
         let mut builder = Message::builder()
             .from(self.from.clone())
@@ -371,10 +466,17 @@ impl Composer {
             // Not ASCII: lettre's encoded words (RFC 2047), one mailbox.
             None => builder.to(Mailbox::new(Some(name), address)),
         };
+        let MailingHeaders {
+            unsubscribe_url,
+            feedback_id,
+        } = mailing;
         if let Some(url) = unsubscribe_url {
             builder = builder
                 .header(ListUnsubscribe(format!("<{url}>")))
                 .header(ListUnsubscribePost);
+        }
+        if let Some(id) = feedback_id {
+            builder = builder.header(id);
         }
         let mut message = builder.multipart(
             MultiPart::alternative()
@@ -534,6 +636,101 @@ mod tests {
             let expected_name = (!name.is_empty()).then(|| name.clone());
             proptest::prop_assert_eq!(parsed(&value), vec![(expected_name, "ann@example.org".to_string())]);
         }
+    }
+
+    fn composer() -> Composer {
+        Composer::new(
+            Templates::load(None).unwrap(),
+            Keys::new("0123456789abcdef0123456789abcdef"),
+            "https://clarion.example.org",
+            "Clarion <alerts@clarion.example.org>".parse().unwrap(),
+        )
+    }
+
+    fn longest(r: &str) -> Recipient {
+        Recipient {
+            supporter_id: Some(SupporterId::new()),
+            email: "ann@example.org".into(),
+            first_name: r.repeat(100),
+            last_name: r.repeat(100),
+        }
+    }
+
+    /// The signature names the headers of contract §8, relaxed, even for
+    /// the longest subject and name a supporter can have (lettre
+    /// canonicalises headers recursively, a frame a character).
+    #[test]
+    fn a_signed_message_covers_the_unsubscribe_headers_even_at_full_length() {
+        use base64::Engine;
+        let dkim = dkim_config(&crate::config::DkimSettings {
+            domain: "act.example.org".into(),
+            selector: "s1".into(),
+            key: base64::engine::general_purpose::STANDARD
+                .encode([7u8; 32])
+                .into(),
+        })
+        .unwrap();
+        let c = composer().with_dkim(dkim);
+        let body = || text_body("Hello\n");
+        let out = c
+            .build(
+                DeliveryId(1),
+                &longest("Ж"),
+                "Суд ".repeat(50),
+                [body(), body()],
+                MailingHeaders {
+                    unsubscribe_url: Some(c.unsubscribe_url(&SupporterId::new())),
+                    feedback_id: Some(FeedbackId::new(&AlertId::new(), "alert")),
+                },
+            )
+            .unwrap();
+        let text = String::from_utf8(out.bytes).unwrap();
+        let sig = text
+            .split("\r\n")
+            .skip_while(|l| !l.starts_with("DKIM-Signature:"))
+            .take_while(|l| !l.contains(": ") || l.starts_with("DKIM-Signature:"))
+            .collect::<String>();
+        assert!(sig.contains("c=relaxed/relaxed"), "{sig}");
+        let h = sig.split("h=").nth(1).unwrap().split(';').next().unwrap();
+        let h: Vec<String> = h.split(':').map(|n| n.trim().to_string()).collect();
+        let want: Vec<String> = DKIM_SIGNED_HEADERS
+            .iter()
+            .map(|n| n.to_ascii_lowercase())
+            .collect();
+        assert_eq!(h, want);
+    }
+
+    #[test]
+    fn the_envelope_sender_is_the_verp_address_with_a_bounce_domain_else_from() {
+        let body = || text_body("Hello\n");
+        let send = |c: &Composer| {
+            c.build(
+                DeliveryId(42),
+                &longest("a"),
+                "Hi".into(),
+                [body(), body()],
+                MailingHeaders::default(),
+            )
+            .unwrap()
+            .envelope
+        };
+        let plain = send(&composer());
+        assert_eq!(
+            plain.from().map(|a| a.to_string()).as_deref(),
+            Some("alerts@clarion.example.org")
+        );
+        let c = composer().with_bounce_domain(Some("bounces.example.org".into()));
+        let verp = send(&c);
+        let sender = verp.from().unwrap().to_string();
+        assert_eq!(
+            sender,
+            crate::mail::verp::return_path(c.keys(), DeliveryId(42), "bounces.example.org")
+        );
+        assert_eq!(
+            crate::mail::verp::delivery_of(c.keys(), &sender),
+            Some(DeliveryId(42))
+        );
+        assert_eq!(verp.to(), plain.to(), "the recipient stays the address");
     }
 
     #[test]

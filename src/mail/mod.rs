@@ -41,7 +41,8 @@ pub fn composer(settings: &Settings, templates: Templates, keys: Keys) -> compos
         keys,
         &settings.base_url,
         settings.mail_from.clone(),
-    );
+    )
+    .with_bounce_domain(settings.bounce_domain.clone());
     match settings.dkim.as_ref().map(compose::dkim_config) {
         Some(Ok(dkim)) => c.with_dkim(dkim),
         Some(Err(e)) => {

@@ -15,10 +15,10 @@ use serde::Serialize;
 use super::Mail;
 use crate::db::deliveries::Delivery;
 use crate::db::{self, DbError};
-use crate::domain::{AlertId, AlertStatus};
+use crate::domain::{AlertId, AlertStatus, DeliveryId};
 use crate::mail::compose::{
-    crlf, template_folder, text_body, ComposeError, Composer, Outgoing, Recipient, Rendered,
-    TemplateFolder, DEFAULT_GREETING_NAME,
+    crlf, template_folder, text_body, ComposeError, Composer, FeedbackId, MailingHeaders, Outgoing,
+    Recipient, Rendered, TemplateFolder, DEFAULT_GREETING_NAME,
 };
 
 /// Where an alert's templates are.
@@ -221,15 +221,31 @@ impl Composer {
         self.render(&TEMPLATES, &ctx)
     }
 
+    /// Delivery `delivery` of an alert (or of its `[TEST]` copy) to `r`:
+    /// with the unsubscribe pair when a supporter is behind it, and a
+    /// Feedback-ID naming the alert (`ALERT_ID:alert:clarion`, or
+    /// `ALERT_ID:test:clarion` for a test copy, so that a feedback loop
+    /// keeps the campaigners' own copies apart).
     pub fn alert(
         &self,
         content: &AlertContent,
         r: &Recipient,
         test: bool,
+        delivery: DeliveryId,
     ) -> Result<Outgoing, ComposeError> {
         let unsubscribe = r.supporter_id.as_ref().map(|id| self.unsubscribe_url(id));
         let (subject, text, html) = self.alert_parts(content, r, test, unsubscribe.as_deref())?;
-        self.build(r, subject, text, html, unsubscribe)
+        let kind = if test { "test" } else { "alert" };
+        self.build(
+            delivery,
+            r,
+            subject,
+            [text, html],
+            MailingHeaders {
+                unsubscribe_url: unsubscribe,
+                feedback_id: Some(FeedbackId::new(&content.alert_id, kind)),
+            },
+        )
     }
 
     /// Subject and encoded text and HTML bodies of an alert for one

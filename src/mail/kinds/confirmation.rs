@@ -15,10 +15,11 @@ use serde::Serialize;
 
 use super::Mail;
 use crate::db::deliveries::Delivery;
-use crate::domain::{SignatureId, SignatureStatus};
+use crate::domain::{DeliveryId, SignatureId, SignatureStatus};
 use crate::i18n::Locale;
 use crate::mail::compose::{
-    template_folder, text_body, ComposeError, Composer, Outgoing, Recipient, TemplateFolder,
+    template_folder, text_body, ComposeError, Composer, MailingHeaders, Outgoing, Recipient,
+    TemplateFolder,
 };
 use crate::security::Keys;
 
@@ -151,6 +152,7 @@ impl Composer {
         &self,
         mail: &Confirmation,
         r: &Recipient,
+        delivery: DeliveryId,
     ) -> Result<Outgoing, ComposeError> {
         let Confirmation {
             petition_title,
@@ -181,12 +183,13 @@ impl Composer {
             unsubscribe_url: None,
         };
         let rendered = self.render(&TEMPLATES, &ctx)?;
+        // Not a mailing: no unsubscribe pair, no Feedback-ID.
         self.build(
+            delivery,
             r,
             rendered.subject,
-            text_body(&rendered.text),
-            text_body(&rendered.html),
-            None,
+            [text_body(&rendered.text), text_body(&rendered.html)],
+            MailingHeaders::default(),
         )
     }
 }

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::db::deliveries::{ConfirmationRow, Delivery, RecipientRow};
-use crate::domain::{AlertId, AlertStatus, DeliveryKind, SignatureId, SupporterId};
+use crate::domain::{AlertId, AlertStatus, DeliveryId, DeliveryKind, SignatureId, SupporterId};
 
 use super::compose::{AlertContent, ComposeError, Composer, Outgoing, Recipient};
 
@@ -24,12 +24,18 @@ pub enum Mail {
 }
 
 impl Mail {
-    /// The message for `r`.
-    pub fn compose(&self, composer: &Composer, r: &Recipient) -> Result<Outgoing, ComposeError> {
+    /// The message of `delivery` for `r` (the delivery names its VERP
+    /// return path).
+    pub fn compose(
+        &self,
+        composer: &Composer,
+        r: &Recipient,
+        delivery: DeliveryId,
+    ) -> Result<Outgoing, ComposeError> {
         match self {
-            Mail::Alert(content) => composer.alert(content, r, false),
-            Mail::Test(content) => test::compose(composer, content, r),
-            Mail::Confirmation(mail) => composer.confirmation(mail, r),
+            Mail::Alert(content) => composer.alert(content, r, false, delivery),
+            Mail::Test(content) => test::compose(composer, content, r, delivery),
+            Mail::Confirmation(mail) => composer.confirmation(mail, r, delivery),
         }
     }
 

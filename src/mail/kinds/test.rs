@@ -1,11 +1,12 @@
 //! A `[TEST]` copy of an alert to an address a campaigner typed: the alert's
 //! own templates ([`alert::TEMPLATES`]) and content, the subject marked
 //! `[TEST]`, no supporter behind it (so a harmless unsubscribe link and no
-//! `List-Unsubscribe` header). It is sent whatever the alert's status: a
-//! test of a draft is the point.
+//! `List-Unsubscribe` header; its Feedback-ID says `test`, not `alert`). It
+//! is sent whatever the alert's status: a test of a draft is the point.
 
 use super::{alert, Mail};
 use crate::db::deliveries::Delivery;
+use crate::domain::DeliveryId;
 use crate::mail::compose::{ComposeError, Composer, Outgoing, Recipient, TemplateFolder};
 
 /// A test copy looks exactly like the alert.
@@ -32,6 +33,7 @@ pub(super) fn compose(
     composer: &Composer,
     content: &alert::AlertContent,
     r: &Recipient,
+    delivery: DeliveryId,
 ) -> Result<Outgoing, ComposeError> {
-    composer.alert(content, r, true)
+    composer.alert(content, r, true, delivery)
 }

@@ -221,7 +221,10 @@ impl Sender {
 
     async fn send_one(&self, session: &mut Session, job: &Job) -> Outcome {
         let config = &self.config;
-        let out = match job.mail.compose(&self.composer, &job.recipient) {
+        let out = match job
+            .mail
+            .compose(&self.composer, &job.recipient, job.delivery.id)
+        {
             Ok(out) => out,
             Err(e) => {
                 let error = mask_addresses(&e.to_string()).into_owned();
