@@ -61,10 +61,16 @@ impl WorkerConfig {
     /// batches (one in the channel, one being handed over) before it is
     /// sent, so with a rate limit the batch stays small enough for that wait
     /// to fit well inside the lease.
+    /// A per-domain rate bounds it the same way: a batch may be all to the
+    /// slowest paced domain.
     pub fn claim_batch(&self) -> i64 {
         let mut want = (self.concurrency * 16).max(32) as u64;
-        if self.rate > 0 {
-            let fits = (self.rate as u64).saturating_mul(self.lease.as_secs()) / 4;
+        let slowest = std::iter::once(self.rate)
+            .chain(self.domain_rates.iter().map(|(_, r)| *r))
+            .filter(|r| *r > 0)
+            .min();
+        if let Some(rate) = slowest {
+            let fits = (rate as u64).saturating_mul(self.lease.as_secs()) / 4;
             want = want.min(fits.max(1));
         }
         want as i64

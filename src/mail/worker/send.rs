@@ -289,7 +289,9 @@ impl Sender {
             }
             Err(SendError::Temporary { message, class }) => {
                 let attempts = job.delivery.attempts as u32 + 1;
-                {
+                // A full mailbox is one person's; anything else temporary may
+                // be our server's trouble.
+                if class == ReplyClass::Temporary {
                     // Several connections failing in a row means the server
                     // is in trouble: pause claiming for a while, doubling up
                     // to a minute.
