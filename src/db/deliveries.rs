@@ -522,3 +522,16 @@ pub fn confirmation_petitions(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::domain_of;
+
+    #[test]
+    fn a_domain_is_what_follows_the_first_at_in_lower_case() {
+        assert_eq!(domain_of("ann@Example.ORG").as_deref(), Some("example.org"));
+        assert_eq!(domain_of("a@b@c.example").as_deref(), Some("b@c.example"));
+        assert_eq!(domain_of("nobody"), None);
+        assert_eq!(domain_of("nobody@"), None);
+    }
+}
