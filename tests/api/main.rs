@@ -27,6 +27,7 @@ mod edge;
 mod hardening;
 mod hardening_mail;
 mod health;
+mod late_reports;
 mod lists;
 mod petitions;
 mod public_pages;
