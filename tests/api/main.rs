@@ -30,6 +30,7 @@ mod health;
 mod late_reports;
 mod lists;
 mod petitions;
+mod postfix_bounces;
 mod public_pages;
 mod sign_error_summary;
 mod signature_exports;
