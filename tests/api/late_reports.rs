@@ -22,6 +22,7 @@ backend_tests!(
     an_mbox_through_the_cli_applies_each_message,
     complaints_past_three_in_a_thousand_pause_the_alert_until_it_is_resumed,
     a_paused_alert_can_still_be_cancelled,
+    the_console_shows_bounces_and_complaints_and_resumes_a_paused_alert,
     erasing_a_supporter_deletes_kept_reports_that_quote_their_address,
 );
 
@@ -656,14 +657,14 @@ async fn complaints_past_three_in_a_thousand_pause_the_alert_until_it_is_resumed
     assert_eq!((n, to.len()), (1300, 1300), "everyone once");
 }
 
-async fn a_paused_alert_can_still_be_cancelled(b: Backend) {
-    let app = spawn_app_with(b, |raw| raw.retry_base_ms = 600_000).await;
+/// An alert to two people, one sent and one put off for ten minutes by a
+/// temporary refusal, then paused as the complaint limit pauses one.
+async fn paused_alert(app: &TestApp, token: &str) -> String {
     app.smtp.set_behaviour(Behaviour::Replies(vec![(
         "later".into(),
         "451 4.3.0 try again later".into(),
     )]));
-    let token = app.token("campaigner").await;
-    let case = app.create_case(&token, "askarov").await;
+    let case = app.create_case(token, "askarov").await;
     let list = app
         .seed_list(
             "l",
@@ -676,7 +677,7 @@ async fn a_paused_alert_can_still_be_cancelled(b: Backend) {
     let r = app
         .post(
             "/api/v1/alerts",
-            &token,
+            token,
             json!({"case_id": case["id"], "list_ids": [list], "subject": "Act", "body_markdown": "Now."}),
         )
         .await;
@@ -684,14 +685,13 @@ async fn a_paused_alert_can_still_be_cancelled(b: Backend) {
         .as_str()
         .unwrap()
         .to_string();
-    app.post(&format!("/api/v1/alerts/{id}/send"), &token, json!({}))
+    app.post(&format!("/api/v1/alerts/{id}/send"), token, json!({}))
         .await;
     wait_until("one sent, one put off", Duration::from_secs(30), || async {
-        let a = app.alert(&token, &id).await;
+        let a = app.alert(token, &id).await;
         (a["sent"] == 1 && app.smtp.attempts() >= 2).then_some(())
     })
     .await;
-    // Paused as the complaint limit would pause it.
     let alert = clarion::domain::AlertId::parse(&id).unwrap();
     let paused = app
         .db
@@ -706,7 +706,14 @@ async fn a_paused_alert_can_still_be_cancelled(b: Backend) {
         .await
         .unwrap();
     assert!(paused);
-    assert_eq!(app.alert(&token, &id).await["status"], "paused");
+    assert_eq!(app.alert(token, &id).await["status"], "paused");
+    id
+}
+
+async fn a_paused_alert_can_still_be_cancelled(b: Backend) {
+    let app = spawn_app_with(b, |raw| raw.retry_base_ms = 600_000).await;
+    let token = app.token("campaigner").await;
+    let id = paused_alert(&app, &token).await;
     let r = app
         .post(&format!("/api/v1/alerts/{id}/cancel"), &token, json!({}))
         .await;
@@ -723,6 +730,54 @@ async fn a_paused_alert_can_still_be_cancelled(b: Backend) {
         409,
     )
     .await;
+}
+
+async fn the_console_shows_bounces_and_complaints_and_resumes_a_paused_alert(b: Backend) {
+    let app = spawn_app_with(b, |raw| raw.retry_base_ms = 600_000).await;
+    let token = app.token("campaigner").await;
+    let admin = app.token("admin").await;
+    let id = paused_alert(&app, &token).await;
+    let ids = message_ids(&app);
+    let s = ingest_api(
+        &app,
+        &admin,
+        arf("now@example.org", &ids["now@example.org"]),
+    )
+    .await;
+    assert_eq!(s["complaints"], 1);
+    let organiser = crate::console::signed_in(&app, "organiser").await;
+    let html = organiser.page(&format!("/admin/alerts/{id}")).await;
+    assert!(
+        html.contains("Spam complaints") && html.contains("Bounced"),
+        "{html}"
+    );
+    assert!(
+        html.contains("This alert paused itself: complaints reached 50.00% of sent (1 of 2)."),
+        "{html}"
+    );
+    let resume = format!("/admin/alerts/{id}/resume");
+    assert!(
+        !html.contains(&resume),
+        "an organiser gets no resume button"
+    );
+    let br = crate::console::signed_in(&app, "campaigner").await;
+    let page = format!("/admin/alerts/{id}");
+    let html = br.page(&page).await;
+    assert!(html.contains(&format!("action=\"{resume}\"")), "{html}");
+    assert!(html.contains("data-count=\"complaints\">1<"), "{html}");
+    app.smtp.set_behaviour(Behaviour::Accept);
+    let r = br.submit(&page, &resume, &[]).await;
+    assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
+    let done = app.wait_alert_done(&token, &id).await;
+    assert_eq!(
+        (done["status"].as_str(), done["sent"].as_i64()),
+        (Some("sent"), Some(2))
+    );
+    let html = br.page(&page).await;
+    assert!(
+        !html.contains(&resume) && !html.contains("paused itself"),
+        "{html}"
+    );
 }
 
 async fn erasing_a_supporter_deletes_kept_reports_that_quote_their_address(b: Backend) {
