@@ -24,6 +24,7 @@ backend_tests!(
     a_paused_alert_can_still_be_cancelled,
     the_console_shows_bounces_and_complaints_and_resumes_a_paused_alert,
     erasing_a_supporter_deletes_kept_reports_that_quote_their_address,
+    a_report_to_a_verp_address_finds_its_delivery_and_a_forged_tag_finds_nothing,
 );
 
 /// A delivery status notification as Postfix writes one (RFC 3464
@@ -810,4 +811,64 @@ async fn erasing_a_supporter_deletes_kept_reports_that_quote_their_address(b: Ba
     let kept = kept_reports(&app).await;
     assert_eq!(kept.len(), 1);
     assert!(String::from_utf8_lossy(&kept[0]).contains("staying@example.org"));
+}
+
+async fn a_report_to_a_verp_address_finds_its_delivery_and_a_forged_tag_finds_nothing(b: Backend) {
+    const SECRET: &str = "a test secret that is long enough for the keys 0123456789";
+    let app = spawn_app_with(b, |raw| raw.secret_key = SECRET.into()).await;
+    let token = app.token("campaigner").await;
+    let admin = app.token("admin").await;
+    sent_alert(&app, &token, &["gone@example.com", "other@example.com"]).await;
+    let delivery = {
+        use clarion::db::schema::{deliveries, supporters};
+        use diesel::prelude::*;
+        app.db
+            .run(|c| {
+                deliveries::table
+                    .inner_join(
+                        supporters::table
+                            .on(deliveries::supporter_id.eq(supporters::id.nullable())),
+                    )
+                    .filter(supporters::email.eq("gone@example.com"))
+                    .select(deliveries::id)
+                    .first::<i64>(c)
+                    .map_err(clarion::db::DbError::from)
+            })
+            .await
+            .unwrap()
+    };
+    let keys = clarion::security::Keys::new(SECRET);
+    let verp = clarion::mail::verp::return_path(
+        &keys,
+        clarion::domain::DeliveryId(delivery),
+        "bounces.example.org",
+    );
+    // No Message-ID of ours in it: only the VERP address names the delivery.
+    let report = |to: &str| {
+        dsn(
+            "gone@example.com",
+            "<rewritten-by-a-relay@example.net>",
+            "5.1.1",
+            "550 5.1.1 user unknown",
+        )
+        .replace("To: alerts@example.org\r\n", &format!("To: {to}\r\n"))
+    };
+    let forged = verp.replacen(
+        &format!("bounces+{delivery}-"),
+        &format!("bounces+{}-", delivery + 1),
+        1,
+    );
+    let s = ingest_api(&app, &admin, report(&forged)).await;
+    assert_eq!(
+        s["unmatched"], 1,
+        "a tag made for another delivery names nothing"
+    );
+    assert_eq!(app.supporter_status("gone@example.com").await, "active");
+    let s = ingest_api(&app, &admin, report(&verp)).await;
+    assert_eq!(
+        s,
+        json!({"matched": 1, "bounced": 1, "complaints": 0, "unmatched": 0})
+    );
+    assert_eq!(app.supporter_status("gone@example.com").await, "bounced");
+    assert_eq!(app.supporter_status("other@example.com").await, "active");
 }
