@@ -47,6 +47,8 @@ pub struct AlertDetail {
     pub alert: Alert,
     pub list_ids: Vec<ListId>,
     pub counts: AlertCounts,
+    /// Bounces and complaints from late reports, and why it paused.
+    pub reports: super::reports::AlertReports,
 }
 
 /// Where a send stands, for the progress display.
@@ -339,7 +341,7 @@ fn known_lists(
     Ok(lists)
 }
 
-fn detail(c: &mut DbConnection, id: &AlertId) -> CampaignResult<AlertDetail> {
+pub(super) fn detail(c: &mut DbConnection, id: &AlertId) -> CampaignResult<AlertDetail> {
     let alert = db::alerts::get(c, id)?.ok_or(CampaignError::not_found("alert"))?;
     let list_ids = db::alerts::list_ids(c, id)?;
     let counts = db::alerts::counts(c, id)?;
@@ -347,6 +349,7 @@ fn detail(c: &mut DbConnection, id: &AlertId) -> CampaignResult<AlertDetail> {
         alert,
         list_ids,
         counts,
+        reports: super::reports::alert_reports(c, id)?,
     })
 }
 
@@ -364,10 +367,12 @@ pub async fn list(
         for alert in rows {
             let list_ids = db::alerts::list_ids(c, &alert.id)?;
             let counts = db::alerts::counts(c, &alert.id)?;
+            let reports = super::reports::alert_reports(c, &alert.id)?;
             out.push(AlertDetail {
                 alert,
                 list_ids,
                 counts,
+                reports,
             });
         }
         Ok(out)

@@ -14,6 +14,7 @@ pub mod cases;
 pub mod deliveries;
 pub mod lists;
 pub mod petitions;
+pub mod reports;
 pub mod schema;
 pub mod secrets;
 pub mod sessions;

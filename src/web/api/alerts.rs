@@ -25,7 +25,7 @@ pub struct AlertView {
     pub list_ids: Vec<String>,
     pub subject: String,
     pub body_markdown: String,
-    /// draft, sending, sent or cancelled
+    /// draft, sending, paused, sent or cancelled
     pub status: String,
     /// People in the audience snapshot taken at send.
     pub recipients: i64,
@@ -35,6 +35,12 @@ pub struct AlertView {
     pub failed: i64,
     /// Not sent: cancelled, or the person left after the snapshot.
     pub cancelled: i64,
+    /// Deliveries whose supporter bounced through them (now or in a late report).
+    pub bounced: i64,
+    /// Deliveries a feedback report complained about.
+    pub complaints: i64,
+    /// Why the alert needs a person: here, why it paused itself.
+    pub warnings: Vec<crate::campaign::reports::Warning>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub send_started_at: Option<DateTime<Utc>>,
@@ -47,6 +53,7 @@ impl From<AlertDetail> for AlertView {
             alert: a,
             list_ids,
             counts: c,
+            reports,
         } = d;
         AlertView {
             id: a.id.into(),
@@ -61,6 +68,9 @@ impl From<AlertDetail> for AlertView {
             sent: c.sent,
             failed: c.failed,
             cancelled: c.cancelled,
+            bounced: reports.bounced,
+            complaints: reports.complaints,
+            warnings: reports.warnings,
             created_at: a.created_at.and_utc(),
             updated_at: a.updated_at.and_utc(),
             send_started_at: a.send_started_at.map(|t| t.and_utc()),
@@ -237,5 +247,19 @@ pub async fn cancel(
     caller.require(Role::Campaigner)?;
     let id = alert_id(&id)?;
     let detail = alerts::cancel(&state.ctx, &caller.actor(), &id).await?;
+    Ok(HttpResponse::Ok().json(AlertView::from(detail)))
+}
+
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/resume", tag = "alerts",
+    responses((status = 200, body = AlertView), (status = 404), (status = 409, description = "the alert is not paused")),
+    security(("bearer" = [])))]
+pub async fn resume(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Campaigner)?;
+    let id = alert_id(&id)?;
+    let detail = crate::campaign::reports::resume(&state.ctx, &caller.actor(), &id).await?;
     Ok(HttpResponse::Ok().json(AlertView::from(detail)))
 }
