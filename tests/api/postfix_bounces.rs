@@ -108,7 +108,7 @@ relayhost = [127.0.0.1]:{relay_port}
 smtp_tls_security_level = none
 smtpd_tls_security_level = none
 smtp_dns_support_level = disabled
-transport_maps = inline:{{ {BOUNCE_DOMAIN}=clarionpipe:, {FROM_DOMAIN}=clarionpipe: }}
+transport_maps = inline:{{ {BOUNCE_DOMAIN}=clarionpipe: }}
 clarionpipe_destination_recipient_limit = 1
 delay_warning_time = 0
 alias_maps =
@@ -232,8 +232,8 @@ async fn postfix_bounces_refused_addresses_back_through_its_pipe_transport(b: Ba
         raw.smtp_url = format!("smtp://127.0.0.1:{smtpd_port}");
         raw.mail_from = format!("Clarion <alerts@{FROM_DOMAIN}>");
         // With VERP (CLARION_BOUNCE_DOMAIN) the bounces come back to
-        // bounces+…@BOUNCE_DOMAIN; without it, to the From address. Both
-        // domains are piped to Clarion below, so the test holds either way.
+        // bounces+…@BOUNCE_DOMAIN, and each names its delivery.
+        raw.bounce_domain = BOUNCE_DOMAIN.to_string();
     })
     .await;
     assert_eq!(app.smtp.port(), relay_port);
@@ -323,6 +323,11 @@ async fn postfix_bounces_refused_addresses_back_through_its_pipe_transport(b: Ba
         .map(|m| m.rcpt_to[0].clone())
         .collect();
     assert_eq!(delivered, ["fine@example.com"]);
+    let sender = &app.smtp.messages()[0].mail_from;
+    assert!(
+        sender.starts_with("bounces+") && sender.ends_with(&format!("@{BOUNCE_DOMAIN}")),
+        "the relay passed on the VERP return path: {sender}"
+    );
     let log = postfix.maillog();
     assert!(
         log.contains("relay=clarionpipe") && log.contains("status=sent"),
