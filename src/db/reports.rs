@@ -53,6 +53,19 @@ pub fn by_id(conn: &mut DbConnection, id: DeliveryId) -> DbResult<Option<Target>
 /// The delivery that was sent with `message_id` (given without angle
 /// brackets; stored with them), if any.
 pub fn by_message_id(conn: &mut DbConnection, message_id: &str) -> DbResult<Option<Target>> {
+    // Ours start with the delivery's number (`mail::compose`): a key
+    // lookup, then the whole id must match. Older ones need the scan.
+    let named = message_id
+        .split_once('.')
+        .and_then(|(n, _)| n.parse::<i64>().ok());
+    if let Some(n) = named {
+        return Ok(deliveries::table
+            .filter(deliveries::id.eq(DeliveryId(n)))
+            .filter(deliveries::message_id.eq(format!("<{message_id}>")))
+            .select(TARGET)
+            .first::<Target>(conn)
+            .optional()?);
+    }
     Ok(deliveries::table
         .filter(deliveries::message_id.eq(format!("<{message_id}>")))
         .select(TARGET)
