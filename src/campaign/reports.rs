@@ -74,6 +74,65 @@ pub struct AlertReports {
     pub warnings: Vec<Warning>,
 }
 
+/// A kept report that named no delivery, as a campaigner sees it listed.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct UnmatchedReport {
+    pub id: i64,
+    pub received_at: DateTime<Utc>,
+    /// The message's size in bytes.
+    pub size: usize,
+    /// Its `From` and `Subject` headers, as far as they can be read.
+    pub from: Option<String>,
+    pub subject: Option<String>,
+}
+
+/// Kept reports, oldest first, `limit` after `after` (campaigner).
+pub async fn unmatched(
+    ctx: &Context,
+    actor: &Actor,
+    after: Option<i64>,
+    limit: i64,
+) -> CampaignResult<Vec<UnmatchedReport>> {
+    actor.require(Role::Campaigner)?;
+    let rows = ctx
+        .run(move |c| Ok(db::reports::unmatched_page(c, after, limit)?))
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, at, raw)| {
+            let (from, subject) = inbound::from_and_subject(&raw);
+            UnmatchedReport {
+                id,
+                received_at: at.and_utc(),
+                size: raw.len(),
+                from,
+                subject,
+            }
+        })
+        .collect())
+}
+
+/// One kept report's message, as it arrived (campaigner).
+pub async fn unmatched_message(ctx: &Context, actor: &Actor, id: i64) -> CampaignResult<Vec<u8>> {
+    actor.require(Role::Campaigner)?;
+    ctx.run(move |c| db::reports::unmatched_message(c, id)?.ok_or(CampaignError::not_found("report")))
+        .await
+}
+
+/// Deletes a kept report once a campaigner has dealt with it; audited.
+pub async fn discard_unmatched(ctx: &Context, actor: &Actor, id: i64) -> CampaignResult<()> {
+    actor.require(Role::Campaigner)?;
+    let who = actor.audit_name();
+    ctx.write(move |c| {
+        if !db::reports::discard_unmatched(c, id)? {
+            return Err(CampaignError::not_found("report"));
+        }
+        db::audit::record(c, &who, "report.discard", "report", Some(&id.to_string()), None)?;
+        Ok(())
+    })
+    .await
+}
+
 /// Reads `input` (one message, or an mbox) and applies each report in it.
 pub async fn ingest(ctx: &Context, actor: &Actor, input: Vec<u8>) -> CampaignResult<IngestSummary> {
     actor.require(Role::Admin)?;

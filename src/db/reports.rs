@@ -281,3 +281,37 @@ pub fn resume(conn: &mut DbConnection, alert_id: &AlertId, at: NaiveDateTime) ->
     super::alerts::mark_finished(conn, alert_id, at)?;
     Ok(true)
 }
+
+/// One page of kept reports, oldest first, after the report numbered
+/// `after`: (id, received_at, message).
+pub fn unmatched_page(
+    conn: &mut DbConnection,
+    after: Option<i64>,
+    limit: i64,
+) -> DbResult<Vec<(i64, NaiveDateTime, Vec<u8>)>> {
+    Ok(inbound_reports::table
+        .filter(inbound_reports::id.gt(after.unwrap_or(0)))
+        .order(inbound_reports::id.asc())
+        .limit(limit)
+        .select((
+            inbound_reports::id,
+            inbound_reports::received_at,
+            inbound_reports::raw,
+        ))
+        .load(conn)?)
+}
+
+/// One kept report's message.
+pub fn unmatched_message(conn: &mut DbConnection, id: i64) -> DbResult<Option<Vec<u8>>> {
+    Ok(inbound_reports::table
+        .filter(inbound_reports::id.eq(id))
+        .select(inbound_reports::raw)
+        .first(conn)
+        .optional()?)
+}
+
+/// Deletes one kept report (a campaigner has dealt with it); whether it was
+/// there.
+pub fn discard_unmatched(conn: &mut DbConnection, id: i64) -> DbResult<bool> {
+    Ok(diesel::delete(inbound_reports::table.filter(inbound_reports::id.eq(id))).execute(conn)? > 0)
+}

@@ -107,6 +107,19 @@ pub fn read(input: &[u8]) -> Vec<Inbound> {
     vec![read_message(input.to_vec())]
 }
 
+/// The `From` (its address, or its text) and `Subject` of a message, as
+/// far as they can be read: for listing kept reports.
+pub fn from_and_subject(raw: &[u8]) -> (Option<String>, Option<String>) {
+    let Some(m) = MessageParser::default().parse_headers(raw) else {
+        return (None, None);
+    };
+    let from = m
+        .from()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address().map(str::to_string).or(a.name().map(str::to_string)));
+    (from, m.subject().map(str::to_string))
+}
+
 /// Reads one RFC 5322 message.
 pub fn read_message(raw: Vec<u8>) -> Inbound {
     let (kind, keys) = match MessageParser::default().parse(&raw) {

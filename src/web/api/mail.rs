@@ -1,7 +1,8 @@
 //! `/api/v1/mail/inbound`: a late report (a bounce or a complaint) handed
 //! in over HTTP, one message as `message/rfc822`, for mail servers that
 //! post rather than pipe (see [`crate::campaign::reports`] for what it
-//! does).
+//! does); `/api/v1/mail/unmatched`: the messages kept because they named
+//! no delivery, for a campaigner to read and discard.
 //!
 //! Thin: admin only, checked before a byte of the body is read; the body
 //! is read whole up to [`super::JSON_LIMIT`] (413 past it), then handed to
@@ -13,8 +14,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 
 use super::auth::{Caller, Role};
-use crate::campaign::reports::{self, IngestSummary};
-use crate::error::ApiError;
+use super::paging::{Listing, PageQuery};
+use crate::campaign::reports::{self, IngestSummary, UnmatchedReport};
+use crate::error::{ApiError, FieldError};
 use crate::web::AppState;
 
 #[utoipa::path(post, path = "/api/v1/mail/inbound", tag = "mail",
@@ -60,4 +62,68 @@ pub async fn inbound(
     }
     let summary = reports::ingest(&state.ctx, &caller.actor(), body).await?;
     Ok(HttpResponse::Ok().json(summary))
+}
+
+#[utoipa::path(get, path = "/api/v1/mail/unmatched", tag = "mail", params(PageQuery),
+    responses((status = 200, description = "{items: [UnmatchedReport], next_cursor}: kept reports that named no delivery, oldest first")),
+    security(("bearer" = [])))]
+pub async fn unmatched(
+    state: web::Data<AppState>,
+    caller: Caller,
+    q: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Campaigner)?;
+    let page = q.parse()?;
+    let after = match page.after.as_deref().map(str::parse::<i64>) {
+        None => None,
+        Some(Ok(n)) => Some(n),
+        Some(Err(_)) => {
+            return Err(ApiError::Validation(vec![FieldError::new(
+                "cursor",
+                "Not a cursor this API gave out.",
+            )]))
+        }
+    };
+    let rows = reports::unmatched(&state.ctx, &caller.actor(), after, page.limit + 1).await?;
+    Ok(HttpResponse::Ok().json(Listing::from_rows(
+        rows,
+        page.limit,
+        |r: &UnmatchedReport| r.id.to_string(),
+        |r| r,
+    )))
+}
+
+#[utoipa::path(get, path = "/api/v1/mail/unmatched/{id}", tag = "mail",
+    responses((status = 200, content_type = "message/rfc822", description = "the message as it arrived"), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn unmatched_message(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Campaigner)?;
+    let id = report_id(&id)?;
+    let raw = reports::unmatched_message(&state.ctx, &caller.actor(), id).await?;
+    Ok(HttpResponse::Ok().content_type("message/rfc822").body(raw))
+}
+
+#[utoipa::path(delete, path = "/api/v1/mail/unmatched/{id}", tag = "mail",
+    responses((status = 204), (status = 404)), security(("bearer" = [])))]
+pub async fn discard_unmatched(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Campaigner)?;
+    let id = report_id(&id)?;
+    reports::discard_unmatched(&state.ctx, &caller.actor(), id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// A kept report's number; anything else names none (404, as an unknown one).
+fn report_id(s: &str) -> Result<i64, ApiError> {
+    s.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| ApiError::NotFound("report".into()))
 }

@@ -31,7 +31,7 @@ pub const JSON_LIMIT: usize = 1024 * 1024;
         cases::create, cases::list, cases::get, cases::update,
         petitions::create, petitions::list, petitions::get, petitions::update,
         alerts::create, alerts::list, alerts::get, alerts::preview, alerts::test_send,
-        alerts::send, alerts::cancel, alerts::resume, mail::inbound,
+        alerts::send, alerts::cancel, alerts::resume, mail::inbound, mail::unmatched, mail::unmatched_message, mail::discard_unmatched,
         signatures::list, signatures::csv, signatures::counts_route,
         lists::create, lists::list, lists::get, lists::add_members, lists::import,
         supporters::list, supporters::get, supporters::export, supporters::erase,
@@ -111,6 +111,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/alerts/{id}/cancel", web::post().to(alerts::cancel))
             .route("/alerts/{id}/resume", web::post().to(alerts::resume))
             .route("/mail/inbound", web::post().to(mail::inbound))
+            .route("/mail/unmatched", web::get().to(mail::unmatched))
+            .route("/mail/unmatched/{id}", web::get().to(mail::unmatched_message))
+            .route("/mail/unmatched/{id}", web::delete().to(mail::discard_unmatched))
             .route(
                 "/petitions/{id}/signatures",
                 web::get().to(signatures::list),
