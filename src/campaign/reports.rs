@@ -115,8 +115,10 @@ pub async fn unmatched(
 /// One kept report's message, as it arrived (campaigner).
 pub async fn unmatched_message(ctx: &Context, actor: &Actor, id: i64) -> CampaignResult<Vec<u8>> {
     actor.require(Role::Campaigner)?;
-    ctx.run(move |c| db::reports::unmatched_message(c, id)?.ok_or(CampaignError::not_found("report")))
-        .await
+    ctx.run(move |c| {
+        db::reports::unmatched_message(c, id)?.ok_or(CampaignError::not_found("report"))
+    })
+    .await
 }
 
 /// Deletes a kept report once a campaigner has dealt with it; audited.
@@ -127,7 +129,14 @@ pub async fn discard_unmatched(ctx: &Context, actor: &Actor, id: i64) -> Campaig
         if !db::reports::discard_unmatched(c, id)? {
             return Err(CampaignError::not_found("report"));
         }
-        db::audit::record(c, &who, "report.discard", "report", Some(&id.to_string()), None)?;
+        db::audit::record(
+            c,
+            &who,
+            "report.discard",
+            "report",
+            Some(&id.to_string()),
+            None,
+        )?;
         Ok(())
     })
     .await

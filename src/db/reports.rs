@@ -313,5 +313,8 @@ pub fn unmatched_message(conn: &mut DbConnection, id: i64) -> DbResult<Option<Ve
 /// Deletes one kept report (a campaigner has dealt with it); whether it was
 /// there.
 pub fn discard_unmatched(conn: &mut DbConnection, id: i64) -> DbResult<bool> {
-    Ok(diesel::delete(inbound_reports::table.filter(inbound_reports::id.eq(id))).execute(conn)? > 0)
+    Ok(
+        diesel::delete(inbound_reports::table.filter(inbound_reports::id.eq(id))).execute(conn)?
+            > 0,
+    )
 }

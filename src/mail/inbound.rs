@@ -113,10 +113,11 @@ pub fn from_and_subject(raw: &[u8]) -> (Option<String>, Option<String>) {
     let Some(m) = MessageParser::default().parse_headers(raw) else {
         return (None, None);
     };
-    let from = m
-        .from()
-        .and_then(|a| a.first())
-        .and_then(|a| a.address().map(str::to_string).or(a.name().map(str::to_string)));
+    let from = m.from().and_then(|a| a.first()).and_then(|a| {
+        a.address()
+            .map(str::to_string)
+            .or(a.name().map(str::to_string))
+    });
     (from, m.subject().map(str::to_string))
 }
 

@@ -502,6 +502,60 @@ async fn unmatched_reports_and_garbage_are_kept_and_counted_never_a_server_error
         .unwrap();
     assert_eq!(out.status.code(), Some(75), "EX_TEMPFAIL");
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
+
+    // A campaigner reads the kept messages, two to a page, and discards one.
+    let page = |cursor: Option<String>| {
+        let url = match cursor {
+            Some(c) => format!("/api/v1/mail/unmatched?limit=2&cursor={c}"),
+            None => "/api/v1/mail/unmatched?limit=2".to_string(),
+        };
+        let app = &app;
+        let campaigner = campaigner.clone();
+        async move {
+            let r = app.get(&url, &campaigner).await;
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let mut listed = Vec::new();
+    let mut cursor = None;
+    loop {
+        let p = page(cursor).await;
+        listed.extend(p["items"].as_array().unwrap().iter().cloned());
+        match p["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(listed.len(), 5);
+    assert_eq!(
+        listed[0]["subject"],
+        "Out of office: Hearing on 11 July: act now"
+    );
+    assert_eq!(listed[0]["from"], "someone@example.net");
+    assert_eq!(listed[0]["size"], AUTO_REPLY.len());
+    let first = listed[0]["id"].as_i64().unwrap();
+    let r = app
+        .get(&format!("/api/v1/mail/unmatched/{first}"), &campaigner)
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["content-type"].to_str().unwrap(),
+        "message/rfc822"
+    );
+    assert_eq!(r.bytes().await.unwrap(), AUTO_REPLY.as_bytes());
+    let organiser = app.token("organiser").await;
+    assert_problem(app.get("/api/v1/mail/unmatched", &organiser).await, 403).await;
+    let discard = |id: String| {
+        app.client
+            .delete(format!("{}/api/v1/mail/unmatched/{id}", app.address))
+            .bearer_auth(&campaigner)
+            .send()
+    };
+    assert_eq!(discard(first.to_string()).await.unwrap().status(), 204);
+    assert_problem(discard(first.to_string()).await.unwrap(), 404).await;
+    assert_problem(discard("nope".into()).await.unwrap(), 404).await;
+    assert_eq!(kept_reports(&app).await.len(), 4);
 }
 
 async fn an_mbox_through_the_cli_applies_each_message(b: Backend) {

@@ -112,8 +112,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/alerts/{id}/resume", web::post().to(alerts::resume))
             .route("/mail/inbound", web::post().to(mail::inbound))
             .route("/mail/unmatched", web::get().to(mail::unmatched))
-            .route("/mail/unmatched/{id}", web::get().to(mail::unmatched_message))
-            .route("/mail/unmatched/{id}", web::delete().to(mail::discard_unmatched))
+            .route(
+                "/mail/unmatched/{id}",
+                web::get().to(mail::unmatched_message),
+            )
+            .route(
+                "/mail/unmatched/{id}",
+                web::delete().to(mail::discard_unmatched),
+            )
             .route(
                 "/petitions/{id}/signatures",
                 web::get().to(signatures::list),
