@@ -50,6 +50,11 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::commands::ExportCommand,
     },
+    /// Late bounces and spam complaints that arrive by mail.
+    Bounces {
+        #[command(subcommand)]
+        command: crate::commands::BouncesCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -123,11 +128,16 @@ fn role_parser() -> impl clap::builder::TypedValueParser<Value = Role> {
 /// Entry point of the binary.
 pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // A pipe transport must try a report again rather than lose it.
+    let fails_with = match cli.command {
+        Command::Bounces { .. } => crate::commands::bounces::EX_TEMPFAIL,
+        _ => 2,
+    };
     let settings = match Settings::load() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("clarion: {e}");
-            return std::process::ExitCode::from(2);
+            return std::process::ExitCode::from(fails_with);
         }
     };
     crate::telemetry::init(&settings.log, settings.log_format);
@@ -147,7 +157,11 @@ pub fn main() -> std::process::ExitCode {
             // One line: the context chain joined.
             let msg = format!("{e:#}").replace('\n', " ");
             eprintln!("clarion: {msg}");
-            std::process::ExitCode::FAILURE
+            if e.is::<crate::commands::bounces::TryAgain>() {
+                std::process::ExitCode::from(crate::commands::bounces::EX_TEMPFAIL)
+            } else {
+                std::process::ExitCode::FAILURE
+            }
         }
     }
 }
@@ -193,6 +207,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         } => crate::commands::users::user_access(&settings, &email, "delete").await,
         Command::Import { command } => crate::commands::import(command, &settings).await,
         Command::Export { command } => crate::commands::export(command, &settings).await,
+        Command::Bounces { command } => crate::commands::bounces(command, &settings).await,
         Command::Token {
             command:
                 TokenCommand::Create {

@@ -54,7 +54,8 @@ impl From<CampaignError> for ApiError {
             e @ (CampaignError::SlugTaken { .. }
             | CampaignError::ListNameTaken { .. }
             | CampaignError::UserEmailTaken
-            | CampaignError::AlertNotDraft) => ApiError::Conflict(e.to_string()),
+            | CampaignError::AlertNotDraft
+            | CampaignError::AlertNotPaused) => ApiError::Conflict(e.to_string()),
             e @ CampaignError::UnreadableFile(_) => ApiError::BadRequest(e.to_string()),
             // The API names the missing column; the console puts it beside
             // the file field (`CampaignError::field`).

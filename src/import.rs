@@ -540,6 +540,7 @@ fn write_batch(
                         erased_at: None,
                         created_at: now,
                         updated_at: now,
+                        unsubscribe_reason: None,
                     });
                     out.added += 1;
                 }

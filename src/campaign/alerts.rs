@@ -52,6 +52,9 @@ pub struct AlertDetail {
     pub alert: Alert,
     pub list_ids: Vec<ListId>,
     pub counts: AlertCounts,
+    /// Bounces and complaints from late reports, and why it paused.
+    pub reports: super::reports::AlertReports,
+    /// Paused receiving domains (and, in a send's answer, a missing DKIM).
     pub warnings: Vec<Warning>,
 }
 
@@ -411,7 +414,7 @@ fn known_lists(
     Ok(lists)
 }
 
-fn detail(c: &mut DbConnection, id: &AlertId) -> CampaignResult<AlertDetail> {
+pub(super) fn detail(c: &mut DbConnection, id: &AlertId) -> CampaignResult<AlertDetail> {
     let alert = db::alerts::get(c, id)?.ok_or(CampaignError::not_found("alert"))?;
     with_details(c, alert)
 }
@@ -428,10 +431,12 @@ fn with_details(c: &mut DbConnection, alert: Alert) -> CampaignResult<AlertDetai
             since: p.since,
         })
         .collect();
+    let reports = super::reports::alert_reports(c, &alert.id)?;
     Ok(AlertDetail {
         alert,
         list_ids,
         counts,
+        reports,
         warnings,
     })
 }

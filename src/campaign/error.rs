@@ -59,6 +59,10 @@ pub enum CampaignError {
     #[error("This alert is no longer a draft.")]
     AlertNotDraft,
 
+    /// Only a paused alert can be resumed.
+    #[error("This alert is not paused.")]
+    AlertNotPaused,
+
     /// A supporter file could not be read as CSV.
     #[error("cannot read the CSV: {0}")]
     UnreadableFile(String),
@@ -99,6 +103,7 @@ impl CampaignError {
             CampaignError::ListNameTaken { .. } => "list_name_taken",
             CampaignError::UserEmailTaken => "user_email_taken",
             CampaignError::AlertNotDraft => "alert_not_draft",
+            CampaignError::AlertNotPaused => "alert_not_paused",
             CampaignError::UnreadableFile(_) => "unreadable_file",
             CampaignError::NoEmailColumn => "no_email_column",
             CampaignError::TooLarge => "too_large",
@@ -120,6 +125,7 @@ impl CampaignError {
             | CampaignError::Forbidden
             | CampaignError::Invalid(_)
             | CampaignError::AlertNotDraft
+            | CampaignError::AlertNotPaused
             | CampaignError::Internal(_) => None,
         }
     }
@@ -182,6 +188,7 @@ mod tests {
             CampaignError::ListNameTaken { name: "x".into() },
             CampaignError::UserEmailTaken,
             CampaignError::AlertNotDraft,
+            CampaignError::AlertNotPaused,
             CampaignError::UnreadableFile("x".into()),
             CampaignError::NoEmailColumn,
             CampaignError::TooLarge,

@@ -94,6 +94,8 @@ pub struct SupporterView {
     pub consent_at: Option<DateTime<Utc>>,
     pub consent_source: Option<String>,
     pub unsubscribed_at: Option<DateTime<Utc>>,
+    /// Why they left when it was not their own click: "complaint".
+    pub unsubscribe_reason: Option<String>,
     pub bounced_at: Option<DateTime<Utc>>,
     pub erased_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
@@ -115,6 +117,7 @@ impl From<Supporter> for SupporterView {
             consent_at: s.consent_at.map(utc),
             consent_source: s.consent_source,
             unsubscribed_at: s.unsubscribed_at.map(utc),
+            unsubscribe_reason: s.unsubscribe_reason,
             bounced_at: s.bounced_at.map(utc),
             erased_at: s.erased_at.map(utc),
             created_at: utc(s.created_at),

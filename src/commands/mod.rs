@@ -2,11 +2,13 @@
 //! domain types and calls the campaign layer, as the API routes do, so a
 //! file imported or exported either way is treated the same.
 
+pub mod bounces;
 pub mod export;
 pub mod import;
 pub mod tokens;
 pub mod users;
 
+pub use bounces::{bounces, BouncesCommand};
 pub use export::{export, ExportCommand};
 pub use import::{import, ImportCommand};
 pub use tokens::token_create;

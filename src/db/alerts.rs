@@ -155,15 +155,17 @@ pub fn start_send(
     Ok(Some(queued as i64))
 }
 
-/// Cancels an alert: every delivery not yet made (queued or held by a
-/// pause) is cancelled, and its domain pauses end. Messages a worker is
-/// sending at this instant still go.
+/// Cancels an alert (a paused one too): every delivery not yet made, held
+/// ones included, is cancelled, and its domain pauses end. Messages a
+/// worker is sending at this instant still go.
 pub fn cancel(conn: &mut DbConnection, alert_id: &AlertId, now: NaiveDateTime) -> DbResult<bool> {
-    let n = diesel::update(
-        alerts::table
-            .filter(alerts::id.eq(alert_id))
-            .filter(alerts::status.eq_any([AlertStatus::Draft, AlertStatus::Sending])),
-    )
+    let n = diesel::update(alerts::table.filter(alerts::id.eq(alert_id)).filter(
+        alerts::status.eq_any([
+            AlertStatus::Draft,
+            AlertStatus::Sending,
+            AlertStatus::Paused,
+        ]),
+    ))
     .set((
         alerts::status.eq(AlertStatus::Cancelled),
         alerts::updated_at.eq(now),

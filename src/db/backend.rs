@@ -339,7 +339,7 @@ macro_rules! insert_sized {
 }
 
 pub fn insert_supporters(conn: &mut DbConnection, rows: &[Supporter]) -> QueryResult<()> {
-    // 17 columns: 512 rows stay under SQLite's 32766 bound parameters.
+    // 18 columns: 512 rows stay under SQLite's 32766 bound parameters.
     insert_sized!(conn, supporters::table, rows, 512 256 128 64 32 16 8 4 2 1)
 }
 

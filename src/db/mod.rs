@@ -15,6 +15,7 @@ pub mod deliveries;
 pub mod domain_pauses;
 pub mod lists;
 pub mod petitions;
+pub mod reports;
 pub mod schema;
 pub mod secrets;
 pub mod sessions;

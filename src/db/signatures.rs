@@ -560,6 +560,7 @@ fn store_first_signatures(
             erased_at: None,
             created_at: now,
             updated_at: now,
+            unsubscribe_reason: None,
         });
         rows.push(NewSignatureRow {
             id: signature_id.clone(),

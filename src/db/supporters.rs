@@ -32,6 +32,9 @@ pub struct Supporter {
     pub erased_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Why they left, when it was not their own click: "complaint" when a
+    /// feedback report unsubscribed them.
+    pub unsubscribe_reason: Option<String>,
 }
 
 /// Details an import or the members route may set; `None` leaves a stored
@@ -184,7 +187,8 @@ pub struct Erasure {
 /// Erases a supporter: every personal field gone, status `erased`; their
 /// signatures stay (so counts do not move) without comment, postcode, IP hash
 /// or confirmation token; memberships removed; mail not yet sent cancelled;
-/// the address remembered only as a hash so imports cannot bring it back.
+/// the address remembered only as a hash so imports cannot bring it back;
+/// kept unmatched reports that quote the address deleted.
 /// Run inside a write transaction. Returns `None` if there is no such
 /// supporter.
 pub fn erase(
@@ -207,6 +211,8 @@ pub fn erase(
                 .values(erased_emails::email_hash.eq(&hash))
                 .execute(conn)?;
         }
+        // Kept late reports that quote the address go too.
+        super::reports::erase_naming(conn, email)?;
     }
     diesel::update(supporters::table.find(id))
         .set((
@@ -222,6 +228,7 @@ pub fn erase(
             supporters::consent_wording.eq(None::<String>),
             supporters::consent_source.eq(None::<String>),
             supporters::unsubscribed_at.eq(None::<NaiveDateTime>),
+            supporters::unsubscribe_reason.eq(None::<String>),
             supporters::bounced_at.eq(None::<NaiveDateTime>),
             supporters::erased_at.eq(s.erased_at.unwrap_or(at)),
             supporters::updated_at.eq(at),

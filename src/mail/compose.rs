@@ -415,8 +415,17 @@ impl Composer {
         )
     }
 
-    pub fn new_message_id(&self) -> String {
-        format!("<{}@{}>", uuid::Uuid::new_v4(), self.message_id_domain)
+    /// `<DELIVERY.RANDOM@domain>`: unique, and naming its delivery, so a
+    /// late report that quotes it finds the row by its key (the number is
+    /// no secret: the VERP return path shows it too; the random part is
+    /// what a report must match).
+    pub fn new_message_id(&self, delivery: DeliveryId) -> String {
+        format!(
+            "<{}.{}@{}>",
+            delivery.0,
+            uuid::Uuid::new_v4().simple(),
+            self.message_id_domain
+        )
     }
 
     /// A kind's three templates rendered with `ctx`; the subject trimmed and
@@ -455,7 +464,7 @@ impl Composer {
         // The envelope names the address alone, whatever the To header
         // says: RCPT TO is never derived from a name.
         let envelope = Envelope::new(Some(self.envelope_sender(delivery)?), vec![address.clone()])?;
-        let message_id = self.new_message_id();
+        let message_id = self.new_message_id(delivery);
         let mut builder = Message::builder()
             .from(self.from.clone())
             .envelope(envelope)

@@ -8,6 +8,7 @@
 //! hands mail rows; turning them into messages happens here, never in `db`.
 
 pub mod compose;
+pub mod inbound;
 pub mod kinds;
 pub mod markdown;
 pub mod reply;

@@ -25,7 +25,7 @@ pub struct AlertView {
     pub list_ids: Vec<String>,
     pub subject: String,
     pub body_markdown: String,
-    /// draft, sending, sent or cancelled
+    /// draft, sending, paused, sent or cancelled
     pub status: String,
     /// People in the audience snapshot taken at send.
     pub recipients: i64,
@@ -35,22 +35,31 @@ pub struct AlertView {
     pub failed: i64,
     /// Not sent: cancelled, or the person left after the snapshot.
     pub cancelled: i64,
+    /// Deliveries whose supporter bounced through them (now or in a late report).
+    pub bounced: i64,
+    /// Deliveries a feedback report complained about.
+    pub complaints: i64,
+    /// What needs a person (why the alert paused itself, a paused
+    /// receiving domain, a big send without DKIM); always present, `[]`
+    /// when none.
+    pub warnings: Vec<WarningView>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub send_started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
-    /// What a campaigner should look at; always present, `[]` when none.
-    pub warnings: Vec<WarningView>,
 }
 
-/// A warning on an alert. `domain_paused`: a receiving domain paused after a
-/// run of policy refusals, with `domain`, `reply` (addresses masked) and
-/// `since`, until `POST /alerts/{id}/domains/{domain}/resume`. `no_dkim`
-/// (in a send's answer): a send to 5,000 people or more without DKIM.
+/// A warning on an alert, by `kind`: `complaints` (the alert paused
+/// itself; `reply` says why, `since` when; `POST /alerts/{id}/resume`),
+/// `domain_paused` (a receiving domain paused after a run of policy
+/// refusals, with `domain`, `reply` (addresses masked) and `since`, until
+/// `POST /alerts/{id}/domains/{domain}/resume`), `no_dkim` (in a send's
+/// answer: a send to 5,000 people or more without DKIM). Every warning
+/// has `message`, a sentence.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct WarningView {
-    /// domain_paused or no_dkim
-    pub kind: &'static str,
+    /// complaints, domain_paused or no_dkim
+    pub kind: String,
     /// The warning in a sentence.
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -63,7 +72,7 @@ pub struct WarningView {
 
 impl From<Warning> for WarningView {
     fn from(w: Warning) -> Self {
-        let (kind, message) = (w.kind(), w.message());
+        let (kind, message) = (w.kind().to_string(), w.message());
         match w {
             Warning::DomainPaused {
                 domain,
@@ -87,12 +96,25 @@ impl From<Warning> for WarningView {
     }
 }
 
+impl From<crate::campaign::reports::Warning> for WarningView {
+    fn from(w: crate::campaign::reports::Warning) -> Self {
+        WarningView {
+            kind: w.kind,
+            message: w.reply.clone(),
+            domain: None,
+            reply: Some(w.reply),
+            since: w.since,
+        }
+    }
+}
+
 impl From<AlertDetail> for AlertView {
     fn from(d: AlertDetail) -> Self {
         let AlertDetail {
             alert: a,
             list_ids,
             counts: c,
+            reports,
             warnings,
         } = d;
         AlertView {
@@ -108,11 +130,18 @@ impl From<AlertDetail> for AlertView {
             sent: c.sent,
             failed: c.failed,
             cancelled: c.cancelled,
+            bounced: reports.bounced,
+            complaints: reports.complaints,
+            warnings: reports
+                .warnings
+                .into_iter()
+                .map(WarningView::from)
+                .chain(warnings.into_iter().map(WarningView::from))
+                .collect(),
             created_at: a.created_at.and_utc(),
             updated_at: a.updated_at.and_utc(),
             send_started_at: a.send_started_at.map(|t| t.and_utc()),
             finished_at: a.finished_at.map(|t| t.and_utc()),
-            warnings: warnings.into_iter().map(WarningView::from).collect(),
         }
     }
 }
@@ -285,6 +314,20 @@ pub async fn cancel(
     caller.require(Role::Campaigner)?;
     let id = alert_id(&id)?;
     let detail = alerts::cancel(&state.ctx, &caller.actor(), &id).await?;
+    Ok(HttpResponse::Ok().json(AlertView::from(detail)))
+}
+
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/resume", tag = "alerts",
+    responses((status = 200, body = AlertView), (status = 404), (status = 409, description = "the alert is not paused")),
+    security(("bearer" = [])))]
+pub async fn resume(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Campaigner)?;
+    let id = alert_id(&id)?;
+    let detail = crate::campaign::reports::resume(&state.ctx, &caller.actor(), &id).await?;
     Ok(HttpResponse::Ok().json(AlertView::from(detail)))
 }
 

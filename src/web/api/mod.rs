@@ -6,6 +6,7 @@ pub mod auth;
 pub mod cases;
 pub mod input;
 pub mod lists;
+pub mod mail;
 pub mod paging;
 pub mod petitions;
 pub mod signatures;
@@ -30,7 +31,8 @@ pub const JSON_LIMIT: usize = 1024 * 1024;
         cases::create, cases::list, cases::get, cases::update,
         petitions::create, petitions::list, petitions::get, petitions::update,
         alerts::create, alerts::list, alerts::get, alerts::preview, alerts::test_send,
-        alerts::send, alerts::cancel, alerts::resume_domain,
+        alerts::send, alerts::cancel, alerts::resume, alerts::resume_domain,
+        mail::inbound, mail::unmatched, mail::unmatched_message, mail::discard_unmatched,
         signatures::list, signatures::csv, signatures::counts_route,
         lists::create, lists::list, lists::get, lists::add_members, lists::import,
         supporters::list, supporters::get, supporters::export, supporters::erase,
@@ -39,6 +41,7 @@ pub const JSON_LIMIT: usize = 1024 * 1024;
     components(schemas(Problem, FieldError, cases::CaseView, cases::CaseInput,
         petitions::PetitionView, petitions::PetitionInput,
         alerts::AlertView, alerts::WarningView, alerts::AlertInput, alerts::PreviewView,
+        crate::campaign::reports::IngestSummary,
         signatures::SignatureView, crate::campaign::petitions::CountsView,
         lists::ListView, lists::ListInput, lists::MemberInput,
         crate::import::ImportReport, crate::import::RowProblem,
@@ -107,6 +110,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/alerts/{id}/test", web::post().to(alerts::test_send))
             .route("/alerts/{id}/send", web::post().to(alerts::send))
             .route("/alerts/{id}/cancel", web::post().to(alerts::cancel))
+            .route("/alerts/{id}/resume", web::post().to(alerts::resume))
+            .route("/mail/inbound", web::post().to(mail::inbound))
+            .route("/mail/unmatched", web::get().to(mail::unmatched))
+            .route(
+                "/mail/unmatched/{id}",
+                web::get().to(mail::unmatched_message),
+            )
+            .route(
+                "/mail/unmatched/{id}",
+                web::delete().to(mail::discard_unmatched),
+            )
             .route(
                 "/alerts/{id}/domains/{domain}/resume",
                 web::post().to(alerts::resume_domain),

@@ -252,12 +252,19 @@ async fn alert_page(
                 "is_draft": is_draft, "is_sending": view.status == AlertStatus::Sending,
                 "recipients": view.recipients, "queued": n.queued, "sent": n.sent,
                 "failed": n.failed, "done": done_count, "max": view.recipients.max(done_count).max(1),
+                // Late reports (contract §8): bounces, complaints, a pause.
+                "bounced": detail.reports.bounced, "complaints": detail.reports.complaints,
+                "paused_because": detail.reports.warnings.iter()
+                    .map(|w| loc.format("admin_alert_paused", &[("reason", &w.reply)]))
+                    .collect::<Vec<_>>(),
             },
+            "can_resume": view.status == AlertStatus::Paused && c.can(Role::Campaigner),
             "editable": is_draft && c.can(Role::Campaigner),
             "action": format!("/admin/alerts/{}", view.id),
             "preview_action": format!("/admin/alerts/{}/preview", view.id),
             "can_send": is_draft && c.can(Role::Campaigner),
-            "can_cancel": view.status == AlertStatus::Sending && c.can(Role::Campaigner),
+            "can_cancel": matches!(view.status, AlertStatus::Sending | AlertStatus::Paused)
+                && c.can(Role::Campaigner),
             "options": opts,
             "form": form_values(&values),
             "errors": errors_map(&errors),
@@ -463,6 +470,20 @@ pub async fn cancel(p: Posted, id: web::Path<String>) -> HttpResponse {
         c.require(Role::Campaigner)?;
         let id = alert_id(&id)?;
         alerts::cancel(&c.state.ctx, &c.actor(), &id)
+            .await
+            .map_err(|e| c.campaign_fail(e))?;
+        Ok(see_other(&format!("/admin/alerts/{id}")))
+    }
+    .await;
+    c.finish(r)
+}
+
+pub async fn resume(p: Posted, id: web::Path<String>) -> HttpResponse {
+    let Posted { c, form: _ } = p;
+    let r = async {
+        c.require(Role::Campaigner)?;
+        let id = alert_id(&id)?;
+        crate::campaign::reports::resume(&c.state.ctx, &c.actor(), &id)
             .await
             .map_err(|e| c.campaign_fail(e))?;
         Ok(see_other(&format!("/admin/alerts/{id}")))

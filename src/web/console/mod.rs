@@ -102,6 +102,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/alerts/{id}/send", web::get().to(alerts::confirm_send))
             .route("/alerts/{id}/send", web::post().to(alerts::send))
             .route("/alerts/{id}/cancel", web::post().to(alerts::cancel))
+            .route("/alerts/{id}/resume", web::post().to(alerts::resume))
             .route(
                 "/alerts/{id}/domains/{domain}/resume",
                 web::post().to(alerts::resume_domain),
