@@ -125,5 +125,5 @@ fn report_id(s: &str) -> Result<i64, ApiError> {
     s.parse::<i64>()
         .ok()
         .filter(|n| *n > 0)
-        .ok_or_else(|| ApiError::NotFound("report".into()))
+        .ok_or(ApiError::NotFound("report"))
 }
