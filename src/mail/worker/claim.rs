@@ -171,7 +171,14 @@ impl Worker {
                     .as_ref()
                     .zip(d.domain.as_ref())
                     .is_some_and(|(a, dom)| paused.contains(&(a.clone(), dom.clone())));
-            if paused_domain {
+            // An alert that paused itself (complaints) between its hold and
+            // this claim: its deliveries wait with the rest.
+            let paused_alert = d.kind == DeliveryKind::Alert
+                && d.alert_id
+                    .as_ref()
+                    .and_then(|a| batch.alert_status.get(a))
+                    .is_some_and(|s| *s == AlertStatus::Paused);
+            if paused_domain || paused_alert {
                 skipped.push((d.id, d.alert_id, Outcome::Held));
                 continue;
             }
