@@ -25,6 +25,7 @@ backend_tests!(
     the_console_shows_bounces_and_complaints_and_resumes_a_paused_alert,
     erasing_a_supporter_deletes_kept_reports_that_quote_their_address,
     a_report_to_a_verp_address_finds_its_delivery_and_a_forged_tag_finds_nothing,
+    the_console_shows_kept_reports_as_text_and_discards_them,
 );
 
 /// A delivery status notification as Postfix writes one (RFC 3464
@@ -925,4 +926,61 @@ async fn a_report_to_a_verp_address_finds_its_delivery_and_a_forged_tag_finds_no
     );
     assert_eq!(app.supporter_status("gone@example.com").await, "bounced");
     assert_eq!(app.supporter_status("other@example.com").await, "active");
+}
+
+/// Returned mail that named no delivery waits on the console's page for a
+/// campaigner, shown as text (markup in it stays text), until discarded.
+async fn the_console_shows_kept_reports_as_text_and_discards_them(b: Backend) {
+    let app = spawn_app(b).await;
+    let admin = app.token("admin").await;
+    let reply = "From: Ann <ann@example.net>\r\nSubject: Please remove me\r\n\r\n\
+                 Stop writing to me. <script>alert(1)</script>\r\n";
+    let s = ingest_api(&app, &admin, reply.as_bytes().to_vec()).await;
+    assert_eq!(s["unmatched"], 1);
+    let organiser = crate::console::signed_in(&app, "organiser").await;
+    let r = organiser.get("/admin/reports").await;
+    assert_eq!(r.status(), reqwest::StatusCode::FORBIDDEN);
+    assert!(
+        !organiser.page("/admin").await.contains("/admin/reports"),
+        "no link for organisers"
+    );
+    let br = crate::console::signed_in(&app, "campaigner").await;
+    assert!(br.page("/admin").await.contains("href=\"/admin/reports\""));
+    let html = br.page("/admin/reports").await;
+    assert!(
+        html.contains("Please remove me") && html.contains("ann@example.net"),
+        "{html}"
+    );
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;")
+            && !html.contains("<script>alert(1)"),
+        "the message is shown as text: {html}"
+    );
+    let id = kept_ids(&app).await[0];
+    let r = br
+        .submit(
+            "/admin/reports",
+            &format!("/admin/reports/{id}/discard"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
+    let html = br.page("/admin/reports").await;
+    assert!(
+        html.contains("id=\"no-reports\"") && !html.contains("Please remove me"),
+        "{html}"
+    );
+    assert!(kept_reports(&app).await.is_empty());
+}
+
+async fn kept_ids(app: &TestApp) -> Vec<i64> {
+    let r = app
+        .get("/api/v1/mail/unmatched", &app.token("campaigner").await)
+        .await;
+    r.json::<Value>().await.unwrap()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_i64().unwrap())
+        .collect()
 }

@@ -18,6 +18,7 @@ pub mod dashboard;
 pub mod lists;
 mod paging;
 pub mod petitions;
+pub mod reports;
 pub mod session;
 pub mod supporters;
 
@@ -103,6 +104,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/alerts/{id}/send", web::post().to(alerts::send))
             .route("/alerts/{id}/cancel", web::post().to(alerts::cancel))
             .route("/alerts/{id}/resume", web::post().to(alerts::resume))
+            .route("/reports", web::get().to(reports::list))
+            .route("/reports/{id}/discard", web::post().to(reports::discard))
             .route(
                 "/alerts/{id}/domains/{domain}/resume",
                 web::post().to(alerts::resume_domain),
@@ -611,6 +614,7 @@ impl Console {
             ("/admin/lists", "admin_nav_lists", Role::Organiser),
             ("/admin/supporters", "admin_nav_supporters", Role::Organiser),
             ("/admin/alerts", "admin_nav_alerts", Role::Organiser),
+            ("/admin/reports", "admin_nav_reports", Role::Campaigner),
             ("/admin/users", "admin_nav_users", Role::Admin),
         ]
         .iter()
