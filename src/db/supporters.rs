@@ -254,17 +254,19 @@ pub fn erase(
     let deliveries_cancelled = diesel::update(
         deliveries::table
             .filter(deliveries::supporter_id.eq(id))
-            .filter(deliveries::status.eq(DeliveryStatus::Queued)),
+            .filter(deliveries::status.eq_any([DeliveryStatus::Queued, DeliveryStatus::Held])),
     )
     .set(deliveries::status.eq(DeliveryStatus::Cancelled))
     .execute(conn)?;
     // Mail already made keeps its record, but not what could name the
-    // person: SMTP error texts often quote the address, payloads hold tokens.
+    // person: SMTP error texts often quote the address, payloads hold tokens,
+    // and a domain of one's own names its owner.
     diesel::update(deliveries::table.filter(deliveries::supporter_id.eq(id)))
         .set((
             deliveries::payload.eq(None::<String>),
             deliveries::last_error.eq(None::<String>),
             deliveries::to_email.eq(None::<String>),
+            deliveries::domain.eq(None::<String>),
         ))
         .execute(conn)?;
     Ok(Some(Erasure {

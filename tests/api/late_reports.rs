@@ -25,6 +25,7 @@ backend_tests!(
     the_console_shows_bounces_and_complaints_and_resumes_a_paused_alert,
     erasing_a_supporter_deletes_kept_reports_that_quote_their_address,
     a_report_to_a_verp_address_finds_its_delivery_and_a_forged_tag_finds_nothing,
+    erasure_clears_the_domain_kept_on_a_supporters_deliveries,
     the_console_shows_kept_reports_as_text_and_discards_them,
 );
 
@@ -983,4 +984,37 @@ async fn kept_ids(app: &TestApp) -> Vec<i64> {
         .iter()
         .map(|i| i["id"].as_i64().unwrap())
         .collect()
+}
+
+/// A delivery keeps its recipient's domain; after an erasure it is gone (a
+/// domain of one's own names its owner).
+async fn erasure_clears_the_domain_kept_on_a_supporters_deliveries(b: Backend) {
+    let app = spawn_app(b).await;
+    let token = app.token("campaigner").await;
+    let admin = app.token("admin").await;
+    sent_alert(&app, &token, &["ann@ann-lee.example", "other@example.com"]).await;
+    let id = supporter_id(&app, &token, "ann@ann-lee.example").await;
+    let kept = || {
+        use clarion::db::schema::deliveries;
+        use diesel::prelude::*;
+        let id = id.clone();
+        app.db.run(move |c| {
+            deliveries::table
+                .filter(deliveries::supporter_id.eq(id))
+                .select(deliveries::domain)
+                .load::<Option<String>>(c)
+                .map_err(clarion::db::DbError::from)
+        })
+    };
+    assert_eq!(kept().await.unwrap(), [Some("ann-lee.example".to_string())]);
+    let r = app
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/supporters/{id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(kept().await.unwrap(), [None::<String>]);
 }
