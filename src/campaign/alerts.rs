@@ -54,7 +54,8 @@ pub struct AlertDetail {
     pub counts: AlertCounts,
     /// Bounces and complaints from late reports, and why it paused.
     pub reports: super::reports::AlertReports,
-    /// Paused receiving domains (and, in a send's answer, a missing DKIM).
+    /// Paused receiving domains (and, in a send's answer, a missing DKIM);
+    /// the complaint pause is in `reports`.
     pub warnings: Vec<Warning>,
 }
 
@@ -73,6 +74,12 @@ pub enum Warning {
         reply: String,
         since: chrono::NaiveDateTime,
     },
+    /// The alert paused itself: its complaints reached their limit
+    /// (`reason` says how far; [`super::reports`]).
+    Complaints {
+        reason: String,
+        since: Option<chrono::NaiveDateTime>,
+    },
     /// The send went to `recipients` people without a DKIM signature.
     NoDkim { recipients: i64 },
 }
@@ -82,6 +89,7 @@ impl Warning {
     pub fn kind(&self) -> &'static str {
         match self {
             Warning::DomainPaused { .. } => "domain_paused",
+            Warning::Complaints { .. } => "complaints",
             Warning::NoDkim { .. } => "no_dkim",
         }
     }
@@ -93,6 +101,7 @@ impl Warning {
                 "Mail to {domain} is paused for this alert after a run of policy refusals \
                  (last reply: {reply}); resume it once the cause is fixed."
             ),
+            Warning::Complaints { reason, .. } => reason.clone(),
             Warning::NoDkim { recipients } => format!(
                 "This alert goes to {recipients} people without a DKIM signature: Gmail and \
                  Yahoo expect bulk senders to sign their mail, so much of it may be refused \

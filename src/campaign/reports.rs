@@ -27,6 +27,7 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
 
+use super::alerts::Warning;
 use super::{Actor, CampaignError, CampaignResult, Context};
 use crate::db::{self, DbConnection};
 use crate::domain::{mask_addresses, AlertId, AlertStatus, DeliveryKind, Role};
@@ -54,16 +55,6 @@ pub struct IngestSummary {
     pub unmatched: u64,
 }
 
-/// A warning on an alert: here, why it paused itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct Warning {
-    /// `complaints`
-    pub kind: String,
-    /// What happened, in words.
-    pub reply: String,
-    pub since: Option<DateTime<Utc>>,
-}
-
 /// An alert's figures from late reports, and its warnings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AlertReports {
@@ -71,6 +62,7 @@ pub struct AlertReports {
     pub bounced: i64,
     /// Deliveries complained about.
     pub complaints: i64,
+    /// Why it paused itself, if it did ([`Warning::Complaints`]).
     pub warnings: Vec<Warning>,
 }
 
@@ -86,13 +78,14 @@ pub struct UnmatchedReport {
     pub subject: Option<String>,
 }
 
-/// Kept reports, oldest first, `limit` after `after` (campaigner).
+/// Kept reports, oldest first, `limit` after `after` (campaigner), each
+/// with its message as it arrived.
 pub async fn unmatched(
     ctx: &Context,
     actor: &Actor,
     after: Option<i64>,
     limit: i64,
-) -> CampaignResult<Vec<UnmatchedReport>> {
+) -> CampaignResult<Vec<(UnmatchedReport, Vec<u8>)>> {
     actor.require(Role::Campaigner)?;
     let rows = ctx
         .run(move |c| Ok(db::reports::unmatched_page(c, after, limit)?))
@@ -101,13 +94,14 @@ pub async fn unmatched(
         .into_iter()
         .map(|(id, at, raw)| {
             let (from, subject) = inbound::from_and_subject(&raw);
-            UnmatchedReport {
+            let report = UnmatchedReport {
                 id,
                 received_at: at.and_utc(),
                 size: raw.len(),
                 from,
                 subject,
-            }
+            };
+            (report, raw)
         })
         .collect())
 }
@@ -328,10 +322,9 @@ pub fn alert_warnings(c: &mut DbConnection, id: &AlertId) -> CampaignResult<Vec<
             status: AlertStatus::Paused,
             reason,
             at,
-        }) => vec![Warning {
-            kind: "complaints".into(),
-            reply: reason.unwrap_or_else(|| "paused".into()),
-            since: at.map(|t| t.and_utc()),
+        }) => vec![Warning::Complaints {
+            reason: reason.unwrap_or_else(|| "paused".into()),
+            since: at,
         }],
         _ => vec![],
     })

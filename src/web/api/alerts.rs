@@ -85,6 +85,13 @@ impl From<Warning> for WarningView {
                 reply: Some(reply),
                 since: Some(since.and_utc()),
             },
+            Warning::Complaints { reason, since } => WarningView {
+                kind,
+                message,
+                domain: None,
+                reply: Some(reason),
+                since: since.map(|t| t.and_utc()),
+            },
             Warning::NoDkim { .. } => WarningView {
                 kind,
                 message,
@@ -92,18 +99,6 @@ impl From<Warning> for WarningView {
                 reply: None,
                 since: None,
             },
-        }
-    }
-}
-
-impl From<crate::campaign::reports::Warning> for WarningView {
-    fn from(w: crate::campaign::reports::Warning) -> Self {
-        WarningView {
-            kind: w.kind,
-            message: w.reply.clone(),
-            domain: None,
-            reply: Some(w.reply),
-            since: w.since,
         }
     }
 }

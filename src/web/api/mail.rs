@@ -85,6 +85,7 @@ pub async fn unmatched(
         }
     };
     let rows = reports::unmatched(&state.ctx, &caller.actor(), after, page.limit + 1).await?;
+    let rows: Vec<UnmatchedReport> = rows.into_iter().map(|(report, _)| report).collect();
     Ok(HttpResponse::Ok().json(Listing::from_rows(
         rows,
         page.limit,

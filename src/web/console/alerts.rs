@@ -222,7 +222,7 @@ async fn alert_page(
                 "action": format!("/admin/alerts/{}/domains/{}/resume", view.id, urlencoding(domain)),
                 "can_resume": can_resume,
             })),
-            Warning::NoDkim { .. } => None,
+            Warning::NoDkim { .. } | Warning::Complaints { .. } => None,
         })
         .collect();
     let domains: Vec<Value> = if is_draft {
@@ -255,7 +255,12 @@ async fn alert_page(
                 // Late reports (contract §8): bounces, complaints, a pause.
                 "bounced": detail.reports.bounced, "complaints": detail.reports.complaints,
                 "paused_because": detail.reports.warnings.iter()
-                    .map(|w| loc.format("admin_alert_paused", &[("reason", &w.reply)]))
+                    .filter_map(|w| match w {
+                        Warning::Complaints { reason, .. } => {
+                            Some(loc.format("admin_alert_paused", &[("reason", reason)]))
+                        }
+                        _ => None,
+                    })
                     .collect::<Vec<_>>(),
             },
             "can_resume": view.status == AlertStatus::Paused && c.can(Role::Campaigner),

@@ -22,20 +22,19 @@ pub async fn list(c: Console) -> HttpResponse {
         let rows = reports::unmatched(&c.state.ctx, &c.actor(), None, SHOWN)
             .await
             .map_err(|e| c.campaign_fail(e))?;
-        let mut items: Vec<Value> = Vec::with_capacity(rows.len());
-        for r in rows {
-            let raw = reports::unmatched_message(&c.state.ctx, &c.actor(), r.id)
-                .await
-                .map_err(|e| c.campaign_fail(e))?;
-            items.push(json!({
-                "id": r.id,
-                "received_at": r.received_at.format("%Y-%m-%d %H:%M UTC").to_string(),
-                "from": r.from,
-                "subject": r.subject,
-                "size": c.page.locale.number(r.size as i64),
-                "text": String::from_utf8_lossy(&raw[..raw.len().min(64 * 1024)]),
-            }));
-        }
+        let items: Vec<Value> = rows
+            .into_iter()
+            .map(|(r, raw)| {
+                json!({
+                    "id": r.id,
+                    "received_at": r.received_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+                    "from": r.from,
+                    "subject": r.subject,
+                    "size": c.page.locale.number(r.size as i64),
+                    "text": String::from_utf8_lossy(&raw[..raw.len().min(64 * 1024)]),
+                })
+            })
+            .collect();
         Ok::<_, Fail>(c.render(
             "reports",
             c.t("admin_reports_title"),
