@@ -50,6 +50,16 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::commands::ExportCommand,
     },
+    /// The keys that sign count snapshots.
+    Keys {
+        #[command(subcommand)]
+        command: crate::commands::keys::KeysCommand,
+    },
+    /// Check a petition's signature log and signed counts; exits non-zero naming the first broken entry.
+    Verify {
+        #[command(flatten)]
+        source: crate::commands::verify::Source,
+    },
     /// Late bounces and spam complaints that arrive by mail.
     Bounces {
         #[command(subcommand)]
@@ -208,6 +218,8 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Import { command } => crate::commands::import(command, &settings).await,
         Command::Export { command } => crate::commands::export(command, &settings).await,
         Command::Bounces { command } => crate::commands::bounces(command, &settings).await,
+        Command::Keys { command } => crate::commands::keys::keys(command, &settings).await,
+        Command::Verify { source } => crate::commands::verify::verify(source, &settings).await,
         Command::Token {
             command:
                 TokenCommand::Create {

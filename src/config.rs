@@ -58,6 +58,13 @@ pub struct RawSettings {
     /// `data/` with PostgreSQL.
     #[serde(default)]
     pub key_dir: String,
+    /// The snapshot signing key (base64url Ed25519 seed); empty: the file
+    /// signing.key in key_dir, made on first use.
+    #[serde(default)]
+    pub signing_key: String,
+    /// Seconds between the periodic count snapshots (while a count moves).
+    #[serde(default = "default_snapshot_every_secs")]
+    pub snapshot_every_secs: u64,
     pub send_concurrency: u32,
     pub send_rate: u32,
     pub retry_base_ms: u64,
@@ -132,6 +139,9 @@ pub struct Settings {
     /// Where the generated keys are kept (`CLARION_KEY_DIR`, else beside
     /// the SQLite database, else `data/`): never in the database.
     pub key_dir: PathBuf,
+    /// `CLARION_SIGNING_KEY`, if set (else [`Settings::signing_key_file`]).
+    pub signing_key: Option<SecretString>,
+    pub snapshot_every_secs: u64,
     pub send_concurrency: u32,
     pub send_rate: u32,
     pub retry_base_ms: u64,
@@ -301,6 +311,20 @@ impl Settings {
             }
             k => Some(SecretString::from(k.to_string())),
         };
+        let signing_key = match raw.signing_key.trim() {
+            "" => None,
+            k => {
+                crate::domain::ledger::SnapshotKey::parse(k)
+                    .map_err(|e| ConfigError::invalid("signing_key", e))?;
+                Some(SecretString::from(k.to_string()))
+            }
+        };
+        if raw.snapshot_every_secs == 0 {
+            return Err(ConfigError::invalid(
+                "snapshot_every_secs",
+                "must be at least 1",
+            ));
+        }
         let key_dir = match raw.key_dir.trim() {
             "" => default_key_dir(&database_url),
             d => PathBuf::from(d),
@@ -408,6 +432,8 @@ impl Settings {
             bounce_domain,
             secret_key,
             key_dir,
+            signing_key,
+            snapshot_every_secs: raw.snapshot_every_secs,
             send_concurrency: raw.send_concurrency,
             send_rate: raw.send_rate,
             retry_base_ms: raw.retry_base_ms,
@@ -445,6 +471,15 @@ impl Settings {
     pub fn secret_key_file(&self) -> PathBuf {
         self.key_dir.join("secret.key")
     }
+
+    /// The file holding the snapshot signing key (mode 0600).
+    pub fn signing_key_file(&self) -> PathBuf {
+        self.key_dir.join("signing.key")
+    }
+}
+
+fn default_snapshot_every_secs() -> u64 {
+    60
 }
 
 /// Figment's messages can span lines; the contract wants one.

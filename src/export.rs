@@ -219,6 +219,27 @@ pub fn counts_csv(counts: &[(String, i64)]) -> std::io::Result<Vec<u8>> {
     Ok(take(w)?.0)
 }
 
+/// The dossier's `signatures.csv`: `first_name,last_name,country,confirmed_at`
+/// of confirmed signatures (never an address), with a byte-order mark.
+pub fn names_csv(rows: &[crate::db::signature_reports::NamedRow]) -> std::io::Result<Vec<u8>> {
+    let mut w = writer(BOM.to_vec());
+    w.write_record(["first_name", "last_name", "country", "confirmed_at"])
+        .map_err(csv_io)?;
+    for (first, last, country, at) in rows {
+        let at = at
+            .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .unwrap_or_default();
+        w.write_record([
+            safe_cell(first.as_deref().unwrap_or("")).as_ref(),
+            safe_cell(last.as_deref().unwrap_or("")).as_ref(),
+            country.as_str(),
+            at.as_str(),
+        ])
+        .map_err(csv_io)?;
+    }
+    Ok(take(w)?.0)
+}
+
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CountsView {
     pub confirmed: i64,

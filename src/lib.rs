@@ -13,6 +13,7 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod domain;
+pub mod dossier;
 pub mod error;
 pub mod export;
 pub mod i18n;

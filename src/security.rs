@@ -97,6 +97,28 @@ pub mod key_file {
         })
     }
 
+    /// Replaces the key in `path` with `key` (a file beside it renamed into
+    /// place: a reader sees the old key or the new one, never half of one).
+    pub fn replace(path: &Path, key: &str) -> std::io::Result<()> {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&dir)?;
+        let tmp = dir.join(format!(".secret-{}.tmp", super::random_token()));
+        let written = (|| {
+            let mut f = open_private(&tmp)?;
+            f.write_all(key.as_bytes())?;
+            f.write_all(b"\n")?;
+            f.sync_all()
+        })();
+        let renamed = written.and_then(|()| std::fs::rename(&tmp, path));
+        if renamed.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        renamed
+    }
+
     #[cfg(unix)]
     fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
         use std::os::unix::fs::OpenOptionsExt;

@@ -99,6 +99,7 @@ pub struct Background {
     stop: watch::Sender<bool>,
     worker: tokio::task::JoinHandle<()>,
     jobs: tokio::task::JoinHandle<()>,
+    snapshots: tokio::task::JoinHandle<()>,
 }
 
 /// Starts the mail worker and the periodic jobs on the current runtime.
@@ -109,9 +110,22 @@ pub fn background(
     keys: Keys,
     wakeup: Arc<tokio::sync::Notify>,
 ) -> Background {
-    let (stop, worker) = crate::mail::spawn_worker(settings, db.clone(), templates, keys, wakeup);
-    let jobs = crate::jobs::spawn(db, stop.subscribe());
-    Background { stop, worker, jobs }
+    let (stop, worker) = crate::mail::spawn_worker(
+        settings,
+        db.clone(),
+        templates.clone(),
+        keys.clone(),
+        wakeup,
+    );
+    let jobs = crate::jobs::spawn(db.clone(), stop.subscribe());
+    let ctx = crate::campaign::Context::new(db, Arc::new(settings.clone()), keys, templates);
+    let snapshots = crate::jobs::snapshots::spawn(ctx, stop.subscribe());
+    Background {
+        stop,
+        worker,
+        jobs,
+        snapshots,
+    }
 }
 
 impl Background {
@@ -127,7 +141,11 @@ impl Background {
         if let Err(e) = &jobs {
             tracing::error!(error.cause_chain = ?e, "the periodic jobs task failed");
         }
-        worker.and(jobs)
+        let snapshots = self.snapshots.await;
+        if let Err(e) = &snapshots {
+            tracing::error!(error.cause_chain = ?e, "the snapshots job failed");
+        }
+        worker.and(jobs).and(snapshots)
     }
 }
 

@@ -47,13 +47,14 @@ pub async fn find(ctx: &Context, token: &str) -> CampaignResult<Option<TokenTarg
     .await
 }
 
-/// What confirming did.
+/// What confirming did. A counted signature comes with the signer's
+/// receipt code (see [`super::evidence::receipt_code`]).
 #[derive(Debug, Clone)]
 pub enum Confirmation {
     /// Counted now.
-    Confirmed(Petition),
+    Confirmed(Petition, String),
     /// Counted before: nothing changed.
-    AlreadyConfirmed(Petition),
+    AlreadyConfirmed(Petition, String),
     /// Pending past its expiry: the person must sign again.
     Expired,
     /// No signature has this token.
@@ -78,23 +79,30 @@ pub async fn confirm(ctx: &Context, _actor: &Actor, token: &str) -> CampaignResu
             })?)
         })
         .await?;
-    let (petition_id, now_counted) = match outcome {
+    let (petition_id, signature_id, now_counted) = match outcome {
         ConfirmOutcome::Unknown => return Ok(Confirmation::Unknown),
         ConfirmOutcome::Expired { .. } => return Ok(Confirmation::Expired),
-        ConfirmOutcome::Confirmed { petition_id } => {
+        ConfirmOutcome::Confirmed {
+            petition_id,
+            signature_id,
+        } => {
             // The count went up: before anything else can fail.
             ctx.events.petitions_changed();
-            (petition_id, true)
+            (petition_id, signature_id, true)
         }
-        ConfirmOutcome::AlreadyConfirmed { petition_id } => (petition_id, false),
+        ConfirmOutcome::AlreadyConfirmed {
+            petition_id,
+            signature_id,
+        } => (petition_id, signature_id, false),
     };
+    let receipt = super::evidence::receipt_code(ctx, &signature_id);
     let petition = public::petition_by_id(ctx, &petition_id)
         .await?
         .ok_or(CampaignError::not_found("petition"))?;
     Ok(if now_counted {
-        Confirmation::Confirmed(petition)
+        Confirmation::Confirmed(petition, receipt)
     } else {
-        Confirmation::AlreadyConfirmed(petition)
+        Confirmation::AlreadyConfirmed(petition, receipt)
     })
 }
 

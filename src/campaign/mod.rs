@@ -19,6 +19,7 @@ pub mod alerts;
 pub mod cases;
 pub mod confirmations;
 mod error;
+pub mod evidence;
 pub mod input;
 pub mod lists;
 pub mod overview;

@@ -41,6 +41,18 @@ pub enum ExportCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// The dossier for an authority: one ZIP with petition.html, snapshot.json, log.json, keys.json.
+    Dossier {
+        /// The petition's slug.
+        #[arg(long)]
+        petition: String,
+        /// Add signatures.csv: first name, last name, country, confirmed_at (no address).
+        #[arg(long)]
+        names: bool,
+        /// Write here (default: SLUG-dossier.zip in the current folder).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 fn output(out: Option<PathBuf>) -> anyhow::Result<Box<dyn Write + Send>> {
@@ -104,6 +116,20 @@ pub async fn export(command: ExportCommand, settings: &Settings) -> anyhow::Resu
             let mut w = output(out)?;
             w.write_all(&csv)?;
             w.flush()?;
+        }
+        ExportCommand::Dossier {
+            petition: slug,
+            names,
+            out,
+        } => {
+            let p = petition(&ctx, &slug).await?;
+            let d = crate::campaign::evidence::dossier(&ctx, &Actor::Cli, &p.id, names)
+                .await
+                .map_err(reason)?;
+            let path = out.unwrap_or_else(|| PathBuf::from(&d.filename));
+            std::fs::write(&path, &d.bytes)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!("wrote {} ({} bytes)", path.display(), d.bytes.len());
         }
     }
     Ok(())

@@ -5,8 +5,10 @@
 pub mod bounces;
 pub mod export;
 pub mod import;
+pub mod keys;
 pub mod tokens;
 pub mod users;
+pub mod verify;
 
 pub use bounces::{bounces, BouncesCommand};
 pub use export::{export, ExportCommand};

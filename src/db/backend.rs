@@ -419,6 +419,56 @@ pub fn insert_members(
     Ok(())
 }
 
+/// Signature log entries `(petition, seq, at, kind, signature, commitment,
+/// prev, hash)`, many rows per statement.
+#[allow(clippy::type_complexity)]
+pub fn insert_log_entries(
+    conn: &mut DbConnection,
+    rows: &[(&str, i64, &str, &str, &str, &str, &str, &str)],
+) -> QueryResult<()> {
+    use super::schema::signature_log as l;
+    for chunk in rows.chunks(100) {
+        let values: Vec<_> = chunk
+            .iter()
+            .map(|r| {
+                (
+                    l::petition_id.eq(r.0),
+                    l::seq.eq(r.1),
+                    l::at.eq(r.2),
+                    l::kind.eq(r.3),
+                    l::signature_id.eq(r.4),
+                    l::commitment.eq(r.5),
+                    l::prev.eq(r.6),
+                    l::hash.eq(r.7),
+                )
+            })
+            .collect();
+        let q = diesel::insert_into(l::table).values(values);
+        match conn {
+            DbConnection::Sqlite(c) => q.execute(c)?,
+            DbConnection::Postgres(c) => q.execute(c)?,
+        };
+    }
+    Ok(())
+}
+
+/// Commitment salts `(signature, salt)`, many rows per statement.
+pub fn insert_salts(conn: &mut DbConnection, rows: &[(String, String)]) -> QueryResult<()> {
+    use super::schema::signature_salts as s;
+    for chunk in rows.chunks(400) {
+        let values: Vec<_> = chunk
+            .iter()
+            .map(|(id, salt)| (s::signature_id.eq(id), s::salt.eq(salt)))
+            .collect();
+        let q = diesel::insert_into(s::table).values(values);
+        match conn {
+            DbConnection::Sqlite(c) => q.execute(c)?,
+            DbConnection::Postgres(c) => q.execute(c)?,
+        };
+    }
+    Ok(())
+}
+
 pub fn insert_import_seen(conn: &mut DbConnection, rows: &[(&str, i64)]) -> QueryResult<()> {
     use super::supporters::import_seen;
     for chunk in rows.chunks(5000) {

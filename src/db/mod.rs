@@ -14,6 +14,7 @@ pub mod cases;
 pub mod deliveries;
 pub mod domain_pauses;
 pub mod lists;
+pub mod log;
 pub mod petitions;
 pub mod reports;
 pub mod schema;
@@ -333,8 +334,12 @@ pub fn migrate(conn: &mut DbConnection) -> DbResult<usize> {
             if !c.has_pending_migration(SQLITE_MIGRATIONS).map_err(err)? {
                 return Ok(0);
             }
-            let done = c.run_pending_migrations(SQLITE_MIGRATIONS).map_err(err)?;
-            Ok(done.len())
+            let done = c
+                .run_pending_migrations(SQLITE_MIGRATIONS)
+                .map_err(err)?
+                .len();
+            log::backfill(conn)?;
+            Ok(done)
         }
         DbConnection::Postgres(c) => {
             c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_ID})"))?;
@@ -349,7 +354,15 @@ pub fn migrate(conn: &mut DbConnection) -> DbResult<usize> {
                     }
                 })
                 .map_err(err);
-            c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_ID})"))?;
+            // Under the same lock: instances starting together log each
+            // older confirmation once.
+            let result = match result {
+                Ok(n) if n > 0 => log::backfill(conn).map(|()| n),
+                other => other,
+            };
+            if let DbConnection::Postgres(c) = conn {
+                c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_ID})"))?;
+            }
             result
         }
     }

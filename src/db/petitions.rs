@@ -45,6 +45,15 @@ pub fn insert(conn: &mut DbConnection, petition: &Petition) -> QueryResult<()> {
     diesel::insert_into(petitions::table)
         .values(petition)
         .execute(conn)?;
+    // Its signature log starts empty, with the petition: appending then
+    // only ever locks a row that exists.
+    diesel::insert_into(super::schema::signature_log_heads::table)
+        .values((
+            super::schema::signature_log_heads::petition_id.eq(&petition.id),
+            super::schema::signature_log_heads::seq.eq(0i64),
+            super::schema::signature_log_heads::hash.eq(crate::domain::ledger::GENESIS),
+        ))
+        .execute(conn)?;
     Ok(())
 }
 
@@ -59,6 +68,17 @@ pub fn get(conn: &mut DbConnection, id: &PetitionId) -> DbResult<Option<Petition
 pub fn get_by_slug(conn: &mut DbConnection, slug: &str) -> DbResult<Option<Petition>> {
     Ok(petitions::table
         .filter(petitions::slug.eq(slug))
+        .select(Petition::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// The petition a signature belongs to.
+pub fn get_by_signature(conn: &mut DbConnection, signature_id: &str) -> DbResult<Option<Petition>> {
+    use super::schema::signatures;
+    Ok(petitions::table
+        .inner_join(signatures::table)
+        .filter(signatures::id.eq(signature_id))
         .select(Petition::as_select())
         .first(conn)
         .optional()?)

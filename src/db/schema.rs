@@ -277,3 +277,67 @@ diesel::table! {
         email_hash -> Text,
     }
 }
+
+diesel::table! {
+    signature_log (petition_id, seq) {
+        petition_id -> Text,
+        seq -> BigInt,
+        at -> Text,
+        kind -> Text,
+        signature_id -> Text,
+        commitment -> Text,
+        prev -> Text,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    signature_log_heads (petition_id) {
+        petition_id -> Text,
+        seq -> BigInt,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    signature_salts (signature_id) {
+        signature_id -> Text,
+        salt -> Text,
+    }
+}
+
+diesel::table! {
+    petition_snapshots (id) {
+        id -> Text,
+        petition_id -> Text,
+        log_seq -> BigInt,
+        confirmed -> BigInt,
+        issued_at -> Timestamp,
+        key_id -> Text,
+        body -> Text,
+        signature -> Text,
+    }
+}
+
+diesel::table! {
+    signing_keys (key_id) {
+        key_id -> Text,
+        public_key -> Text,
+        created -> Timestamp,
+        retired -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(signature_log -> petitions (petition_id));
+diesel::joinable!(petition_snapshots -> petitions (petition_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    signature_log,
+    signature_log_heads,
+    signature_salts,
+    petition_snapshots,
+    signing_keys,
+    petitions,
+);
+diesel::allow_tables_to_appear_in_same_query!(signature_log, signatures);
+diesel::allow_tables_to_appear_in_same_query!(signature_salts, signatures);
+diesel::allow_tables_to_appear_in_same_query!(signature_log, supporters);

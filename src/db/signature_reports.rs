@@ -249,6 +249,34 @@ pub struct SupporterSignature {
     pub last_name: Option<String>,
 }
 
+/// `(first_name, last_name, country, confirmed_at)`.
+pub type NamedRow = (
+    Option<String>,
+    Option<String>,
+    String,
+    Option<NaiveDateTime>,
+);
+
+/// Names and countries of a petition's confirmed signatures, in order of
+/// confirmation: `(first_name, last_name, country, confirmed_at)`, no
+/// address (the dossier's `signatures.csv`).
+pub fn confirmed_names(
+    conn: &mut DbConnection,
+    petition_id: &PetitionId,
+) -> DbResult<Vec<NamedRow>> {
+    Ok(signatures::table
+        .filter(signatures::petition_id.eq(petition_id))
+        .filter(signatures::status.eq(SignatureStatus::Confirmed))
+        .order((signatures::confirmed_at.asc(), signatures::id.asc()))
+        .select((
+            signatures::first_name,
+            signatures::last_name,
+            signatures::country,
+            signatures::confirmed_at,
+        ))
+        .load(conn)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::rfc3339_from_text;

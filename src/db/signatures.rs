@@ -96,13 +96,18 @@ struct CounterDeltas {
     petitions: BTreeMap<String, (i64, i64)>,
     /// (petition id, country) → confirmed
     countries: BTreeMap<(String, String), i64>,
+    /// The signature log's entries for the confirmations counted here.
+    log: super::log::Pending,
 }
 
 impl CounterDeltas {
     fn pending(&mut self, petition: &str, n: i64) {
         self.petitions.entry(petition.to_string()).or_default().0 += n;
     }
-    fn confirmed(&mut self, petition: &str, country: &str) {
+    /// A signature counted: its petition's and country's counts, and its
+    /// entry in the signature log.
+    fn confirmed(&mut self, petition: &str, country: &str, signature: &str, email: &str) {
+        self.log.confirm(petition, signature, email);
         self.petitions.entry(petition.to_string()).or_default().1 += 1;
         *self
             .countries
@@ -110,7 +115,9 @@ impl CounterDeltas {
             .or_default() += 1;
     }
 
-    fn apply(self, conn: &mut DbConnection) -> DbResult<()> {
+    /// Writes the deltas, then the log entries (after every count, in
+    /// petition order: see `db::log`'s policy on locks).
+    fn apply(self, conn: &mut DbConnection, now: NaiveDateTime) -> DbResult<()> {
         for (id, (pending, confirmed)) in self.petitions {
             if pending == 0 && confirmed == 0 {
                 continue;
@@ -140,7 +147,7 @@ impl CounterDeltas {
                     .execute(conn)?;
             }
         }
-        Ok(())
+        self.log.append_all(conn, now)
     }
 }
 
@@ -342,7 +349,12 @@ fn sign_in_tx(
                 .execute(conn)?;
             if confirm_now {
                 deltas.pending(&s.petition_id, -1);
-                deltas.confirmed(&s.petition_id, s.country.as_str());
+                deltas.confirmed(
+                    &s.petition_id,
+                    s.country.as_str(),
+                    e.id.as_str(),
+                    s.email.as_str(),
+                );
                 // They signed before, so the supporter was there before:
                 // an unconfirmed address gives them nothing.
                 if s.email_opt_in && created {
@@ -383,7 +395,12 @@ fn sign_in_tx(
                 ))
                 .execute(conn)?;
             if confirm_now {
-                deltas.confirmed(&s.petition_id, s.country.as_str());
+                deltas.confirmed(
+                    &s.petition_id,
+                    s.country.as_str(),
+                    id.as_str(),
+                    s.email.as_str(),
+                );
                 // Counted at once: consent only for a supporter this
                 // signature created (an address nobody proved gives someone
                 // who was there before nothing).
@@ -461,7 +478,7 @@ pub fn sign_batch(
                 out[i] = Some(sign_in_tx(conn, s, now, pending_ttl, &mut deltas)?);
             }
         }
-        deltas.apply(conn)?;
+        deltas.apply(conn, now)?;
         Ok(out
             .into_iter()
             .map(|o| o.expect("every signature has an outcome"))
@@ -582,7 +599,12 @@ fn store_first_signatures(
             last_name: Some(s.last_name.as_str().to_string()),
         });
         if confirm_now {
-            deltas.confirmed(&s.petition_id, s.country.as_str());
+            deltas.confirmed(
+                &s.petition_id,
+                s.country.as_str(),
+                &signature_id,
+                s.email.as_str(),
+            );
             out[i] = Some(SignOutcome::Confirmed);
         } else {
             deltas.pending(&s.petition_id, 1);
@@ -734,6 +756,7 @@ struct Pending {
     first_name: Option<String>,
     last_name: Option<String>,
     postcode: Option<String>,
+    email: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -741,10 +764,12 @@ pub enum ConfirmOutcome {
     /// Confirmed now.
     Confirmed {
         petition_id: PetitionId,
+        signature_id: SignatureId,
     },
     /// Confirmed before: nothing changed.
     AlreadyConfirmed {
         petition_id: PetitionId,
+        signature_id: SignatureId,
     },
     /// Pending past its expiry: the person must sign again.
     Expired {
@@ -769,7 +794,8 @@ pub fn confirm(
             return Ok(ConfirmOutcome::Unknown);
         };
         let row: Option<Pending> = signatures::table
-            .find(&id)
+            .inner_join(supporters::table)
+            .filter(signatures::id.eq(&id))
             .select((
                 signatures::id,
                 signatures::petition_id,
@@ -782,6 +808,7 @@ pub fn confirm(
                 signatures::first_name,
                 signatures::last_name,
                 signatures::postcode,
+                supporters::email,
             ))
             .first(conn)
             .optional()?;
@@ -797,12 +824,16 @@ pub fn confirm(
             first_name,
             last_name,
             postcode,
+            email,
         }) = row
         else {
             return Ok(ConfirmOutcome::Unknown);
         };
         if status == SignatureStatus::Confirmed {
-            return Ok(ConfirmOutcome::AlreadyConfirmed { petition_id });
+            return Ok(ConfirmOutcome::AlreadyConfirmed {
+                petition_id,
+                signature_id: id,
+            });
         }
         if expires_at.is_some_and(|t| t <= now) {
             return Ok(ConfirmOutcome::Expired { petition_id });
@@ -821,12 +852,22 @@ pub fn confirm(
         ))
         .execute(conn)?;
         if changed == 0 {
-            return Ok(ConfirmOutcome::AlreadyConfirmed { petition_id });
+            return Ok(ConfirmOutcome::AlreadyConfirmed {
+                petition_id,
+                signature_id: id,
+            });
         }
         let mut deltas = CounterDeltas::default();
         deltas.pending(petition_id.as_str(), -1);
-        deltas.confirmed(petition_id.as_str(), &country);
-        deltas.apply(conn)?;
+        // An erased supporter's token finds nothing (`token_signature`), so
+        // the address is there; an empty one would commit to nothing.
+        deltas.confirmed(
+            petition_id.as_str(),
+            &country,
+            id.as_str(),
+            email.as_deref().unwrap_or(""),
+        );
+        deltas.apply(conn, now)?;
         // The address is proven theirs: what they typed becomes theirs.
         apply_signed_details(
             conn,
@@ -853,7 +894,10 @@ pub fn confirm(
                 now,
             )?;
         }
-        Ok(ConfirmOutcome::Confirmed { petition_id })
+        Ok(ConfirmOutcome::Confirmed {
+            petition_id,
+            signature_id: id,
+        })
     })
 }
 

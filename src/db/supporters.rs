@@ -247,6 +247,17 @@ pub fn erase(
             signatures::locale.eq(None::<String>),
         ))
         .execute(conn)?;
+    // The log records that their data is gone (once), and forgets the
+    // salts that tied its entries to the address.
+    if s.status != SupporterStatus::Erased {
+        let confirmed: Vec<(String, String)> = signatures::table
+            .filter(signatures::supporter_id.eq(id))
+            .filter(signatures::status.eq(crate::domain::SignatureStatus::Confirmed))
+            .order((signatures::petition_id.asc(), signatures::id.asc()))
+            .select((signatures::petition_id, signatures::id))
+            .load(conn)?;
+        super::log::erase(conn, &confirmed, at)?;
+    }
     let memberships = super::lists::remove_supporter(conn, id)?;
     // Only mail still waiting: a delivery a worker holds (`sending`) is
     // already on the wire and keeps its true outcome; if it comes back for a

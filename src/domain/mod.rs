@@ -95,6 +95,7 @@ mod country;
 mod email;
 mod error;
 mod ids;
+pub mod ledger;
 mod mask;
 mod name;
 mod slug;

@@ -1,12 +1,14 @@
 //! Periodic jobs: housekeeping that runs on a timer in every process that
 //! runs the mail worker (`serve` and `worker`), beside it but apart from the
 //! queue. Today: deleting pending signatures whose confirmation time ran out
-//! ([`sweeps`]); the retention and snapshot jobs that are coming belong here.
+//! ([`sweeps`]) and signing count snapshots ([`snapshots`]); the retention
+//! job that is coming belongs here.
 //!
 //! A job owns its schedule and its logging; it never sends mail and never
 //! answers a request. Each run is a few bounded statements, so a slow one
 //! delays only the next run.
 
+pub mod snapshots;
 pub mod sweeps;
 
 use std::time::Duration;

@@ -26,6 +26,7 @@ mod deliverability;
 mod demo;
 mod dkim;
 mod edge;
+mod evidence;
 mod hardening;
 mod hardening_mail;
 mod health;

@@ -4,6 +4,7 @@
 pub mod alerts;
 pub mod auth;
 pub mod cases;
+pub mod evidence;
 pub mod input;
 pub mod lists;
 pub mod mail;
@@ -34,6 +35,7 @@ pub const JSON_LIMIT: usize = 1024 * 1024;
         alerts::send, alerts::cancel, alerts::resume, alerts::resume_domain,
         mail::inbound, mail::unmatched, mail::unmatched_message, mail::discard_unmatched,
         signatures::list, signatures::csv, signatures::counts_route,
+        evidence::create_snapshot, evidence::dossier,
         lists::create, lists::list, lists::get, lists::add_members, lists::import,
         supporters::list, supporters::get, supporters::export, supporters::erase,
         tokens::list, tokens::revoke,
@@ -137,6 +139,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 "/petitions/{id}/counts",
                 web::get().to(signatures::counts_route),
             )
+            .route(
+                "/petitions/{id}/snapshots",
+                web::post().to(evidence::create_snapshot),
+            )
+            .route("/petitions/{id}/dossier", web::get().to(evidence::dossier))
             .route("/lists", web::post().to(lists::create))
             .route("/lists", web::get().to(lists::list))
             .route("/lists/{id}", web::get().to(lists::get))

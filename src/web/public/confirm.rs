@@ -14,6 +14,7 @@ use serde_json::json;
 use super::pages::thanks_page;
 use super::{Fail, Framing, Page};
 use crate::campaign::confirmations::{self, Confirmation};
+use crate::campaign::evidence;
 use crate::campaign::public::{self, Petition};
 use crate::campaign::Actor;
 use crate::domain::{PetitionId, SignatureStatus};
@@ -76,7 +77,8 @@ pub async fn show(
         page = page_for(&req, &state, target.locale.as_deref());
         let petition = petition_by_id(&state, &target.petition_id).await?;
         if target.status == SignatureStatus::Confirmed {
-            return Ok(thanks_page(&state, &page, &petition, Some(true)));
+            let receipt = evidence::receipt_code(&state.ctx, &target.signature_id);
+            return Ok(thanks_page(&state, &page, &petition, Some(&receipt)));
         }
         if target.expired {
             return Ok(expired(&state, &page));
@@ -112,8 +114,9 @@ pub async fn confirm(
         match confirmations::confirm(&state.ctx, &Actor::Public, &token).await? {
             Confirmation::Unknown => Err(Fail::NotFound),
             Confirmation::Expired => Ok(expired(&state, &page)),
-            Confirmation::Confirmed(petition) | Confirmation::AlreadyConfirmed(petition) => {
-                Ok(thanks_page(&state, &page, &petition, Some(true)))
+            Confirmation::Confirmed(petition, receipt)
+            | Confirmation::AlreadyConfirmed(petition, receipt) => {
+                Ok(thanks_page(&state, &page, &petition, Some(&receipt)))
             }
         }
     }

@@ -17,6 +17,7 @@
 
 pub mod cache;
 pub mod confirm;
+pub mod evidence;
 pub mod limiter;
 pub mod pages;
 pub mod signing;
@@ -78,6 +79,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::get().to(pages::counts),
         )
         .route("/petitions/{slug}/embed", web::get().to(pages::embed))
+        .route(
+            "/petitions/{slug}/log.json",
+            web::get().to(evidence::log_json),
+        )
+        .route(
+            "/petitions/{slug}/snapshot.json",
+            web::get().to(evidence::snapshot_json),
+        )
+        .route(
+            "/petitions/{slug}/snapshots.json",
+            web::get().to(evidence::snapshots_json),
+        )
+        .route(
+            "/petitions/{slug}/verify",
+            web::get().to(evidence::verify_page),
+        )
+        .route(
+            "/.well-known/clarion-keys.json",
+            web::get().to(evidence::keys_json),
+        )
+        .route("/receipts/{code}", web::get().to(evidence::receipt))
         .route("/confirm/{token}", web::get().to(confirm::show))
         .route("/confirm/{token}", web::post().to(confirm::confirm))
         .route("/unsubscribe/{token}", web::get().to(unsubscribe::show))

@@ -253,13 +253,14 @@ pub async fn thanks(
     result.unwrap_or_else(|f| page.error(&state, f))
 }
 
-/// The thanks page; `confirmed` says the visitor just confirmed (or had
-/// confirmed) their signature, so there is no "check your email".
+/// The thanks page; a `receipt` says the visitor just confirmed (or had
+/// confirmed) their signature, so there is no "check your email" but their
+/// receipt code.
 pub fn thanks_page(
     state: &AppState,
     page: &Page,
     p: &Petition,
-    confirmed: Option<bool>,
+    receipt: Option<&str>,
 ) -> HttpResponse {
     let url = format!("{}/petitions/{}", state.settings.base_url, p.slug);
     let l = page.locale;
@@ -279,8 +280,8 @@ pub fn thanks_page(
         enc(&subject).replace('+', "%20"),
         enc(&body).replace('+', "%20")
     );
-    let (title, message) = match confirmed {
-        Some(true) => (
+    let (title, message) = match receipt {
+        Some(_) => (
             l.get("confirmed_title").to_string(),
             l.format("confirmed_body", &[("title", &p.title)]),
         ),
@@ -302,6 +303,10 @@ pub fn thanks_page(
             "share_url": url,
             "share_links": share,
             "mailto": mailto,
+            "receipt": receipt.map(|code| json!({
+                "code": code,
+                "href": format!("/receipts/{code}{}", page.lang_query()),
+            })),
         }),
         Framing::Nobody,
     )
