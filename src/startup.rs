@@ -110,7 +110,7 @@ pub fn background(
     wakeup: Arc<tokio::sync::Notify>,
 ) -> Background {
     let (stop, worker) = crate::mail::spawn_worker(settings, db.clone(), templates, keys, wakeup);
-    let jobs = crate::jobs::spawn(db, stop.subscribe());
+    let jobs = crate::jobs::spawn(db, settings.default_locale.clone(), stop.subscribe());
     Background { stop, worker, jobs }
 }
 

@@ -22,10 +22,46 @@ use crate::web::public::Fail;
 
 const FIELDS: [&str; 4] = ["case_id", "petition_id", "subject", "body_markdown"];
 
+/// Words of a text field given as a list: `KG, KZ` or `ru en`.
+fn words(form: &super::Form, name: &str) -> Value {
+    json!(form
+        .get(name)
+        .unwrap_or("")
+        .split([',', ' ', ';'])
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>())
+}
+
+/// A `datetime-local` value (`2026-12-01T09:00`, read as UTC, as the form
+/// says) as RFC 3339; anything else as typed, for the action to judge.
+fn utc_time(raw: &str) -> String {
+    let raw = raw.trim();
+    match raw.len() {
+        16 if raw.as_bytes()[10] == b'T' => format!("{raw}:00Z"),
+        19 if raw.as_bytes()[10] == b'T' => format!("{raw}Z"),
+        _ => raw.to_string(),
+    }
+}
+
 /// The alert fields of a console form as the API's JSON body.
 fn body_of(form: &super::Form) -> Value {
     let mut v = form.json(&FIELDS);
     v["list_ids"] = json!(form.all("list_ids"));
+    // "Leave out people who already signed" names the alert's petition.
+    let petition = form.get("petition_id").map(str::trim).unwrap_or("");
+    v["exclude_signers_of"] = if form.get("exclude_signers") == Some("yes") && !petition.is_empty()
+    {
+        json!([petition])
+    } else {
+        json!([])
+    };
+    v["exclude_signers"] = json!(form.get("exclude_signers") == Some("yes"));
+    v["countries"] = words(form, "countries");
+    v["locales"] = words(form, "locales");
+    if let Some(t) = form.get("send_by").filter(|t| !t.trim().is_empty()) {
+        v["send_by"] = json!(utc_time(t));
+    }
     // Markdown keeps its spacing; only the surrounding blank lines go.
     if let Some(b) = form.get("body_markdown") {
         if !b.trim().is_empty() {
@@ -39,17 +75,25 @@ fn body_of(form: &super::Form) -> Value {
 /// field is text or absent, never of another type.
 fn draft_of(v: &Value) -> DraftForm {
     let text = |k: &str| Ok(v.get(k).and_then(Value::as_str).map(str::to_string));
-    let list_ids = v.get("list_ids").and_then(Value::as_array).map(|a| {
-        a.iter()
-            .filter_map(|v| v.as_str().map(String::from))
-            .collect()
-    });
+    let strings = |k: &str| {
+        Ok(v.get(k).and_then(Value::as_array).map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        }))
+    };
     DraftForm {
-        case_id: text("case_id"),
-        petition_id: text("petition_id"),
-        list_ids: Ok(list_ids),
-        subject: text("subject"),
-        body_markdown: text("body_markdown"),
+        exclude_signers_of: strings("exclude_signers_of"),
+        countries: strings("countries"),
+        locales: strings("locales"),
+        send_by: text("send_by"),
+        ..DraftForm::new(
+            text("case_id"),
+            text("petition_id"),
+            strings("list_ids"),
+            text("subject"),
+            text("body_markdown"),
+        )
     }
 }
 
@@ -221,6 +265,12 @@ async fn alert_page(
                 "button": loc.format("admin_domain_resume", &[("domain", domain)]),
                 "action": format!("/admin/alerts/{}/domains/{}/resume", view.id, urlencoding(domain)),
                 "can_resume": can_resume,
+            })),
+            Warning::LateEta { eta, send_by } => Some(json!({
+                "text": loc.format("admin_alert_eta_late", &[
+                    ("eta", &super::when(*eta)), ("send_by", &super::when(*send_by)),
+                ]),
+                "kind": "eta_after_send_by",
             })),
             Warning::NoDkim { .. } | Warning::Complaints { .. } => None,
         })
