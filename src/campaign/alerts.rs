@@ -490,6 +490,17 @@ pub fn actor_key(actor: &Actor) -> String {
     }
 }
 
+/// Whether `actor` may approve alert `a`'s send now: it waits for
+/// approval, and `actor` is a campaigner who neither wrote it nor asked
+/// for the send (what [`approve`] checks; the console shows its button by it).
+pub fn may_approve(actor: &Actor, a: &Alert) -> bool {
+    let key = actor_key(actor);
+    a.status == AlertStatus::AwaitingApproval
+        && actor.require(Role::Campaigner).is_ok()
+        && !is_author(a, &key)
+        && a.send_requested_by.as_deref() != Some(key.as_str())
+}
+
 /// Whether `key` wrote alert `a` (created it or changed it last).
 fn is_author(a: &Alert, key: &str) -> bool {
     a.created_by_key.as_deref() == Some(key) || a.updated_by_key.as_deref() == Some(key)
@@ -519,6 +530,81 @@ async fn save(
     existing: Option<AlertId>,
     form: DraftForm,
 ) -> CampaignResult<AlertDetail> {
+    let (checked, now) = checked_at(ctx, form);
+    let (actor_name, key) = (actor.audit_name(), actor_key(actor));
+    ctx.write(move |c| {
+        let id = store(c, existing.as_ref(), checked, &actor_name, &key, now)?;
+        detail(c, &id, now)
+    })
+    .await
+}
+
+/// The form's own checks, and the time it is checked at.
+fn checked_at(ctx: &Context, form: DraftForm) -> (Checked, chrono::NaiveDateTime) {
+    let mut checked = check(form);
+    let now = ctx.now();
+    if checked.send_by.is_some_and(|t| t <= now) {
+        checked
+            .errors
+            .push(FieldError::new("send_by", "This time has passed."));
+    }
+    (checked, now)
+}
+
+/// How many people draft `existing` (or a new draft) would reach if `form`
+/// were saved and sent now: the form is stored and counted with the
+/// snapshot's own SQL inside a transaction that is then rolled back, so
+/// nothing is kept. Bad fields are reported as a save reports them.
+pub async fn count_draft(
+    ctx: &Context,
+    actor: &Actor,
+    existing: Option<&AlertId>,
+    form: DraftForm,
+) -> CampaignResult<i64> {
+    actor.require(Role::Campaigner)?;
+    let (checked, now) = checked_at(ctx, form);
+    let (actor_name, key) = (actor.audit_name(), actor_key(actor));
+    let existing = existing.cloned();
+    let default_locale = ctx.settings.default_locale.clone();
+    /// Why the transaction ends: always rolled back.
+    enum DryRun {
+        Counted,
+        Failed(CampaignError),
+    }
+    impl From<crate::db::DbError> for DryRun {
+        fn from(e: crate::db::DbError) -> DryRun {
+            DryRun::Failed(e.into())
+        }
+    }
+    ctx.db
+        .run(move |c| {
+            let mut out = None;
+            let r = db::write_tx(c, |c| {
+                out = Some(
+                    store(c, existing.as_ref(), checked, &actor_name, &key, now)
+                        .and_then(|id| Ok(db::alerts::audience_size(c, &id, &default_locale)?)),
+                );
+                Err::<(), _>(DryRun::Counted)
+            });
+            match (r, out) {
+                (Err(DryRun::Failed(e)), _) => Err(e),
+                (_, Some(n)) => n,
+                (_, None) => Err(CampaignError::Internal(anyhow::anyhow!("nothing counted"))),
+            }
+        })
+        .await
+}
+
+/// Stores a checked draft (a new one, or `existing` while it is a draft)
+/// with its audit entry; the database's own checks join the form's.
+fn store(
+    c: &mut DbConnection,
+    existing: Option<&AlertId>,
+    checked: Checked,
+    actor_name: &str,
+    key: &str,
+    now: chrono::NaiveDateTime,
+) -> CampaignResult<AlertId> {
     let Checked {
         mut errors,
         case_id,
@@ -530,134 +616,124 @@ async fn save(
         countries,
         locales,
         send_by,
-    } = check(form);
-    let actor_name = actor.audit_name();
-    let key = actor_key(actor);
-    let now = ctx.now();
-    if send_by.is_some_and(|t| t <= now) {
-        errors.push(FieldError::new("send_by", "This time has passed."));
+    } = checked;
+    // The checks that need the database join the others in one answer.
+    let case = match &case_id {
+        Some(raw) => match CaseId::parse(raw) {
+            Ok(id) => db::cases::get(c, &id)?.map(|_| id),
+            Err(_) => None,
+        },
+        None => None,
+    };
+    if case_id.is_some() && case.is_none() {
+        errors.push(FieldError::new("case_id", "No case has this id."));
     }
-    ctx.write(move |c| {
-        // The checks that need the database join the others in one answer.
-        let case = match &case_id {
-            Some(raw) => match CaseId::parse(raw) {
-                Ok(id) => db::cases::get(c, &id)?.map(|_| id),
-                Err(_) => None,
-            },
-            None => None,
-        };
-        if case_id.is_some() && case.is_none() {
-            errors.push(FieldError::new("case_id", "No case has this id."));
+    let petition = match &petition_id {
+        Some(raw) => match PetitionId::parse(raw) {
+            Ok(id) => db::petitions::get(c, &id)?.map(|p| (id, p)),
+            Err(_) => None,
+        },
+        None => None,
+    };
+    match &petition {
+        None if petition_id.is_some() => {
+            errors.push(FieldError::new("petition_id", "No petition has this id."));
         }
-        let petition = match &petition_id {
-            Some(raw) => match PetitionId::parse(raw) {
-                Ok(id) => db::petitions::get(c, &id)?.map(|p| (id, p)),
-                Err(_) => None,
-            },
-            None => None,
-        };
-        match &petition {
-            None if petition_id.is_some() => {
-                errors.push(FieldError::new("petition_id", "No petition has this id."));
-            }
-            // A case id that names no case is never this petition's case.
-            Some((_, p))
-                if case_id.is_some()
-                    && case
-                        .as_ref()
-                        .is_none_or(|k| k.as_str() != p.case_id.as_str()) =>
-            {
+        // A case id that names no case is never this petition's case.
+        Some((_, p))
+            if case_id.is_some()
+                && case
+                    .as_ref()
+                    .is_none_or(|k| k.as_str() != p.case_id.as_str()) =>
+        {
+            errors.push(FieldError::new(
+                "petition_id",
+                "This petition belongs to another case.",
+            ));
+        }
+        _ => {}
+    }
+    let lists = known_lists(c, list_ids.as_deref().unwrap_or_default(), &mut errors)?;
+    let mut excluded = Vec::new();
+    for raw in &exclude_signers_of {
+        match PetitionId::parse(raw) {
+            Ok(id) if db::petitions::get(c, &id)?.is_some() => excluded.push(id),
+            _ => {
                 errors.push(FieldError::new(
-                    "petition_id",
-                    "This petition belongs to another case.",
+                    "exclude_signers_of",
+                    "One or more petitions do not exist.",
                 ));
-            }
-            _ => {}
-        }
-        let lists = known_lists(c, list_ids.as_deref().unwrap_or_default(), &mut errors)?;
-        let mut excluded = Vec::new();
-        for raw in &exclude_signers_of {
-            match PetitionId::parse(raw) {
-                Ok(id) if db::petitions::get(c, &id)?.is_some() => excluded.push(id),
-                _ => {
-                    errors.push(FieldError::new(
-                        "exclude_signers_of",
-                        "One or more petitions do not exist.",
-                    ));
-                    break;
-                }
+                break;
             }
         }
-        let filter = AudienceFilter {
-            exclude_signers_of: excluded,
-            countries,
-            locales,
-        };
-        let draft = match &existing {
-            Some(id) => Some(db::alerts::get(c, id)?.ok_or(CampaignError::not_found("alert"))?),
-            None => None,
-        };
-        if !errors.is_empty() {
-            return Err(CampaignError::Invalid(errors));
+    }
+    let filter = AudienceFilter {
+        exclude_signers_of: excluded,
+        countries,
+        locales,
+    };
+    let draft = match &existing {
+        Some(id) => Some(db::alerts::get(c, id)?.ok_or(CampaignError::not_found("alert"))?),
+        None => None,
+    };
+    if !errors.is_empty() {
+        return Err(CampaignError::Invalid(errors));
+    }
+    let (Some(case_id), Some(subject), Some(body_markdown)) = (case, subject, body_markdown) else {
+        unreachable!("a missing field is an error above");
+    };
+    let alert = Alert {
+        id: draft
+            .as_ref()
+            .map(|d| d.id.clone())
+            .unwrap_or_else(AlertId::new),
+        case_id,
+        petition_id: petition.map(|(id, _)| id),
+        subject,
+        body_markdown,
+        status: AlertStatus::Draft,
+        recipients: 0,
+        created_by: Some(actor_name.to_string()),
+        created_at: draft.as_ref().map(|d| d.created_at).unwrap_or(now),
+        updated_at: now,
+        send_started_at: None,
+        finished_at: None,
+        send_at: None,
+        send_by,
+        created_by_key: draft
+            .as_ref()
+            .map_or_else(|| Some(key.to_string()), |d| d.created_by_key.clone()),
+        updated_by_key: Some(key.to_string()),
+        send_requested_by: None,
+        approved_by: None,
+        approved_at: None,
+    };
+    if draft.is_some() {
+        if !db::alerts::update_draft(c, &alert, &lists)? {
+            return Err(CampaignError::AlertNotDraft);
         }
-        let (Some(case_id), Some(subject), Some(body_markdown)) = (case, subject, body_markdown)
-        else {
-            unreachable!("a missing field is an error above");
-        };
-        let alert = Alert {
-            id: draft
-                .as_ref()
-                .map(|d| d.id.clone())
-                .unwrap_or_else(AlertId::new),
-            case_id,
-            petition_id: petition.map(|(id, _)| id),
-            subject,
-            body_markdown,
-            status: AlertStatus::Draft,
-            recipients: 0,
-            created_by: Some(actor_name.clone()),
-            created_at: draft.as_ref().map(|d| d.created_at).unwrap_or(now),
-            updated_at: now,
-            send_started_at: None,
-            finished_at: None,
-            send_at: None,
-            send_by,
-            created_by_key: draft
-                .as_ref()
-                .map_or_else(|| Some(key.clone()), |d| d.created_by_key.clone()),
-            updated_by_key: Some(key),
-            send_requested_by: None,
-            approved_by: None,
-            approved_at: None,
-        };
-        if draft.is_some() {
-            if !db::alerts::update_draft(c, &alert, &lists)? {
-                return Err(CampaignError::AlertNotDraft);
-            }
-            db::alerts::set_audience(c, &alert.id, &filter)?;
-            db::audit::record(
-                c,
-                &actor_name,
-                "alert.update",
-                "alert",
-                Some(alert.id.as_str()),
-                None,
-            )?;
-        } else {
-            db::alerts::insert(c, &alert, &lists)?;
-            db::alerts::set_audience(c, &alert.id, &filter)?;
-            db::audit::record(
-                c,
-                &actor_name,
-                "alert.create",
-                "alert",
-                Some(alert.id.as_str()),
-                None,
-            )?;
-        }
-        detail(c, &alert.id, now)
-    })
-    .await
+        db::alerts::set_audience(c, &alert.id, &filter)?;
+        db::audit::record(
+            c,
+            actor_name,
+            "alert.update",
+            "alert",
+            Some(alert.id.as_str()),
+            None,
+        )?;
+    } else {
+        db::alerts::insert(c, &alert, &lists)?;
+        db::alerts::set_audience(c, &alert.id, &filter)?;
+        db::audit::record(
+            c,
+            actor_name,
+            "alert.create",
+            "alert",
+            Some(alert.id.as_str()),
+            None,
+        )?;
+    }
+    Ok(alert.id)
 }
 
 /// The distinct lists named by `given`, sorted; "One or more lists do not

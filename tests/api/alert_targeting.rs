@@ -14,6 +14,7 @@ use diesel::prelude::*;
 use serde_json::{json, Value};
 
 use crate::backend_tests;
+use crate::console::{create_user, csrf_of, location, signed_in, Browser, PASSWORD};
 use crate::helpers::{
     assert_problem, fresh_database, spawn_app, spawn_app_with, test_settings, wait_until, Backend,
     Person, TestApp,
@@ -33,6 +34,8 @@ backend_tests!(
     a_scheduled_alert_due_while_the_service_was_down_is_sent_on_start_only_before_its_send_by,
     a_case_that_is_resolved_cancels_its_alerts_undelivered_messages,
     progress_shows_the_rate_over_the_last_minute_and_warns_when_the_eta_is_after_send_by,
+    the_console_counts_the_audience_live_and_leaves_out_signers_by_default,
+    in_the_console_a_second_campaigner_approves_and_anyone_can_schedule,
 );
 
 /// An app on `database_url` (made by `fresh_database`), with or without
@@ -955,4 +958,175 @@ async fn progress_shows_the_rate_over_the_last_minute_and_warns_when_the_eta_is_
     assert_eq!(w["eta"], a["eta"]);
     assert_eq!(w["send_by"], a["send_by"]);
     assert!(w["message"].as_str().unwrap().contains("deadline"), "{w}");
+}
+
+async fn the_console_counts_the_audience_live_and_leaves_out_signers_by_default(b: Backend) {
+    let app = spawn_app(b).await;
+    let token = app.token("campaigner").await;
+    let (case_id, petition_id) = case_and_petition(&app, &token).await;
+    let list = app
+        .seed_list(
+            "l",
+            &[
+                Person::active("aida@example.org", "Aida"),
+                Person::active("bolot@example.org", "Bolot"),
+                Person::active("cholpon@example.org", "Cholpon"),
+            ],
+        )
+        .await;
+    signed(&app, "aida@example.org", &petition_id, "confirmed").await;
+    place(&app, "cholpon@example.org", Some("KZ"), None).await;
+    let br = signed_in(&app, "campaigner").await;
+    let html = br.page("/admin/alerts/new").await;
+    assert!(
+        html.contains(r#"name="exclude_signers" value="yes" checked"#),
+        "leave out signers is ticked"
+    );
+    assert!(html.contains(r#"data-count-url="/admin/alerts/audience.json""#));
+    let csrf = csrf_of(&html);
+    let count = |fields: Vec<(&'static str, String)>| {
+        let (br, csrf) = (&br, csrf.clone());
+        async move {
+            let mut all: Vec<(&str, String)> = vec![("csrf", csrf)];
+            all.extend(fields);
+            let all: Vec<(&str, &str)> = all.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let r = br.post_raw("/admin/alerts/audience.json", &all).await;
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let base = vec![
+        ("case_id", case_id.clone()),
+        ("petition_id", petition_id.clone()),
+        ("list_ids", list.clone()),
+        ("subject", "S".to_string()),
+        ("body_markdown", "B".to_string()),
+    ];
+    let all = count(base.clone()).await;
+    assert_eq!(all["count"], 3, "{all}");
+    let mut no_signers = base.clone();
+    no_signers.push(("exclude_signers", "yes".into()));
+    let n = count(no_signers.clone()).await;
+    assert_eq!(n["count"], 2, "{n}");
+    assert!(n["text"].as_str().unwrap().contains('2'));
+    no_signers.push(("countries", "KG, kz".into()));
+    assert_eq!(
+        count(no_signers.clone()).await["count"],
+        1,
+        "Bolot has no country"
+    );
+    let mut bad = no_signers.clone();
+    bad.push(("locales", "!!".into()));
+    let e = count(bad).await;
+    assert!(e["errors"]["locales"].is_string(), "{e}");
+
+    // Saved as the form says, nothing from the counts kept.
+    let mut fields: Vec<(&str, &str)> = no_signers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    fields.push(("send_by", "2099-01-01T09:30"));
+    let r = br
+        .submit("/admin/alerts/new", "/admin/alerts", &fields)
+        .await;
+    assert_eq!(r.status(), 303);
+    let page = location(&r);
+    let id = page.rsplit('/').next().unwrap().to_string();
+    let a = app.alert(&token, &id).await;
+    assert_eq!(a["exclude_signers_of"], json!([petition_id]));
+    assert_eq!(a["countries"], json!(["KG", "KZ"]));
+    assert_eq!(a["send_by"], "2099-01-01T09:30:00Z");
+    let listed = app.get("/api/v1/alerts?limit=100", &token).await;
+    let listed: Value = listed.json().await.unwrap();
+    assert_eq!(
+        listed["items"].as_array().unwrap().len(),
+        1,
+        "the counts stored nothing"
+    );
+    let html = br.page(&page).await;
+    assert!(html.contains(r#"name="exclude_signers" value="yes" checked"#));
+    assert!(
+        html.contains("2099-01-01 09:30 UTC"),
+        "the deadline is shown"
+    );
+    assert!(html.contains(r#"value="2099-01-01T09:30""#));
+}
+
+async fn in_the_console_a_second_campaigner_approves_and_anyone_can_schedule(b: Backend) {
+    let app = spawn_app_with(b, |s| s.require_approval = true).await;
+    let token = app.token("campaigner").await;
+    let (case_id, _) = case_and_petition(&app, &token).await;
+    let list = app
+        .seed_list("l", &[Person::active("aida@example.org", "Aida")])
+        .await;
+    let author = signed_in(&app, "campaigner").await;
+    let fields = [
+        ("case_id", case_id.as_str()),
+        ("list_ids", list.as_str()),
+        ("subject", "Act now"),
+        ("body_markdown", "Please."),
+    ];
+    let r = author
+        .submit("/admin/alerts/new", "/admin/alerts", &fields)
+        .await;
+    let page = location(&r);
+    let id = page.rsplit('/').next().unwrap().to_string();
+    let confirm = author.page(&format!("{page}/send")).await;
+    assert!(confirm.contains("id=\"four-eyes\""), "{confirm}");
+    let r = author
+        .submit(&format!("{page}/send"), &format!("{page}/send"), &[])
+        .await;
+    assert_eq!(r.status(), 303);
+    let html = author.page(&page).await;
+    assert!(html.contains("id=\"awaiting-approval\""));
+    assert!(
+        !html.contains("id=\"approve-button\""),
+        "the author gets no button"
+    );
+    let r = author.submit(&page, &format!("{page}/approve"), &[]).await;
+    assert_eq!(r.status(), 403);
+
+    create_user(&app, "second@example.org", "campaigner").await;
+    let second = Browser::new(&app);
+    assert_eq!(
+        second.login("second@example.org", PASSWORD).await.status(),
+        303
+    );
+    let html = second.page(&page).await;
+    assert!(html.contains("id=\"approve-button\""));
+    let r = second.submit(&page, &format!("{page}/approve"), &[]).await;
+    assert_eq!(r.status(), 303);
+    app.smtp.wait_for(1, Duration::from_secs(20)).await;
+    let done = app.wait_alert_done(&token, &id).await;
+    assert_eq!(done["approved_by"], "user:second@example.org");
+    let html = second.page(&page).await;
+    assert!(html.contains("user:second@example.org"));
+    assert!(html.contains("messages a second"), "the rate is shown");
+
+    // The second campaigner schedules the author's next draft: no approval needed.
+    let r = author
+        .submit("/admin/alerts/new", "/admin/alerts", &fields)
+        .await;
+    let page = location(&r);
+    let id = page.rsplit('/').next().unwrap().to_string();
+    let r = second
+        .submit(
+            &page,
+            &format!("{page}/schedule"),
+            &[("send_at", "2000-01-01T00:00")],
+        )
+        .await;
+    assert_eq!(r.status(), 422, "a time that has passed");
+    let r = second
+        .submit(
+            &page,
+            &format!("{page}/schedule"),
+            &[("send_at", "2099-01-01T08:00")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let a = app.alert(&token, &id).await;
+    assert_eq!(
+        (a["status"].as_str(), a["send_at"].as_str()),
+        (Some("scheduled"), Some("2099-01-01T08:00:00Z"))
+    );
+    let html = second.page(&page).await;
+    assert!(html.contains("2099-01-01 08:00 UTC"));
 }
