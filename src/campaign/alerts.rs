@@ -1495,6 +1495,65 @@ mod tests {
     }
 
     #[test]
+    fn the_rate_looks_at_the_last_minute_and_the_eta_at_what_waits() {
+        let t = |s: i64| {
+            chrono::DateTime::from_timestamp(1_800_000_000 + s, 0)
+                .unwrap()
+                .naive_utc()
+        };
+        // Started 10 s ago, 50 sent: 5/s; 100 waiting: 20 s to go.
+        let (rate, eta) = pace(AlertStatus::Sending, Some(t(0)), 50, 100, t(10));
+        assert_eq!((rate, eta), (5.0, Some(t(30))));
+        // Started long ago: only the last minute counts.
+        assert_eq!(
+            pace(AlertStatus::Sending, Some(t(0)), 60, 0, t(600)),
+            (1.0, None)
+        );
+        assert_eq!(pace(AlertStatus::Draft, None, 0, 0, t(0)), (0.0, None));
+        assert_eq!(pace(AlertStatus::Sending, Some(t(0)), 0, 9, t(5)).1, None);
+        assert_eq!(pace(AlertStatus::Paused, Some(t(0)), 5, 9, t(5)).1, None);
+        assert!(eta_warning(Some(t(31)), Some(t(30))).is_some());
+        assert!(eta_warning(Some(t(30)), Some(t(30))).is_none());
+        assert!(eta_warning(None, Some(t(30))).is_none());
+    }
+
+    #[test]
+    fn language_tags_are_compared_in_lower_case() {
+        assert_eq!(language_tag("ru_KG").as_deref(), Some("ru-kg"));
+        assert_eq!(language_tag(" EN ").as_deref(), Some("en"));
+        assert_eq!(language_tag("x"), None);
+        assert_eq!(language_tag("en gb"), None);
+        assert_eq!(language_tag("1a"), None);
+    }
+
+    #[tokio::test]
+    async fn scheduling_is_judged_by_the_contexts_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ctx, case, list) = context(dir.path()).await;
+        let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().naive_utc();
+        let ctx = ctx.with_clock(super::super::Clock::fixed(at("2030-01-01T12:00:00Z")));
+        let f = DraftForm {
+            case_id: Ok(Some(case.clone())),
+            list_ids: Ok(Some(vec![list.clone()])),
+            ..form()
+        };
+        let d = create(&ctx, &Actor::Cli, f).await.unwrap();
+        let when = |send_at: &str| ScheduleForm {
+            send_at: Ok(Some(send_at.into())),
+            send_by: Ok(None),
+        };
+        match schedule(&ctx, &Actor::Cli, &d.alert.id, when("2030-01-01T11:59:59Z")).await {
+            Err(CampaignError::Invalid(e)) => assert_eq!(e[0].field, "send_at"),
+            other => panic!("{other:?}"),
+        }
+        let s = schedule(&ctx, &Actor::Cli, &d.alert.id, when("2030-01-01T12:00:01Z"))
+            .await
+            .unwrap();
+        assert_eq!(s.alert.status, AlertStatus::Scheduled);
+        assert_eq!(s.alert.send_at, Some(at("2030-01-01T12:00:01Z")));
+    }
+
+    #[test]
     fn only_a_big_send_without_dkim_is_warned_about() {
         assert_eq!(send_warning(NO_DKIM_WARNING_AT - 1, false), None);
         assert_eq!(
