@@ -676,6 +676,14 @@ fn store(
         Some(id) => Some(db::alerts::get(c, id)?.ok_or(CampaignError::not_found("alert"))?),
         None => None,
     };
+    // An alert that is no longer a draft says so before any field does
+    // (its stored deadline may have passed since).
+    if draft
+        .as_ref()
+        .is_some_and(|d| d.status != AlertStatus::Draft)
+    {
+        return Err(CampaignError::AlertNotDraft);
+    }
     if !errors.is_empty() {
         return Err(CampaignError::Invalid(errors));
     }

@@ -376,6 +376,15 @@ async fn audience_filters_are_checked_and_change_only_while_draft(b: Backend) {
         )
         .await;
     assert_problem(r, 409).await;
+    // Even with a bad field or a deadline passed since: it is no longer a draft.
+    let r = app
+        .patch(
+            &format!("/api/v1/alerts/{id}"),
+            &token,
+            json!({"countries": ["nowhere"]}),
+        )
+        .await;
+    assert_problem(r, 409).await;
     assert_eq!(app.alert(&token, id).await["countries"], json!(["KG"]));
     let r = app
         .post(
