@@ -13,7 +13,7 @@
         .then(function (r) { return r.ok ? r.json() : null; })
         .then(function (p) {
           if (!p) { return; }
-          ["recipients", "queued", "sent", "failed"].forEach(function (k) {
+          ["recipients", "queued", "sent", "failed", "expired", "rate", "eta"].forEach(function (k) {
             var el = progress.querySelector('[data-count="' + k + '"]');
             if (el) { el.textContent = p[k]; }
           });
@@ -62,6 +62,29 @@
       timer = setTimeout(refresh, 800);
     });
   }
+})();
+
+// The audience a send would reach, counted as the compose form changes
+// (lists, "leave out people who already signed", countries, languages).
+(function () {
+  "use strict";
+  var out = document.getElementById("audience-live");
+  var form = document.getElementById("alert-form");
+  if (!out || !form || !out.dataset.countUrl) { return; }
+  var timer = null;
+  var count = function () {
+    fetch(out.dataset.countUrl, {
+      method: "POST",
+      credentials: "same-origin",
+      body: new URLSearchParams(new FormData(form))
+    })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (p) { out.textContent = p && p.text ? p.text : ""; })
+      .catch(function () { out.textContent = ""; });
+  };
+  form.addEventListener("change", function () { clearTimeout(timer); timer = setTimeout(count, 300); });
+  form.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(count, 800); });
+  count();
 })();
 
 // A form that came back with mistakes: move focus to its error summary, so

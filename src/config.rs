@@ -84,6 +84,10 @@ pub struct RawSettings {
     pub templates_dir: String,
     pub log: String,
     pub log_format: String,
+    /// Four eyes: an alert's send by its author waits for another
+    /// campaigner's approval (`CLARION_REQUIRE_APPROVAL`).
+    #[serde(default)]
+    pub require_approval: bool,
 }
 
 /// `[mail]` in the config file.
@@ -160,6 +164,9 @@ pub struct Settings {
     pub templates_dir: Option<PathBuf>,
     pub log: String,
     pub log_format: LogFormat,
+    /// Four eyes: an alert sent by its author waits for another
+    /// campaigner's or an admin's approval.
+    pub require_approval: bool,
 }
 
 impl Settings {
@@ -449,6 +456,7 @@ impl Settings {
             templates_dir,
             log: raw.log,
             log_format,
+            require_approval: raw.require_approval,
         })
     }
 }

@@ -55,7 +55,8 @@ impl From<CampaignError> for ApiError {
             | CampaignError::ListNameTaken { .. }
             | CampaignError::UserEmailTaken
             | CampaignError::AlertNotDraft
-            | CampaignError::AlertNotPaused) => ApiError::Conflict(e.to_string()),
+            | CampaignError::AlertNotPaused
+            | CampaignError::AlertNotAwaitingApproval) => ApiError::Conflict(e.to_string()),
             e @ CampaignError::UnreadableFile(_) => ApiError::BadRequest(e.to_string()),
             // The API names the missing column; the console puts it beside
             // the file field (`CampaignError::field`).

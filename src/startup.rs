@@ -117,7 +117,11 @@ pub fn background(
         keys.clone(),
         wakeup,
     );
-    let jobs = crate::jobs::spawn(db.clone(), stop.subscribe());
+    let jobs = crate::jobs::spawn(
+        db.clone(),
+        settings.default_locale.clone(),
+        stop.subscribe(),
+    );
     let ctx = crate::campaign::Context::new(db, Arc::new(settings.clone()), keys, templates);
     let snapshots = crate::jobs::snapshots::spawn(ctx, stop.subscribe());
     Background {

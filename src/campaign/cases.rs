@@ -5,7 +5,10 @@
 //! Policy: campaigners write, organisers read. A change to a case is audited
 //! (`case.create`, `case.update`) in the same transaction, and an update
 //! empties the public pages' petition cache, since those pages show the
-//! case. This module never renders anything: the edges do.
+//! case. A case that becomes `resolved` or `closed` cancels the
+//! undelivered messages of its alerts in the same transaction (contract
+//! §9): nothing about a case that has ended goes out after it ends. This
+//! module never renders anything: the edges do.
 
 use serde_json::{Map, Value};
 
@@ -189,6 +192,11 @@ pub async fn update(
     actor.require(Role::Campaigner)?;
     let actor_name = actor.audit_name();
     let id = id.clone();
+    let now = ctx.now();
+    let ends = matches!(
+        changes.status,
+        Some(CaseStatus::Resolved | CaseStatus::Closed)
+    );
     let changes = db::cases::CaseChanges {
         slug: changes.slug.map(String::from),
         title: changes.title,
@@ -219,6 +227,9 @@ pub async fn update(
                 Some(id.as_str()),
                 None,
             )?;
+            if ends {
+                super::alerts::cancel_for_ended_case(c, &actor_name, &id, now)?;
+            }
             db::cases::get(c, &id)?.ok_or(CampaignError::not_found("case"))
         })
         .await?;

@@ -63,6 +63,10 @@ pub enum CampaignError {
     #[error("This alert is not paused.")]
     AlertNotPaused,
 
+    /// Only an alert waiting for approval can be approved.
+    #[error("This alert is not waiting for approval.")]
+    AlertNotAwaitingApproval,
+
     /// A supporter file could not be read as CSV.
     #[error("cannot read the CSV: {0}")]
     UnreadableFile(String),
@@ -104,6 +108,7 @@ impl CampaignError {
             CampaignError::UserEmailTaken => "user_email_taken",
             CampaignError::AlertNotDraft => "alert_not_draft",
             CampaignError::AlertNotPaused => "alert_not_paused",
+            CampaignError::AlertNotAwaitingApproval => "alert_not_awaiting_approval",
             CampaignError::UnreadableFile(_) => "unreadable_file",
             CampaignError::NoEmailColumn => "no_email_column",
             CampaignError::TooLarge => "too_large",
@@ -126,6 +131,7 @@ impl CampaignError {
             | CampaignError::Invalid(_)
             | CampaignError::AlertNotDraft
             | CampaignError::AlertNotPaused
+            | CampaignError::AlertNotAwaitingApproval
             | CampaignError::Internal(_) => None,
         }
     }
@@ -189,6 +195,7 @@ mod tests {
             CampaignError::UserEmailTaken,
             CampaignError::AlertNotDraft,
             CampaignError::AlertNotPaused,
+            CampaignError::AlertNotAwaitingApproval,
             CampaignError::UnreadableFile("x".into()),
             CampaignError::NoEmailColumn,
             CampaignError::TooLarge,

@@ -355,7 +355,7 @@ pub async fn resume(
                 Some(id.as_str()),
                 None,
             )?;
-            super::alerts::detail(c, &id)
+            super::alerts::detail(c, &id, now)
         })
         .await?;
     ctx.events.mail_queued();

@@ -12,7 +12,7 @@ use diesel::prelude::*;
 use super::schema::{alert_lists, alerts, deliveries, lists};
 use super::{DbConnection, DbResult};
 use crate::domain::{
-    AlertId, AlertStatus, CaseId, DeliveryKind, DeliveryStatus, ListId, PetitionId, SupporterStatus,
+    AlertId, AlertStatus, CaseId, DeliveryKind, DeliveryStatus, ListId, PetitionId,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -30,6 +30,108 @@ pub struct Alert {
     pub updated_at: NaiveDateTime,
     pub send_started_at: Option<NaiveDateTime>,
     pub finished_at: Option<NaiveDateTime>,
+    /// When a scheduled send takes its audience and starts.
+    pub send_at: Option<NaiveDateTime>,
+    /// No delivery is made after this (those left expire).
+    pub send_by: Option<NaiveDateTime>,
+    /// Who created it and who last changed it (`token:ID`, `user:ID`,
+    /// `cli`): neither may approve its send.
+    pub created_by_key: Option<String>,
+    pub updated_by_key: Option<String>,
+    /// Who asked for the send that waits for approval (same form).
+    pub send_requested_by: Option<String>,
+    /// Who approved the send (as the audit log names them), and when.
+    pub approved_by: Option<String>,
+    pub approved_at: Option<NaiveDateTime>,
+}
+
+/// Who an alert goes to within the union of its lists (contract §9); an
+/// empty filter filters nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AudienceFilter {
+    /// People with a pending or confirmed signature on any of these
+    /// petitions are left out.
+    pub exclude_signers_of: Vec<PetitionId>,
+    /// ISO 3166-1 alpha-2 codes, upper case.
+    pub countries: Vec<String>,
+    /// Language tags, lower case (`ru` also takes `ru-kg`).
+    pub locales: Vec<String>,
+}
+
+const EXCLUDE: &str = "exclude_signers_of";
+const COUNTRY: &str = "country";
+const LOCALE: &str = "locale";
+
+/// Replaces the audience filter of alert `id`.
+pub fn set_audience(conn: &mut DbConnection, id: &AlertId, f: &AudienceFilter) -> DbResult<()> {
+    use super::schema::alert_audience as aa;
+    diesel::delete(aa::table.filter(aa::alert_id.eq(id.as_str()))).execute(conn)?;
+    let rows: Vec<_> = f
+        .exclude_signers_of
+        .iter()
+        .map(|p| (EXCLUDE, p.as_str().to_string()))
+        .chain(f.countries.iter().map(|c| (COUNTRY, c.clone())))
+        .chain(f.locales.iter().map(|l| (LOCALE, l.clone())))
+        .map(|(kind, value)| {
+            (
+                aa::alert_id.eq(id.as_str().to_string()),
+                aa::kind.eq(kind),
+                aa::value.eq(value),
+            )
+        })
+        .collect();
+    for row in rows {
+        diesel::insert_into(aa::table).values(row).execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The audience filter of alert `id`, each part sorted.
+pub fn audience(conn: &mut DbConnection, id: &AlertId) -> DbResult<AudienceFilter> {
+    use super::schema::alert_audience as aa;
+    let rows: Vec<(String, String)> = aa::table
+        .filter(aa::alert_id.eq(id.as_str()))
+        .select((aa::kind, aa::value))
+        .order((aa::kind.asc(), aa::value.asc()))
+        .load(conn)?;
+    let mut f = AudienceFilter::default();
+    for (kind, value) in rows {
+        match kind.as_str() {
+            EXCLUDE => {
+                if let Ok(p) = PetitionId::parse(&value) {
+                    f.exclude_signers_of.push(p)
+                }
+            }
+            COUNTRY => f.countries.push(value),
+            LOCALE => f.locales.push(value),
+            _ => {}
+        }
+    }
+    Ok(f)
+}
+
+/// Which parts of alert `id`'s filter are set, as the snapshot's SQL
+/// needs to know: only those become SQL, so an unfiltered send runs the
+/// same statement as ever.
+fn shape(
+    conn: &mut DbConnection,
+    id: &AlertId,
+    default_locale: &str,
+) -> DbResult<super::backend::AudienceShape> {
+    let f = audience(conn, id)?;
+    let default = default_locale.to_ascii_lowercase();
+    Ok(super::backend::AudienceShape {
+        exclude_signers: !f.exclude_signers_of.is_empty(),
+        countries: !f.countries.is_empty(),
+        locales: !f.locales.is_empty(),
+        // A supporter with no language gets the default one.
+        unset_locale: f.locales.iter().any(|l| {
+            *l == default
+                || default
+                    .strip_prefix(l.as_str())
+                    .is_some_and(|r| r.starts_with('-'))
+        }),
+    })
 }
 
 /// Deliveries of one alert by outcome.
@@ -42,6 +144,8 @@ pub struct AlertCounts {
     /// Stopped by a cancel, or skipped because the person unsubscribed,
     /// bounced or was erased after the snapshot.
     pub cancelled: i64,
+    /// Not made by the alert's `send_by`.
+    pub expired: i64,
 }
 
 fn insert_lists(
@@ -117,24 +221,30 @@ pub fn counts(conn: &mut DbConnection, alert_id: &AlertId) -> DbResult<AlertCoun
             DeliveryStatus::Sent => c.sent += n,
             DeliveryStatus::Failed => c.failed += n,
             DeliveryStatus::Cancelled => c.cancelled += n,
+            DeliveryStatus::Expired => c.expired += n,
         }
     }
     Ok(c)
 }
 
-/// Moves a draft to `sending` and queues one delivery per eligible person:
-/// the union of the alert's lists, each person once, only `active` people.
-/// Returns `None` when the alert was not a draft (already sent or
-/// cancelled): a second send never queues anything.
+/// Moves an alert in one of the statuses `from` (a draft; one approved or
+/// due) to `sending` and queues one delivery per eligible person: the
+/// union of the alert's lists, each person once, only `active` people,
+/// narrowed by its [`AudienceFilter`] (`default_locale` is the language of
+/// people who have none). Returns `None` when the alert was in none of
+/// those statuses (already sent or cancelled): a second send never queues
+/// anything.
 pub fn start_send(
     conn: &mut DbConnection,
     alert_id: &AlertId,
+    from: &[AlertStatus],
+    default_locale: &str,
     now: NaiveDateTime,
 ) -> DbResult<Option<i64>> {
     let flipped = diesel::update(
         alerts::table
             .filter(alerts::id.eq(alert_id))
-            .filter(alerts::status.eq(AlertStatus::Draft)),
+            .filter(alerts::status.eq_any(from.to_vec())),
     )
     .set((
         alerts::status.eq(AlertStatus::Sending),
@@ -145,7 +255,8 @@ pub fn start_send(
     if flipped == 0 {
         return Ok(None);
     }
-    let queued = super::backend::snapshot_audience(conn, alert_id.as_str(), now)?;
+    let shape = shape(conn, alert_id, default_locale)?;
+    let queued = super::backend::snapshot_audience(conn, alert_id.as_str(), now, shape)?;
     diesel::update(alerts::table.find(alert_id))
         .set(alerts::recipients.eq(queued as i64))
         .execute(conn)?;
@@ -162,6 +273,8 @@ pub fn cancel(conn: &mut DbConnection, alert_id: &AlertId, now: NaiveDateTime) -
     let n = diesel::update(alerts::table.filter(alerts::id.eq(alert_id)).filter(
         alerts::status.eq_any([
             AlertStatus::Draft,
+            AlertStatus::AwaitingApproval,
+            AlertStatus::Scheduled,
             AlertStatus::Sending,
             AlertStatus::Paused,
         ]),
@@ -210,12 +323,139 @@ pub fn mark_finished(
     Ok(())
 }
 
-/// Statuses of the given alerts (the worker skips deliveries of cancelled ones).
-pub fn statuses(conn: &mut DbConnection, ids: &[String]) -> DbResult<Vec<(String, String)>> {
+/// Statuses and deadlines (`send_by`) of the given alerts: the worker
+/// skips deliveries of cancelled ones and lets those past their deadline
+/// expire.
+#[allow(clippy::type_complexity)]
+pub fn statuses(
+    conn: &mut DbConnection,
+    ids: &[String],
+) -> DbResult<Vec<(String, String, Option<NaiveDateTime>)>> {
     Ok(alerts::table
         .filter(alerts::id.eq_any(ids))
-        .select((alerts::id, alerts::status))
+        .select((alerts::id, alerts::status, alerts::send_by))
         .load(conn)?)
+}
+
+/// Moves alert `id` from one of the statuses `from` to `to`; `false` when
+/// it was in none of them (nothing changed).
+pub fn move_status(
+    conn: &mut DbConnection,
+    id: &AlertId,
+    from: &[AlertStatus],
+    to: AlertStatus,
+    now: NaiveDateTime,
+) -> DbResult<bool> {
+    Ok(diesel::update(
+        alerts::table
+            .filter(alerts::id.eq(id))
+            .filter(alerts::status.eq_any(from.to_vec())),
+    )
+    .set((alerts::status.eq(to), alerts::updated_at.eq(now)))
+    .execute(conn)?
+        > 0)
+}
+
+/// Sets when alert `id` is sent and by when its deliveries must be made.
+pub fn set_times(
+    conn: &mut DbConnection,
+    id: &AlertId,
+    send_at: Option<NaiveDateTime>,
+    send_by: Option<NaiveDateTime>,
+) -> DbResult<()> {
+    diesel::update(alerts::table.find(id))
+        .set((alerts::send_at.eq(send_at), alerts::send_by.eq(send_by)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Notes who asked for the send of alert `id` (four eyes).
+pub fn set_send_requested_by(conn: &mut DbConnection, id: &AlertId, key: &str) -> DbResult<()> {
+    diesel::update(alerts::table.find(id))
+        .set(alerts::send_requested_by.eq(key))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Notes who approved the send of alert `id`, and when.
+pub fn set_approved(
+    conn: &mut DbConnection,
+    id: &AlertId,
+    by: &str,
+    at: NaiveDateTime,
+) -> DbResult<()> {
+    diesel::update(alerts::table.find(id))
+        .set((alerts::approved_by.eq(by), alerts::approved_at.eq(at)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Scheduled alerts whose `send_at` has come, the earliest first.
+pub fn due_scheduled(conn: &mut DbConnection, now: NaiveDateTime) -> DbResult<Vec<Alert>> {
+    Ok(alerts::table
+        .filter(alerts::status.eq(AlertStatus::Scheduled))
+        .filter(alerts::send_at.le(now))
+        .order(alerts::send_at.asc())
+        .select(Alert::as_select())
+        .load(conn)?)
+}
+
+/// Alerts still sending (or paused) whose `send_by` has passed.
+pub fn past_deadline(conn: &mut DbConnection, now: NaiveDateTime) -> DbResult<Vec<AlertId>> {
+    Ok(alerts::table
+        .filter(alerts::status.eq_any([AlertStatus::Sending, AlertStatus::Paused]))
+        .filter(alerts::send_by.le(now))
+        .select(alerts::id)
+        .load(conn)?)
+}
+
+/// Marks alert `id`, sending or paused, `sent` once none of its deliveries
+/// waits: what [`mark_finished`] does, for an alert whose deadline passed
+/// while it was paused too.
+pub fn finish_past_deadline(
+    conn: &mut DbConnection,
+    id: &AlertId,
+    now: NaiveDateTime,
+) -> DbResult<()> {
+    if !super::deliveries::alert_has_waiting(conn, id)? {
+        diesel::update(
+            alerts::table
+                .filter(alerts::id.eq(id))
+                .filter(alerts::status.eq_any([AlertStatus::Sending, AlertStatus::Paused])),
+        )
+        .set((
+            alerts::status.eq(AlertStatus::Sent),
+            alerts::finished_at.eq(now),
+            alerts::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Alerts of case `case` whose messages may still go out: sending,
+/// paused, scheduled or waiting for approval.
+pub fn undelivered_of_case(conn: &mut DbConnection, case: &CaseId) -> DbResult<Vec<AlertId>> {
+    Ok(alerts::table
+        .filter(alerts::case_id.eq(case))
+        .filter(alerts::status.eq_any([
+            AlertStatus::AwaitingApproval,
+            AlertStatus::Scheduled,
+            AlertStatus::Sending,
+            AlertStatus::Paused,
+        ]))
+        .select(alerts::id)
+        .load(conn)?)
+}
+
+/// Deliveries of alert `id` sent since `since`, for its rate.
+pub fn sent_since(conn: &mut DbConnection, id: &AlertId, since: NaiveDateTime) -> DbResult<i64> {
+    Ok(deliveries::table
+        .filter(deliveries::alert_id.eq(id))
+        .filter(deliveries::status.eq(DeliveryStatus::Sent))
+        .filter(deliveries::sent_at.ge(since))
+        .count()
+        .get_result(conn)?)
 }
 
 /// The newest alerts first.
@@ -252,6 +492,8 @@ pub fn update_draft(conn: &mut DbConnection, alert: &Alert, list_ids: &[ListId])
         alerts::subject.eq(&alert.subject),
         alerts::body_markdown.eq(&alert.body_markdown),
         alerts::updated_at.eq(alert.updated_at),
+        alerts::updated_by_key.eq(&alert.updated_by_key),
+        alerts::send_by.eq(alert.send_by),
     ))
     .execute(conn)?;
     if n == 0 {
@@ -263,26 +505,15 @@ pub fn update_draft(conn: &mut DbConnection, alert: &Alert, list_ids: &[ListId])
 }
 
 /// How many people a send would reach now: the union of the alert's lists,
-/// each person once, active and with an address (as the send snapshot).
-pub fn audience_size(conn: &mut DbConnection, alert_id: &AlertId) -> DbResult<i64> {
-    use super::schema::{list_members, supporters};
-    let mailable: Vec<SupporterStatus> = SupporterStatus::ALL
-        .iter()
-        .copied()
-        .filter(|s| s.mailable())
-        .collect();
-    let lists = alert_lists::table
-        .filter(alert_lists::alert_id.eq(alert_id))
-        .select(alert_lists::list_id);
-    let members = list_members::table
-        .filter(list_members::list_id.eq_any(lists))
-        .select(list_members::supporter_id);
-    Ok(supporters::table
-        .filter(supporters::id.eq_any(members))
-        .filter(supporters::status.eq_any(mailable))
-        .filter(supporters::email.is_not_null())
-        .count()
-        .get_result(conn)?)
+/// each person once, active and with an address, narrowed by its filter
+/// (the same SQL as the send's snapshot).
+pub fn audience_size(
+    conn: &mut DbConnection,
+    alert_id: &AlertId,
+    default_locale: &str,
+) -> DbResult<i64> {
+    let shape = shape(conn, alert_id, default_locale)?;
+    super::backend::audience_count(conn, alert_id.as_str(), shape)
 }
 
 /// Alerts whose send is under way.

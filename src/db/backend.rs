@@ -131,23 +131,75 @@ fn domain_sql(conn: &DbConnection, email: &str) -> String {
     }
 }
 
+/// Which parts of an alert's audience filter are set (`alerts::AudienceFilter`):
+/// only those become SQL, so an unfiltered send runs the statement it
+/// always ran.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AudienceShape {
+    pub exclude_signers: bool,
+    pub countries: bool,
+    pub locales: bool,
+    /// The locale filter takes the default language, so people with no
+    /// language of their own are in.
+    pub unset_locale: bool,
+}
+
+/// `FROM … WHERE …` of an alert's audience, supporters as `s`, the alert
+/// id as `{alert}`: the union of its lists, mailable people, and its
+/// filters read from `alert_audience` inside the statement (one
+/// set-based statement whatever the filter, no value spliced in).
+fn audience_sql(shape: AudienceShape) -> String {
+    let mut sql = format!(
+        "FROM alert_lists al JOIN list_members m ON m.list_id = al.list_id \
+         JOIN supporters s ON s.id = m.supporter_id \
+         WHERE al.alert_id = {{alert}} AND {mailable}",
+        mailable = mailable_supporter("s"),
+    );
+    let values = |kind: &str| {
+        format!("SELECT f.value FROM alert_audience f WHERE f.alert_id = al.alert_id AND f.kind = '{kind}'")
+    };
+    if shape.countries {
+        sql += &format!(" AND s.country IN ({})", values("country"));
+    }
+    if shape.locales {
+        // `ru` takes `ru` and `ru-KG`; tags are compared in lower case.
+        let unset = if shape.unset_locale {
+            " OR s.locale IS NULL"
+        } else {
+            ""
+        };
+        sql += &format!(
+            " AND (EXISTS (SELECT 1 FROM alert_audience f WHERE f.alert_id = al.alert_id \
+             AND f.kind = 'locale' AND (lower(s.locale) = f.value \
+             OR lower(s.locale) LIKE f.value || '-%')){unset})"
+        );
+    }
+    if shape.exclude_signers {
+        // Any signature left is pending or confirmed (expired ones are swept).
+        sql += &format!(
+            " AND NOT EXISTS (SELECT 1 FROM signatures sg WHERE sg.supporter_id = s.id \
+             AND sg.petition_id IN ({}))",
+            values("exclude_signers_of")
+        );
+    }
+    sql
+}
+
 /// Queues one alert delivery per eligible person (see `alerts::start_send`),
 /// each with its recipient's domain, in one statement.
 pub fn snapshot_audience(
     conn: &mut DbConnection,
     alert_id: &str,
     now: NaiveDateTime,
+    shape: AudienceShape,
 ) -> DbResult<usize> {
     // The kind and status are literals, like the rest of the statement.
     let select = format!(
-        "SELECT DISTINCT '{kind}', al.alert_id, s.id, '{queued}', 0, {{now}}, {{now}}, {domain} \
-         FROM alert_lists al JOIN list_members m ON m.list_id = al.list_id \
-         JOIN supporters s ON s.id = m.supporter_id \
-         WHERE al.alert_id = {{alert}} AND {mailable}",
+        "SELECT DISTINCT '{kind}', al.alert_id, s.id, '{queued}', 0, {{now}}, {{now}}, {domain} {from}",
         kind = DeliveryKind::Alert.as_str(),
         queued = DeliveryStatus::Queued.as_str(),
         domain = domain_sql(conn, "s.email"),
-        mailable = mailable_supporter("s"),
+        from = audience_sql(shape),
     );
     const INSERT: &str = "INSERT INTO deliveries (kind, alert_id, supporter_id, status, attempts, \
         next_attempt_at, created_at, domain) ";
@@ -173,6 +225,31 @@ pub fn snapshot_audience(
                 .execute(c)?
         }
     })
+}
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// How many people [`snapshot_audience`] would queue now: the same `FROM`
+/// and `WHERE`, counted.
+pub fn audience_count(
+    conn: &mut DbConnection,
+    alert_id: &str,
+    shape: AudienceShape,
+) -> DbResult<i64> {
+    let sql = format!("SELECT COUNT(DISTINCT s.id) AS n {}", audience_sql(shape));
+    let row: Count = match conn {
+        DbConnection::Sqlite(c) => diesel::sql_query(sql.replace("{alert}", "?1"))
+            .bind::<Text, _>(alert_id)
+            .get_result(c)?,
+        DbConnection::Postgres(c) => diesel::sql_query(sql.replace("{alert}", "$1"))
+            .bind::<Text, _>(alert_id)
+            .get_result(c)?,
+    };
+    Ok(row.n)
 }
 
 /// Inserts a domain pause unless that domain of that alert is paused

@@ -153,6 +153,8 @@ pub enum Outcome {
     Cancelled {
         reason: String,
     },
+    /// Not made by its alert's `send_by`, and so never made.
+    Expired,
     /// Claimed but not attempted (shutting down): back to the queue as it was.
     Released,
     /// Claimed but not attempted because its alert or domain was paused
@@ -287,6 +289,16 @@ pub fn record(
                     ))
                     .execute(conn)?;
             }
+            Outcome::Expired => {
+                diesel::update(mine(*id))
+                    .set((
+                        deliveries::status.eq(DeliveryStatus::Expired),
+                        deliveries::last_error.eq("past the alert's send_by"),
+                        deliveries::locked_by.eq(None::<String>),
+                        deliveries::locked_until.eq(None::<NaiveDateTime>),
+                    ))
+                    .execute(conn)?;
+            }
             Outcome::Held => {
                 diesel::update(mine(*id))
                     .set((
@@ -324,6 +336,23 @@ pub fn alert_has_waiting(conn: &mut DbConnection, alert_id: &AlertId) -> DbResul
             ])),
     ))
     .get_result(conn)?)
+}
+
+/// Expires the deliveries of alert `id` not yet made (queued or held;
+/// those a worker holds expire when it claims or records them): its
+/// `send_by` has passed. One statement; returns how many.
+pub fn expire_alert(conn: &mut DbConnection, alert_id: &AlertId) -> DbResult<usize> {
+    Ok(diesel::update(
+        deliveries::table
+            .filter(deliveries::alert_id.eq(alert_id))
+            .filter(deliveries::kind.eq(DeliveryKind::Alert))
+            .filter(deliveries::status.eq_any([DeliveryStatus::Queued, DeliveryStatus::Held])),
+    )
+    .set((
+        deliveries::status.eq(DeliveryStatus::Expired),
+        deliveries::last_error.eq("past the alert's send_by"),
+    ))
+    .execute(conn)?)
 }
 
 /// Holds an alert's queued deliveries (those to `domain` only, if given):

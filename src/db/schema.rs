@@ -128,6 +128,13 @@ diesel::table! {
         finished_at -> Nullable<Timestamp>,
         paused_reason -> Nullable<Text>,
         paused_at -> Nullable<Timestamp>,
+        send_at -> Nullable<Timestamp>,
+        send_by -> Nullable<Timestamp>,
+        created_by_key -> Nullable<Text>,
+        updated_by_key -> Nullable<Text>,
+        send_requested_by -> Nullable<Text>,
+        approved_by -> Nullable<Text>,
+        approved_at -> Nullable<Timestamp>,
     }
 }
 
@@ -275,6 +282,14 @@ diesel::allow_tables_to_appear_in_same_query!(
 diesel::table! {
     erased_emails (email_hash) {
         email_hash -> Text,
+    }
+}
+
+diesel::table! {
+    alert_audience (alert_id, kind, value) {
+        alert_id -> Text,
+        kind -> Text,
+        value -> Text,
     }
 }
 

@@ -114,6 +114,11 @@ word_enum!(
     /// An alert's life: drafted, sent once, finished or stopped.
     AlertStatus, "alert status" {
         Draft = "draft",
+        /// Sent by its author where four eyes are required: waits for
+        /// another campaigner's approval before its audience is taken.
+        AwaitingApproval = "awaiting_approval",
+        /// Takes its audience and starts sending at its `send_at`.
+        Scheduled = "scheduled",
         Sending = "sending",
         /// Stopped by itself (complaints passed their limit) until resumed;
         /// its undelivered messages are held.
@@ -135,6 +140,8 @@ word_enum!(
         Failed = "failed",
         /// Not to be sent: the alert was cancelled, or the person left.
         Cancelled = "cancelled",
+        /// Not made by its alert's `send_by`, so never made.
+        Expired = "expired",
     }
 );
 

@@ -1,13 +1,15 @@
 //! Periodic jobs: housekeeping that runs on a timer in every process that
 //! runs the mail worker (`serve` and `worker`), beside it but apart from the
 //! queue. Today: deleting pending signatures whose confirmation time ran out
-//! ([`sweeps`]) and signing count snapshots ([`snapshots`]); the retention
-//! job that is coming belongs here.
+//! ([`sweeps`]), starting scheduled alerts and expiring deliveries past
+//! their alert's deadline ([`alerts`]), and signing count snapshots
+//! ([`snapshots`]); the retention job that is coming belongs here.
 //!
 //! A job owns its schedule and its logging; it never sends mail and never
 //! answers a request. Each run is a few bounded statements, so a slow one
 //! delays only the next run.
 
+pub mod alerts;
 pub mod snapshots;
 pub mod sweeps;
 
@@ -15,23 +17,40 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::db::Db;
+use crate::db::{self, Db};
 
 /// How often pending signatures whose confirmation time ran out are deleted.
 pub const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
+/// How often scheduled alerts and deadlines are looked at: a scheduled
+/// alert starts at most this late, a deadline is kept to about this (the
+/// claim checks it too). Two indexed reads when nothing is due.
+pub const ALERTS_EVERY: Duration = Duration::from_secs(1);
+
 /// Runs the periodic jobs until `shutdown` turns true: each at once, then
-/// on its schedule.
-pub fn spawn(db: Db, mut shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+/// on its schedule. `default_locale` is the language of supporters who
+/// have none (an alert's language filter counts them in it).
+pub fn spawn(
+    db: Db,
+    default_locale: String,
+    mut shutdown: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut sweep = tokio::time::interval(SWEEP_EVERY);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut timing = tokio::time::interval(ALERTS_EVERY);
+        timing.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             if *shutdown.borrow() {
                 break;
             }
             tokio::select! {
                 _ = sweep.tick() => sweeps::expired_signatures(&db).await,
+                _ = timing.tick() => {
+                    let now = db::now();
+                    alerts::start_scheduled(&db, &default_locale, now).await;
+                    alerts::expire_past_deadline(&db, now).await;
+                }
                 _ = shutdown.changed() => {}
             }
         }

@@ -6,6 +6,7 @@ mod public_support;
 mod signers;
 mod smtp_sink;
 
+mod alert_targeting;
 mod alerts;
 mod api_auth;
 mod batch_signing;

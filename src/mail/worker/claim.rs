@@ -21,18 +21,37 @@ use crate::mail::kinds::{self, Batch};
 /// it lost before anything newer.
 pub(super) const REAP_EVERY: Duration = Duration::from_secs(5);
 
-/// The statuses of `ids`, typed. `db::alerts` hands them out as text.
+/// The statuses of `ids`, typed, and the deadlines (`send_by`) of those
+/// that have one. `db::alerts` hands them out as text.
+#[allow(clippy::type_complexity)]
+fn alert_states(
+    c: &mut DbConnection,
+    ids: &[AlertId],
+) -> DbResult<(
+    HashMap<AlertId, AlertStatus>,
+    HashMap<AlertId, chrono::NaiveDateTime>,
+)> {
+    let asked: Vec<String> = ids.iter().map(|id| id.as_str().to_owned()).collect();
+    let mut statuses = HashMap::new();
+    let mut deadlines = HashMap::new();
+    for (id, status, send_by) in db::alerts::statuses(c, &asked)? {
+        let (Ok(id), Ok(status)) = (AlertId::parse(&id), AlertStatus::parse(&status)) else {
+            continue;
+        };
+        if let Some(by) = send_by {
+            deadlines.insert(id.clone(), by);
+        }
+        statuses.insert(id, status);
+    }
+    Ok((statuses, deadlines))
+}
+
+/// The statuses of `ids`, typed.
 fn alert_statuses(
     c: &mut DbConnection,
     ids: &[AlertId],
 ) -> DbResult<HashMap<AlertId, AlertStatus>> {
-    let asked: Vec<String> = ids.iter().map(|id| id.as_str().to_owned()).collect();
-    Ok(db::alerts::statuses(c, &asked)?
-        .into_iter()
-        .filter_map(|(id, status)| {
-            Some((AlertId::parse(&id).ok()?, AlertStatus::parse(&status).ok()?))
-        })
-        .collect())
+    Ok(alert_states(c, ids)?.0)
 }
 
 impl Worker {
@@ -79,71 +98,72 @@ impl Worker {
             chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::seconds(120));
         let cached: HashSet<AlertId> = alert_cache.keys().cloned().collect();
         let base_url = self.composer.base_url().to_string();
-        let (claimed, recipients, signatures, alert_status, new_alerts, paused) = self
-            .db
-            .run(move |c| {
-                let now = db::now();
-                let mut claimed = Vec::new();
-                let kinds: &[DeliveryKind] = if with_priority {
-                    &[
-                        DeliveryKind::Confirmation,
-                        DeliveryKind::Test,
-                        DeliveryKind::Alert,
-                    ]
-                } else {
-                    &[DeliveryKind::Alert]
-                };
-                for &kind in kinds {
-                    let left = want - claimed.len() as i64;
-                    if left <= 0 {
-                        break;
+        let (claimed, recipients, signatures, (alert_status, deadlines), new_alerts, paused, now) =
+            self.db
+                .run(move |c| {
+                    let now = db::now();
+                    let mut claimed = Vec::new();
+                    let kinds: &[DeliveryKind] = if with_priority {
+                        &[
+                            DeliveryKind::Confirmation,
+                            DeliveryKind::Test,
+                            DeliveryKind::Alert,
+                        ]
+                    } else {
+                        &[DeliveryKind::Alert]
+                    };
+                    for &kind in kinds {
+                        let left = want - claimed.len() as i64;
+                        if left <= 0 {
+                            break;
+                        }
+                        claimed.extend(db::backend::claim(
+                            c,
+                            kind,
+                            &worker,
+                            now,
+                            now + lease,
+                            left,
+                        )?);
                     }
-                    claimed.extend(db::backend::claim(
-                        c,
-                        kind,
-                        &worker,
-                        now,
-                        now + lease,
-                        left,
-                    )?);
-                }
-                let supporter_ids: Vec<_> = claimed
-                    .iter()
-                    .filter_map(|d| d.supporter_id.clone())
-                    .collect();
-                let recipients = db::deliveries::recipients(c, &supporter_ids)?;
-                let signature_ids: Vec<_> = claimed
-                    .iter()
-                    .filter_map(|d| d.signature_id.clone())
-                    .collect();
-                let signatures = db::deliveries::confirmation_petitions(c, &signature_ids)?;
-                let alert_ids: Vec<AlertId> = claimed
-                    .iter()
-                    .filter_map(|d| d.alert_id.clone())
-                    .collect::<HashSet<_>>()
-                    .into_iter()
-                    .collect();
-                let alert_status = alert_statuses(c, &alert_ids)?;
-                let paused: HashSet<(AlertId, String)> =
-                    db::domain_pauses::paused_among(c, &alert_ids)?
+                    let supporter_ids: Vec<_> = claimed
+                        .iter()
+                        .filter_map(|d| d.supporter_id.clone())
+                        .collect();
+                    let recipients = db::deliveries::recipients(c, &supporter_ids)?;
+                    let signature_ids: Vec<_> = claimed
+                        .iter()
+                        .filter_map(|d| d.signature_id.clone())
+                        .collect();
+                    let signatures = db::deliveries::confirmation_petitions(c, &signature_ids)?;
+                    let alert_ids: Vec<AlertId> = claimed
+                        .iter()
+                        .filter_map(|d| d.alert_id.clone())
+                        .collect::<HashSet<_>>()
                         .into_iter()
                         .collect();
-                let mut new_alerts = Vec::new();
-                for id in alert_ids.iter().filter(|id| !cached.contains(*id)) {
-                    if let Some(content) = kinds::alert::alert_content(c, id, &base_url)? {
-                        new_alerts.push(content);
+                    let alert_status = alert_states(c, &alert_ids)?;
+                    let paused: HashSet<(AlertId, String)> =
+                        db::domain_pauses::paused_among(c, &alert_ids)?
+                            .into_iter()
+                            .collect();
+                    let mut new_alerts = Vec::new();
+                    for id in alert_ids.iter().filter(|id| !cached.contains(*id)) {
+                        if let Some(content) = kinds::alert::alert_content(c, id, &base_url)? {
+                            new_alerts.push(content);
+                        }
                     }
-                }
-                Ok::<_, DbError>((
-                    claimed,
-                    recipients,
-                    signatures,
-                    alert_status,
-                    new_alerts,
-                    paused,
-                ))
-            })
-            .await?;
+                    Ok::<_, DbError>((
+                        claimed,
+                        recipients,
+                        signatures,
+                        alert_status,
+                        new_alerts,
+                        paused,
+                        now,
+                    ))
+                })
+                .await?;
         for content in new_alerts {
             alert_cache.insert(content.alert_id.clone(), Arc::new(content));
         }
@@ -166,6 +186,16 @@ impl Worker {
         let mut jobs = Vec::new();
         let mut skipped: Vec<(DeliveryId, Option<AlertId>, Outcome)> = Vec::new();
         for d in claimed {
+            // Past its alert's send_by: never made (contract §9).
+            let past_deadline = d.kind == DeliveryKind::Alert
+                && d.alert_id
+                    .as_ref()
+                    .and_then(|a| deadlines.get(a))
+                    .is_some_and(|by| *by <= now);
+            if past_deadline {
+                skipped.push((d.id, d.alert_id, Outcome::Expired));
+                continue;
+            }
             let paused_domain = d.kind == DeliveryKind::Alert
                 && d.alert_id
                     .as_ref()
@@ -328,7 +358,13 @@ pub(super) async fn watch_cancellations(
                         .insert(id.clone());
                     w.remove(&id);
                 }
-                Some(AlertStatus::Draft | AlertStatus::Sent) | None => {
+                Some(
+                    AlertStatus::Draft
+                    | AlertStatus::AwaitingApproval
+                    | AlertStatus::Scheduled
+                    | AlertStatus::Sent,
+                )
+                | None => {
                     w.remove(&id);
                 }
             }

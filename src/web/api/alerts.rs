@@ -25,8 +25,22 @@ pub struct AlertView {
     pub list_ids: Vec<String>,
     pub subject: String,
     pub body_markdown: String,
-    /// draft, sending, paused, sent or cancelled
+    /// draft, awaiting_approval, scheduled, sending, paused, sent or cancelled
     pub status: String,
+    /// Petitions whose signers (pending or confirmed) are left out.
+    pub exclude_signers_of: Vec<String>,
+    /// Only supporters in these countries; `[]`: every country.
+    pub countries: Vec<String>,
+    /// Only supporters with these languages (`ru` takes `ru-KG`; people
+    /// with none count as the default language); `[]`: every language.
+    pub locales: Vec<String>,
+    /// When a scheduled alert takes its audience and starts sending.
+    pub send_at: Option<DateTime<Utc>>,
+    /// No delivery is made after this; those left are `expired`.
+    pub send_by: Option<DateTime<Utc>>,
+    /// Who approved the send (four eyes), and when.
+    pub approved_by: Option<String>,
+    pub approved_at: Option<DateTime<Utc>>,
     /// People in the audience snapshot taken at send.
     pub recipients: i64,
     /// Deliveries waiting or being sent.
@@ -35,6 +49,13 @@ pub struct AlertView {
     pub failed: i64,
     /// Not sent: cancelled, or the person left after the snapshot.
     pub cancelled: i64,
+    /// Not sent by `send_by`, so never sent.
+    pub expired: i64,
+    /// Messages sent per second over the last minute.
+    pub rate_per_s: f64,
+    /// When the last delivery is expected at that rate; null when nothing
+    /// waits or nothing is moving.
+    pub eta: Option<DateTime<Utc>>,
     /// Deliveries whose supporter bounced through them (now or in a late report).
     pub bounced: i64,
     /// Deliveries a feedback report complained about.
@@ -54,8 +75,9 @@ pub struct AlertView {
 /// `domain_paused` (a receiving domain paused after a run of policy
 /// refusals, with `domain`, `reply` (addresses masked) and `since`, until
 /// `POST /alerts/{id}/domains/{domain}/resume`), `no_dkim` (in a send's
-/// answer: a send to 5,000 people or more without DKIM). Every warning
-/// has `message`, a sentence.
+/// answer: a send to 5,000 people or more without DKIM), `eta_after_send_by`
+/// (at the present rate the last messages would go out after `send_by`:
+/// `eta` and `send_by`). Every warning has `message`, a sentence.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct WarningView {
     /// complaints, domain_paused or no_dkim
@@ -68,38 +90,45 @@ pub struct WarningView {
     pub reply: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub since: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eta: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_by: Option<DateTime<Utc>>,
 }
 
 impl From<Warning> for WarningView {
     fn from(w: Warning) -> Self {
         let (kind, message) = (w.kind().to_string(), w.message());
+        let mut view = WarningView {
+            kind,
+            message,
+            domain: None,
+            reply: None,
+            since: None,
+            eta: None,
+            send_by: None,
+        };
         match w {
             Warning::DomainPaused {
                 domain,
                 reply,
                 since,
-            } => WarningView {
-                kind,
-                message,
-                domain: Some(domain),
-                reply: Some(reply),
-                since: Some(since.and_utc()),
-            },
-            Warning::Complaints { reason, since } => WarningView {
-                kind,
-                message,
-                domain: None,
-                reply: Some(reason),
-                since: since.map(|t| t.and_utc()),
-            },
-            Warning::NoDkim { .. } => WarningView {
-                kind,
-                message,
-                domain: None,
-                reply: None,
-                since: None,
-            },
+            } => {
+                view.domain = Some(domain);
+                view.reply = Some(reply);
+                view.since = Some(since.and_utc());
+            }
+            Warning::Complaints { reason, since } => {
+                view.reply = Some(reason);
+                view.since = since.map(|t| t.and_utc());
+            }
+            Warning::NoDkim { .. } => {}
+            Warning::LateEta { eta, send_by } => {
+                view.eta = Some(eta.and_utc());
+                view.send_by = Some(send_by.and_utc());
+            }
         }
+        view
     }
 }
 
@@ -111,6 +140,9 @@ impl From<AlertDetail> for AlertView {
             counts: c,
             reports,
             warnings,
+            audience,
+            rate_per_s,
+            eta,
         } = d;
         AlertView {
             id: a.id.into(),
@@ -120,11 +152,25 @@ impl From<AlertDetail> for AlertView {
             subject: a.subject,
             body_markdown: a.body_markdown,
             status: a.status.as_str().to_string(),
+            exclude_signers_of: audience
+                .exclude_signers_of
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            countries: audience.countries,
+            locales: audience.locales,
+            send_at: a.send_at.map(|t| t.and_utc()),
+            send_by: a.send_by.map(|t| t.and_utc()),
+            approved_by: a.approved_by,
+            approved_at: a.approved_at.map(|t| t.and_utc()),
             recipients: a.recipients,
             queued: c.queued,
             sent: c.sent,
             failed: c.failed,
             cancelled: c.cancelled,
+            expired: c.expired,
+            rate_per_s,
+            eta: eta.map(|t| t.and_utc()),
             bounced: reports.bounced,
             complaints: reports.complaints,
             warnings: reports
@@ -150,6 +196,32 @@ pub struct AlertInput {
     subject: String,
     /// Markdown; rendered to sanitised HTML and to plain text.
     body_markdown: String,
+    /// Petition ids: their signers (pending or confirmed) are left out.
+    exclude_signers_of: Option<Vec<String>>,
+    /// ISO 3166-1 alpha-2 codes; empty or absent: every country.
+    countries: Option<Vec<String>>,
+    /// Language tags (`ru` also takes `ru-KG`); empty or absent: every language.
+    locales: Option<Vec<String>>,
+    /// RFC 3339: deliveries not made by then are not made (`expired`).
+    send_by: Option<String>,
+}
+
+/// `POST /alerts/{id}/schedule`.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ScheduleInput {
+    /// RFC 3339, in the future: the audience is taken and sending starts then.
+    send_at: String,
+    /// RFC 3339, after `send_at`; absent keeps the alert's own.
+    send_by: Option<String>,
+}
+
+/// `POST /alerts/{id}/audience`: how many people a send would reach now.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AudienceView {
+    pub id: String,
+    pub status: String,
+    pub recipients: i64,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -176,7 +248,7 @@ fn draft_form(body: Value) -> Result<DraftForm, ApiError> {
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(_) => Err("Must be a string.".to_string()),
     };
-    let list_ids = match map.get("list_ids") {
+    let strings = |name: &str| match map.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Array(items)) => items
             .iter()
@@ -187,11 +259,17 @@ fn draft_form(body: Value) -> Result<DraftForm, ApiError> {
         Some(_) => Err("Must be a list of strings.".to_string()),
     };
     Ok(DraftForm {
-        case_id: string("case_id"),
-        petition_id: string("petition_id"),
-        list_ids,
-        subject: string("subject"),
-        body_markdown: string("body_markdown"),
+        exclude_signers_of: strings("exclude_signers_of"),
+        countries: strings("countries"),
+        locales: strings("locales"),
+        send_by: string("send_by"),
+        ..DraftForm::new(
+            string("case_id"),
+            string("petition_id"),
+            strings("list_ids"),
+            string("subject"),
+            string("body_markdown"),
+        )
     })
 }
 
@@ -207,6 +285,40 @@ pub async fn create(
     let form = draft_form(body.json().await?)?;
     let detail = alerts::create(&state.ctx, &caller.actor(), form).await?;
     Ok(HttpResponse::Created().json(AlertView::from(detail)))
+}
+
+#[utoipa::path(patch, path = "/api/v1/alerts/{id}", tag = "alerts", request_body = AlertInput,
+    responses((status = 200, body = AlertView), (status = 404), (status = 409, description = "no longer a draft"), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn update(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: input::Body,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Campaigner)?;
+    let id = alert_id(&id)?;
+    let Value::Object(changes) = body.json().await? else {
+        return Err(ApiError::BadRequest(
+            "the body must be a JSON object".into(),
+        ));
+    };
+    // A field left out keeps its value: the draft as it stands, then the
+    // fields given.
+    let actor = caller.actor();
+    let now = AlertView::from(alerts::get(&state.ctx, &actor, &id).await?);
+    let mut merged = serde_json::json!({
+        "case_id": now.case_id, "petition_id": now.petition_id, "list_ids": now.list_ids,
+        "subject": now.subject, "body_markdown": now.body_markdown,
+        "exclude_signers_of": now.exclude_signers_of, "countries": now.countries,
+        "locales": now.locales,
+        "send_by": now.send_by.map(|t| t.to_rfc3339()),
+    });
+    for (k, v) in changes {
+        merged[k] = v;
+    }
+    let detail = alerts::update_draft(&state.ctx, &actor, &id, draft_form(merged)?).await?;
+    Ok(HttpResponse::Ok().json(AlertView::from(detail)))
 }
 
 #[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", params(PageQuery),
@@ -297,6 +409,68 @@ pub async fn send(
     let id = alert_id(&id)?;
     let detail = alerts::send(&state.ctx, &caller.actor(), &id).await?;
     Ok(HttpResponse::Accepted().json(AlertView::from(detail)))
+}
+
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/audience", tag = "alerts",
+    responses((status = 200, body = AudienceView), (status = 404)), security(("bearer" = [])))]
+pub async fn audience(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Organiser)?;
+    let id = alert_id(&id)?;
+    let a = alerts::audience(&state.ctx, &caller.actor(), &id).await?;
+    Ok(HttpResponse::Ok().json(AudienceView {
+        id: a.alert.id.into(),
+        status: a.alert.status.as_str().to_string(),
+        recipients: a.people,
+    }))
+}
+
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/schedule", tag = "alerts", request_body = ScheduleInput,
+    responses((status = 200, body = AlertView, description = "scheduled, or awaiting_approval when four eyes are required"),
+        (status = 404), (status = 409, description = "not a draft"), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn schedule(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: input::Body,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Campaigner)?;
+    let Value::Object(map) = body.json().await? else {
+        return Err(ApiError::BadRequest(
+            "the body must be a JSON object".into(),
+        ));
+    };
+    let string = |name: &str| match map.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err("Must be a string.".to_string()),
+    };
+    let form = alerts::ScheduleForm {
+        send_at: string("send_at"),
+        send_by: string("send_by"),
+    };
+    let id = alert_id(&id)?;
+    let detail = alerts::schedule(&state.ctx, &caller.actor(), &id, form).await?;
+    Ok(HttpResponse::Ok().json(AlertView::from(detail)))
+}
+
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/approve", tag = "alerts",
+    responses((status = 200, body = AlertView), (status = 403, description = "the alert's author, or who asked for the send"),
+        (status = 404), (status = 409, description = "not waiting for approval")),
+    security(("bearer" = [])))]
+pub async fn approve(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Campaigner)?;
+    let id = alert_id(&id)?;
+    let detail = alerts::approve(&state.ctx, &caller.actor(), &id).await?;
+    Ok(HttpResponse::Ok().json(AlertView::from(detail)))
 }
 
 #[utoipa::path(post, path = "/api/v1/alerts/{id}/cancel", tag = "alerts",

@@ -33,6 +33,7 @@ pub const JSON_LIMIT: usize = 1024 * 1024;
         petitions::create, petitions::list, petitions::get, petitions::update,
         alerts::create, alerts::list, alerts::get, alerts::preview, alerts::test_send,
         alerts::send, alerts::cancel, alerts::resume, alerts::resume_domain,
+        alerts::audience, alerts::schedule, alerts::approve, alerts::update,
         mail::inbound, mail::unmatched, mail::unmatched_message, mail::discard_unmatched,
         signatures::list, signatures::csv, signatures::counts_route,
         evidence::create_snapshot, evidence::dossier,
@@ -43,6 +44,7 @@ pub const JSON_LIMIT: usize = 1024 * 1024;
     components(schemas(Problem, FieldError, cases::CaseView, cases::CaseInput,
         petitions::PetitionView, petitions::PetitionInput,
         alerts::AlertView, alerts::WarningView, alerts::AlertInput, alerts::PreviewView,
+        alerts::ScheduleInput, alerts::AudienceView,
         crate::campaign::reports::IngestSummary,
         signatures::SignatureView, crate::campaign::petitions::CountsView,
         lists::ListView, lists::ListInput, lists::MemberInput,
@@ -108,10 +110,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/alerts", web::post().to(alerts::create))
             .route("/alerts", web::get().to(alerts::list))
             .route("/alerts/{id}", web::get().to(alerts::get))
+            .route("/alerts/{id}", web::patch().to(alerts::update))
             .route("/alerts/{id}/preview", web::post().to(alerts::preview))
             .route("/alerts/{id}/test", web::post().to(alerts::test_send))
             .route("/alerts/{id}/send", web::post().to(alerts::send))
             .route("/alerts/{id}/cancel", web::post().to(alerts::cancel))
+            .route("/alerts/{id}/audience", web::post().to(alerts::audience))
+            .route("/alerts/{id}/schedule", web::post().to(alerts::schedule))
+            .route("/alerts/{id}/approve", web::post().to(alerts::approve))
             .route("/alerts/{id}/resume", web::post().to(alerts::resume))
             .route("/mail/inbound", web::post().to(mail::inbound))
             .route("/mail/unmatched", web::get().to(mail::unmatched))

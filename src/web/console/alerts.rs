@@ -22,10 +22,46 @@ use crate::web::public::Fail;
 
 const FIELDS: [&str; 4] = ["case_id", "petition_id", "subject", "body_markdown"];
 
+/// Words of a text field given as a list: `KG, KZ` or `ru en`.
+fn words(form: &super::Form, name: &str) -> Value {
+    json!(form
+        .get(name)
+        .unwrap_or("")
+        .split([',', ' ', ';'])
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>())
+}
+
+/// A `datetime-local` value (`2026-12-01T09:00`, read as UTC, as the form
+/// says) as RFC 3339; anything else as typed, for the action to judge.
+fn utc_time(raw: &str) -> String {
+    let raw = raw.trim();
+    match raw.len() {
+        16 if raw.as_bytes()[10] == b'T' => format!("{raw}:00Z"),
+        19 if raw.as_bytes()[10] == b'T' => format!("{raw}Z"),
+        _ => raw.to_string(),
+    }
+}
+
 /// The alert fields of a console form as the API's JSON body.
 fn body_of(form: &super::Form) -> Value {
     let mut v = form.json(&FIELDS);
     v["list_ids"] = json!(form.all("list_ids"));
+    // "Leave out people who already signed" names the alert's petition.
+    let petition = form.get("petition_id").map(str::trim).unwrap_or("");
+    v["exclude_signers_of"] = if form.get("exclude_signers") == Some("yes") && !petition.is_empty()
+    {
+        json!([petition])
+    } else {
+        json!([])
+    };
+    v["exclude_signers"] = json!(form.get("exclude_signers") == Some("yes"));
+    v["countries"] = words(form, "countries");
+    v["locales"] = words(form, "locales");
+    if let Some(t) = form.get("send_by").filter(|t| !t.trim().is_empty()) {
+        v["send_by"] = json!(utc_time(t));
+    }
     // Markdown keeps its spacing; only the surrounding blank lines go.
     if let Some(b) = form.get("body_markdown") {
         if !b.trim().is_empty() {
@@ -39,17 +75,25 @@ fn body_of(form: &super::Form) -> Value {
 /// field is text or absent, never of another type.
 fn draft_of(v: &Value) -> DraftForm {
     let text = |k: &str| Ok(v.get(k).and_then(Value::as_str).map(str::to_string));
-    let list_ids = v.get("list_ids").and_then(Value::as_array).map(|a| {
-        a.iter()
-            .filter_map(|v| v.as_str().map(String::from))
-            .collect()
-    });
+    let strings = |k: &str| {
+        Ok(v.get(k).and_then(Value::as_array).map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        }))
+    };
     DraftForm {
-        case_id: text("case_id"),
-        petition_id: text("petition_id"),
-        list_ids: Ok(list_ids),
-        subject: text("subject"),
-        body_markdown: text("body_markdown"),
+        exclude_signers_of: strings("exclude_signers_of"),
+        countries: strings("countries"),
+        locales: strings("locales"),
+        send_by: text("send_by"),
+        ..DraftForm::new(
+            text("case_id"),
+            text("petition_id"),
+            strings("list_ids"),
+            text("subject"),
+            text("body_markdown"),
+        )
     }
 }
 
@@ -91,9 +135,119 @@ async fn options(c: &Console, values: &Value) -> Result<Value, Fail> {
     }))
 }
 
+/// A list field (`countries`, `locales`) as the text input shows it.
+fn joined(v: &Value, k: &str) -> String {
+    v.get(k)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
 fn form_values(v: &Value) -> Value {
     let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    json!({"subject": s("subject"), "body_markdown": s("body_markdown")})
+    // A `datetime-local` input shows minutes, without a zone (UTC, as its
+    // label says).
+    let send_by = s("send_by").get(..16).unwrap_or("").to_string();
+    json!({
+        "subject": s("subject"), "body_markdown": s("body_markdown"),
+        "countries": joined(v, "countries"), "locales": joined(v, "locales"),
+        "send_by": send_by,
+        // "Leave out people who already signed" is ticked unless the
+        // campaigner unticked it.
+        "exclude_signers": v.get("exclude_signers").and_then(Value::as_bool).unwrap_or(true),
+    })
+}
+
+/// The live audience count of the compose form (or draft `id`'s form):
+/// `{count, text}`, or `{errors}` while a field is wrong.
+pub async fn audience_count(p: Posted, id: Option<web::Path<String>>) -> HttpResponse {
+    let Posted { c, form } = p;
+    let r = async {
+        c.require(Role::Campaigner)?;
+        let id = match id {
+            Some(raw) => Some(alert_id(&raw)?),
+            None => None,
+        };
+        let body = body_of(&form);
+        let answer = match alerts::count_draft(&c.state.ctx, &c.actor(), id.as_ref(), draft_of(&body))
+            .await
+        {
+            Ok(n) => json!({
+                "count": n,
+                "text": c.page.locale.format("admin_audience_live", &[("count", &c.page.locale.number(n))]),
+            }),
+            Err(e) => match c.outcome(e) {
+                Outcome::Fields(errors) => json!({"errors": errors_map(&errors)}),
+                Outcome::Fail(f) => return Err(f),
+            },
+        };
+        Ok(HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(answer))
+    }
+    .await;
+    c.finish(r)
+}
+
+pub async fn audience_count_new(p: Posted) -> HttpResponse {
+    audience_count(p, None).await
+}
+
+pub async fn audience_count_of(p: Posted, id: web::Path<String>) -> HttpResponse {
+    audience_count(p, Some(id)).await
+}
+
+/// Schedules the draft for the form's `send_at` (and `send_by`), read as UTC.
+pub async fn schedule(p: Posted, id: web::Path<String>) -> HttpResponse {
+    let Posted { c, form } = p;
+    let r = async {
+        c.require(Role::Campaigner)?;
+        let id = alert_id(&id)?;
+        let time = |k: &str| Ok(form.get(k).filter(|t| !t.trim().is_empty()).map(utc_time));
+        let f = alerts::ScheduleForm {
+            send_at: time("send_at"),
+            send_by: time("send_by"),
+        };
+        match alerts::schedule(&c.state.ctx, &c.actor(), &id, f).await {
+            Ok(_) => Ok(see_other(&format!("/admin/alerts/{id}"))),
+            Err(e) => match c.outcome(e) {
+                Outcome::Fields(errors) => {
+                    alert_page(
+                        &c,
+                        &id,
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        None,
+                        None,
+                        &errors,
+                    )
+                    .await
+                }
+                Outcome::Fail(f) => Err(f),
+            },
+        }
+    }
+    .await;
+    c.finish(r)
+}
+
+/// Approves a send that waits for a second pair of eyes.
+pub async fn approve(p: Posted, id: web::Path<String>) -> HttpResponse {
+    let Posted { c, form: _ } = p;
+    let r = async {
+        c.require(Role::Campaigner)?;
+        let id = alert_id(&id)?;
+        alerts::approve(&c.state.ctx, &c.actor(), &id)
+            .await
+            .map_err(|e| c.campaign_fail(e))?;
+        Ok(see_other(&format!("/admin/alerts/{id}")))
+    }
+    .await;
+    c.finish(r)
 }
 
 async fn compose_page(
@@ -110,6 +264,7 @@ async fn compose_page(
         json!({
             "options": opts, "form": form_values(&values), "errors": errors_map(errors),
             "has_errors": !errors.is_empty(), "action": "/admin/alerts", "preview_action": false,
+            "audience_url": "/admin/alerts/audience.json",
         }),
     ))
 }
@@ -173,6 +328,7 @@ async fn alert_page(
     status: StatusCode,
     edited: Option<(Value, Vec<FieldError>)>,
     done: Option<&str>,
+    schedule_errors: &[FieldError],
 ) -> Result<HttpResponse, Fail> {
     let actor = c.actor();
     let detail = alerts::get(&c.state.ctx, &actor, id)
@@ -190,6 +346,10 @@ async fn alert_page(
         None => json!({
             "case_id": view.case_id, "petition_id": view.petition_id,
             "list_ids": detail.list_ids, "subject": view.subject, "body_markdown": view.body_markdown,
+            "countries": detail.audience.countries, "locales": detail.audience.locales,
+            "send_by": view.send_by.map(|t| t.format("%Y-%m-%dT%H:%M").to_string()),
+            "exclude_signers": view.petition_id.as_ref()
+                .is_some_and(|p| detail.audience.exclude_signers_of.contains(p)),
         }),
     };
     let errors = edited.map(|e| e.1).unwrap_or_default();
@@ -203,7 +363,7 @@ async fn alert_page(
         Some("saved") => Some(c.t("admin_saved").to_string()),
         _ => None,
     };
-    let done_count = n.sent + n.failed + n.cancelled;
+    let done_count = n.sent + n.failed + n.cancelled + n.expired;
     let loc = c.page.locale;
     let can_resume = c.can(Role::Campaigner);
     let warnings: Vec<Value> = detail
@@ -221,6 +381,13 @@ async fn alert_page(
                 "button": loc.format("admin_domain_resume", &[("domain", domain)]),
                 "action": format!("/admin/alerts/{}/domains/{}/resume", view.id, urlencoding(domain)),
                 "can_resume": can_resume,
+            })),
+            Warning::LateEta { eta, send_by } => Some(json!({
+                "text": loc.format("admin_alert_eta_late", &[
+                    ("eta", &super::when(*eta)), ("send_by", &super::when(*send_by)),
+                ]),
+                "kind": "eta_after_send_by",
+                "can_resume": false,
             })),
             Warning::NoDkim { .. } | Warning::Complaints { .. } => None,
         })
@@ -250,6 +417,12 @@ async fn alert_page(
                 "id": view.id, "subject": view.subject,
                 "status": c.t(&format!("admin_alert_status_{status_word}")),
                 "is_draft": is_draft, "is_sending": view.status == AlertStatus::Sending,
+                "send_at": view.send_at.map(super::when), "send_by": view.send_by.map(super::when),
+                "approved_by": view.approved_by,
+                "awaiting_approval": view.status == AlertStatus::AwaitingApproval,
+                "expired": n.expired,
+                "rate": loc.format("admin_alert_rate", &[("rate", &format!("{:.1}", detail.rate_per_s))]),
+                "eta": detail.eta.map(super::when),
                 "recipients": view.recipients, "queued": n.queued, "sent": n.sent,
                 "failed": n.failed, "done": done_count, "max": view.recipients.max(done_count).max(1),
                 // Late reports (contract §8): bounces, complaints, a pause.
@@ -268,8 +441,13 @@ async fn alert_page(
             "action": format!("/admin/alerts/{}", view.id),
             "preview_action": format!("/admin/alerts/{}/preview", view.id),
             "can_send": is_draft && c.can(Role::Campaigner),
-            "can_cancel": matches!(view.status, AlertStatus::Sending | AlertStatus::Paused)
+            "can_cancel": matches!(view.status, AlertStatus::Sending | AlertStatus::Paused
+                | AlertStatus::Scheduled | AlertStatus::AwaitingApproval)
                 && c.can(Role::Campaigner),
+            "can_approve": alerts::may_approve(&actor, view),
+            "schedule_errors": errors_map(schedule_errors),
+            "four_eyes": c.state.ctx.settings.require_approval,
+            "audience_url": format!("/admin/alerts/{}/audience.json", view.id),
             "options": opts,
             "form": form_values(&values),
             "errors": errors_map(&errors),
@@ -290,7 +468,7 @@ async fn alert_page(
 pub async fn show(c: Console, id: web::Path<String>, q: web::Query<Done>) -> HttpResponse {
     let r = async {
         let id = alert_id(&id)?;
-        alert_page(&c, &id, StatusCode::OK, None, q.done.as_deref()).await
+        alert_page(&c, &id, StatusCode::OK, None, q.done.as_deref(), &[]).await
     }
     .await;
     c.finish(r)
@@ -313,6 +491,7 @@ pub async fn update(p: Posted, id: web::Path<String>) -> HttpResponse {
                         StatusCode::UNPROCESSABLE_ENTITY,
                         Some((body, errors)),
                         None,
+                        &[],
                     )
                     .await
                 }
@@ -419,6 +598,7 @@ pub async fn confirm_send(c: Console, id: web::Path<String>) -> HttpResponse {
                 "audience": audience,
                 "no_dkim_warning": no_dkim,
                 "text": loc.format("admin_send_confirm_text", &[("subject", &alert.subject), ("count", &count)]),
+                "four_eyes": c.state.ctx.settings.require_approval.then(|| c.t("admin_four_eyes_hint")),
                 "button": loc.format("admin_send_now", &[("count", &count)]),
             }),
         ))
@@ -512,8 +692,12 @@ pub async fn progress(c: Console, id: web::Path<String>) -> HttpResponse {
                 "status": p.status,
                 "status_label": c.t(&format!("admin_alert_status_{}", p.status.as_str())),
                 "recipients": p.recipients, "queued": n.queued, "sent": n.sent,
-                "failed": n.failed, "cancelled": n.cancelled,
-                "done": n.sent + n.failed + n.cancelled,
+                "failed": n.failed, "cancelled": n.cancelled, "expired": n.expired,
+                "done": n.sent + n.failed + n.cancelled + n.expired,
+                "rate_per_s": p.rate_per_s,
+                "rate": c.page.locale.format("admin_alert_rate", &[("rate", &format!("{:.1}", p.rate_per_s))]),
+                "eta": p.eta.map(super::when),
+                "late": alerts::eta_warning(p.eta, p.send_by).is_some(),
             })))
     }
     .await;

@@ -95,6 +95,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/alerts", web::get().to(alerts::list))
             .route("/alerts/new", web::get().to(alerts::compose))
             .route("/alerts", web::post().to(alerts::create))
+            // Before `/alerts/{id}`, which would take it for an id.
+            .route(
+                "/alerts/audience.json",
+                web::post().to(alerts::audience_count_new),
+            )
             .route("/alerts/{id}", web::get().to(alerts::show))
             .route("/alerts/{id}", web::post().to(alerts::update))
             .route("/alerts/{id}/preview", web::get().to(alerts::preview_saved))
@@ -103,6 +108,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/alerts/{id}/send", web::get().to(alerts::confirm_send))
             .route("/alerts/{id}/send", web::post().to(alerts::send))
             .route("/alerts/{id}/cancel", web::post().to(alerts::cancel))
+            .route(
+                "/alerts/{id}/audience.json",
+                web::post().to(alerts::audience_count_of),
+            )
+            .route("/alerts/{id}/schedule", web::post().to(alerts::schedule))
+            .route("/alerts/{id}/approve", web::post().to(alerts::approve))
             .route("/alerts/{id}/resume", web::post().to(alerts::resume))
             .route("/reports", web::get().to(reports::list))
             .route("/reports/{id}/discard", web::post().to(reports::discard))
