@@ -77,6 +77,14 @@ pub struct RawSettings {
     pub templates_dir: String,
     pub log: String,
     pub log_format: String,
+    /// Milliseconds between two looks at the queue when nothing wakes the
+    /// worker.
+    #[serde(default = "default_worker_poll_ms")]
+    pub worker_poll_ms: u64,
+}
+
+fn default_worker_poll_ms() -> u64 {
+    250
 }
 
 /// `[mail]` in the config file.
@@ -150,6 +158,9 @@ pub struct Settings {
     pub templates_dir: Option<PathBuf>,
     pub log: String,
     pub log_format: LogFormat,
+    /// How often the worker looks at the queue unprompted; on PostgreSQL
+    /// it is also woken by `LISTEN/NOTIFY` (see `db::listen`).
+    pub worker_poll_ms: u64,
 }
 
 impl Settings {
@@ -423,6 +434,7 @@ impl Settings {
             templates_dir,
             log: raw.log,
             log_format,
+            worker_poll_ms: raw.worker_poll_ms.max(10),
         })
     }
 }

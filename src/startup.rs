@@ -94,14 +94,20 @@ pub async fn context(settings: &Settings) -> anyhow::Result<Context> {
     ))
 }
 
-/// The mail worker and the periodic jobs of one process, stopped together.
+/// The mail worker and the periodic jobs of one process, stopped together,
+/// with (on PostgreSQL) the connection that listens for mail other
+/// processes queue.
 pub struct Background {
     stop: watch::Sender<bool>,
     worker: tokio::task::JoinHandle<()>,
     jobs: tokio::task::JoinHandle<()>,
+    listener: Option<tokio::task::JoinHandle<()>>,
 }
 
-/// Starts the mail worker and the periodic jobs on the current runtime.
+/// Starts the mail worker and the periodic jobs on the current runtime. On
+/// PostgreSQL the worker is also woken by every process's NOTIFY
+/// ([`crate::db::listen`]), so a `clarion worker` of its own finds what a
+/// `serve` node queued at once.
 pub fn background(
     settings: &Settings,
     db: Db,
@@ -109,9 +115,16 @@ pub fn background(
     keys: Keys,
     wakeup: Arc<tokio::sync::Notify>,
 ) -> Background {
-    let (stop, worker) = crate::mail::spawn_worker(settings, db.clone(), templates, keys, wakeup);
+    let (stop, worker) =
+        crate::mail::spawn_worker(settings, db.clone(), templates, keys, wakeup.clone());
+    let listener = crate::db::listen::spawn(&settings.database_url, wakeup, stop.subscribe());
     let jobs = crate::jobs::spawn(db, stop.subscribe());
-    Background { stop, worker, jobs }
+    Background {
+        stop,
+        worker,
+        jobs,
+        listener,
+    }
 }
 
 impl Background {
@@ -119,6 +132,10 @@ impl Background {
     /// the rest. An error when either task panicked (logged here).
     pub async fn stop(self) -> Result<(), tokio::task::JoinError> {
         let _ = self.stop.send(true);
+        if let Some(listener) = self.listener {
+            // It stops on the signal; nothing of it needs finishing.
+            let _ = listener.await;
+        }
         let worker = self.worker.await;
         if let Err(e) = &worker {
             tracing::error!(error.cause_chain = ?e, "the mail worker task failed");
@@ -173,7 +190,8 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("metrics: {e}"))?;
         let metrics = Arc::new(routes::health::Metrics::new(prometheus.registry.clone()));
         let templates = Templates::load(settings.templates_dir.as_deref())?;
-        let public = routes::public::PublicState::new(&settings);
+        let limit = crate::campaign::limits::SignLimit::start(&db, settings.sign_rate_per_ip);
+        let public = routes::public::PublicState::new(&settings, limit);
         let events = {
             let public = public.clone();
             Events::default().on_petitions_changed(move || public.petitions.invalidate())

@@ -20,6 +20,7 @@ pub mod cases;
 pub mod confirmations;
 mod error;
 pub mod input;
+pub mod limits;
 pub mod lists;
 pub mod overview;
 pub mod paging;

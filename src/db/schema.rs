@@ -277,3 +277,13 @@ diesel::table! {
         email_hash -> Text,
     }
 }
+
+diesel::table! {
+    /// PostgreSQL only (migration `nodes`): the shared per-IP signing limit,
+    /// counted per minute. Written through `db::limits` alone.
+    sign_limits (ip_hash, window_start) {
+        ip_hash -> Text,
+        window_start -> BigInt,
+        signatures -> Integer,
+    }
+}
