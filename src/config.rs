@@ -81,6 +81,13 @@ pub struct RawSettings {
     /// worker.
     #[serde(default = "default_worker_poll_ms")]
     pub worker_poll_ms: u64,
+    /// Whether `clarion serve` runs a mail worker beside the web server.
+    #[serde(default = "default_serve_worker")]
+    pub serve_worker: bool,
+}
+
+fn default_serve_worker() -> bool {
+    true
 }
 
 fn default_worker_poll_ms() -> u64 {
@@ -161,6 +168,9 @@ pub struct Settings {
     /// How often the worker looks at the queue unprompted; on PostgreSQL
     /// it is also woken by `LISTEN/NOTIFY` (see `db::listen`).
     pub worker_poll_ms: u64,
+    /// `false`: `clarion serve` only serves (web nodes beside `clarion
+    /// worker` processes on PostgreSQL).
+    pub serve_worker: bool,
 }
 
 impl Settings {
@@ -435,6 +445,7 @@ impl Settings {
             log: raw.log,
             log_format,
             worker_poll_ms: raw.worker_poll_ms.max(10),
+            serve_worker: raw.serve_worker,
         })
     }
 }

@@ -152,7 +152,8 @@ impl Background {
 pub struct Options {
     /// Seed the demo case into an empty database.
     pub demo: bool,
-    /// Run the mail worker in this process (what `serve` does).
+    /// Run the mail worker in this process (what `serve` does unless
+    /// `serve_worker` is off).
     pub worker: bool,
 }
 
@@ -226,7 +227,7 @@ impl Application {
         })
         .listen(listener)?
         .run();
-        let worker = options.worker.then(|| {
+        let worker = (options.worker && settings.serve_worker).then(|| {
             background(
                 &settings,
                 state.db.clone(),

@@ -163,7 +163,7 @@ async fn listen_once(
         driver.abort();
         return Err(e);
     }
-    tracing::debug!(channel = MAIL_CHANNEL, "listening for queued mail");
+    tracing::info!(channel = MAIL_CHANNEL, "listening for queued mail");
     wakeup.notify_one();
     // Keep the client (dropping it closes the connection) until the
     // connection ends.
