@@ -779,3 +779,45 @@ async fn two_serve_nodes_and_a_worker_behind_nginx_behave_as_one_service() {
     )
     .await;
 }
+
+/// `systemd-analyze verify` accepts deploy/systemd's units (an instance of
+/// the template, the binary path pointed at the one under test). Skipped
+/// with a message where systemd-analyze is missing.
+#[test]
+fn the_service_units_pass_systemd_analyze_verify() {
+    let analyze = ["/usr/bin/systemd-analyze", "/bin/systemd-analyze"]
+        .into_iter()
+        .find(|p| Path::new(p).exists());
+    let Some(analyze) = analyze else {
+        eprintln!("!!! systemd-analyze SKIPPED: not installed (apt-get install systemd)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let units = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/systemd");
+    let mut paths = vec![];
+    for (from, to) in [
+        ("clarion@.service", "clarion@8081.service"),
+        ("clarion-worker.service", "clarion-worker.service"),
+    ] {
+        let text = std::fs::read_to_string(units.join(from)).unwrap();
+        assert!(text.contains("ExecStart=/usr/local/bin/clarion "), "{from}");
+        let text = text.replace("/usr/local/bin/clarion", clarion_bin());
+        let path = dir.path().join(to);
+        std::fs::write(&path, text).unwrap();
+        paths.push(path);
+    }
+    let out = Command::new(analyze)
+        .arg("verify")
+        .args(&paths)
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "systemd-analyze verify: {said}");
+    // It also warns without failing (unknown keys, bad values): none here.
+    let about_ours: Vec<&str> = said.lines().filter(|l| l.contains("clarion")).collect();
+    assert!(about_ours.is_empty(), "systemd-analyze verify: {said}");
+}
