@@ -103,15 +103,30 @@ async fn listen_loop(
         if *stop.borrow() {
             return;
         }
+        let started = tokio::time::Instant::now();
         let listened = tokio::select! {
             r = listen_once(&config, &wakeup) => r,
             _ = stop.changed() => return,
         };
         match listened {
-            // Listened, then the connection ended: try again at once.
-            Ok(()) => {
+            // Listened a good while, then the connection ended (a restart
+            // of the server, a terminated backend): again at once.
+            Ok(()) if started.elapsed() >= MAX_BACKOFF => {
                 tracing::warn!("the connection listening for queued mail closed; reconnecting");
                 backoff = Duration::from_secs(1);
+            }
+            // It keeps ending soon after it starts: no faster than the
+            // growing pause.
+            Ok(()) => {
+                tracing::warn!(
+                    retry_in_secs = backoff.as_secs(),
+                    "the connection listening for queued mail closed; reconnecting"
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = stop.changed() => return,
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
             Err(e) => {
                 tracing::warn!(
