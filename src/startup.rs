@@ -195,7 +195,13 @@ impl Application {
         let public = routes::public::PublicState::new(&settings, limit);
         let events = {
             let public = public.clone();
-            Events::default().on_petitions_changed(move || public.petitions.invalidate())
+            let events =
+                Events::default().on_petitions_changed(move || public.petitions.invalidate());
+            // On PostgreSQL every worker hears of mail queued here.
+            match crate::db::listen::Publisher::start(&db) {
+                Some(p) => events.on_mail_queued(move || p.mail_queued()),
+                None => events,
+            }
         };
         let ctx = Context::new(
             db.clone(),

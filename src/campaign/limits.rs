@@ -7,8 +7,9 @@
 //!   memory (GCRA, the token bucket without a timer); a restart forgets.
 //! * **PostgreSQL** (any number of `serve` nodes): the limit is shared
 //!   through the database, so a signer cannot multiply it by the node
-//!   count. Checks are batched: one task per process sends every check
-//!   that arrived while the previous batch was out in one round trip
+//!   count. Checks are batched: a task per process gathers every check
+//!   waiting and sends them in one round trip (a few batches may be out
+//!   at once)
 //!   (`db::limits::take`, a sliding minute counted by the database's
 //!   clock), so the cost does not grow with the signing rate. A client
 //!   refused is remembered here until its wait is over and refused again
@@ -33,6 +34,11 @@ const PRUNE_AT: usize = 100_000;
 
 /// Checks sent to the database in one round trip at most.
 const MAX_BATCH: usize = 4096;
+
+/// Batches out to the database at once, per process. Each is its own
+/// transaction that locks its clients' rows in key order, so two never
+/// deadlock; they only queue on a client both hold.
+const IN_FLIGHT: usize = 4;
 
 /// How often the shared counters of past minutes are deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
@@ -149,8 +155,18 @@ async fn batch_loop(
     fallback: Arc<Gcra>,
 ) {
     let per_minute = i32::try_from(per_minute).unwrap_or(i32::MAX);
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
     let mut last_prune = Instant::now();
-    while let Some(first) = checks.recv().await {
+    loop {
+        // Up to IN_FLIGHT batches at once: a check waits for one round
+        // trip, not for the one before it as well. A turn first, then
+        // every check waiting by then.
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            return;
+        };
+        let Some(first) = checks.recv().await else {
+            return;
+        };
         let mut waiting: BTreeMap<String, Vec<oneshot::Sender<Verdict>>> = BTreeMap::new();
         waiting.entry(first.0).or_default().push(first.1);
         let mut taken = 1;
@@ -172,46 +188,63 @@ async fn batch_loop(
         if prune {
             last_prune = Instant::now();
         }
-        let answer = db
-            .run(move |c| {
-                if prune {
-                    if let Err(e) = db::limits::prune(c) {
-                        tracing::warn!(error.cause_chain = ?e, "pruning the signing limit's counters failed");
-                    }
-                }
-                db::limits::take(c, &batch, per_minute)
-            })
-            .await;
-        match answer {
-            Ok(granted) => {
-                let now = Instant::now();
-                let mut refused = lock(&refused);
-                if refused.len() >= PRUNE_AT {
-                    refused.retain(|_, until| *until > now);
-                }
-                for g in granted {
-                    let Some(senders) = waiting.remove(&g.k) else {
-                        continue;
-                    };
-                    let admitted = usize::try_from(g.admitted).unwrap_or(0);
-                    let wait = u64::try_from(g.retry_secs).unwrap_or(1).max(1);
-                    if admitted < senders.len() {
-                        refused.insert(g.k.clone(), now + Duration::from_secs(wait));
-                    }
-                    for (i, tx) in senders.into_iter().enumerate() {
-                        let _ = tx.send(if i < admitted { Ok(()) } else { Err(wait) });
-                    }
+        let (db, refused, fallback) = (db.clone(), refused.clone(), fallback.clone());
+        tokio::spawn(async move {
+            let _permit = permit;
+            answer_batch(db, batch, per_minute, prune, waiting, refused, fallback).await;
+        });
+    }
+}
+
+/// One round trip for one batch, and every check of it answered.
+async fn answer_batch(
+    db: Db,
+    batch: Vec<(String, i32)>,
+    per_minute: i32,
+    prune: bool,
+    mut waiting: BTreeMap<String, Vec<oneshot::Sender<Verdict>>>,
+    refused: Arc<Mutex<HashMap<String, Instant>>>,
+    fallback: Arc<Gcra>,
+) {
+    let answer = db
+        .run(move |c| {
+            if prune {
+                if let Err(e) = db::limits::prune(c) {
+                    tracing::warn!(error.cause_chain = ?e, "pruning the signing limit's counters failed");
                 }
             }
-            Err(e) => {
-                tracing::warn!(error.cause_chain = ?e, "the shared signing limit failed; this process's own limit decides");
+            db::limits::take(c, &batch, per_minute)
+        })
+        .await;
+    match answer {
+        Ok(granted) => {
+            let now = Instant::now();
+            let mut refused = lock(&refused);
+            if refused.len() >= PRUNE_AT {
+                refused.retain(|_, until| *until > now);
+            }
+            for g in granted {
+                let Some(senders) = waiting.remove(&g.k) else {
+                    continue;
+                };
+                let admitted = usize::try_from(g.admitted).unwrap_or(0);
+                let wait = u64::try_from(g.retry_secs).unwrap_or(1).max(1);
+                if admitted < senders.len() {
+                    refused.insert(g.k.clone(), now + Duration::from_secs(wait));
+                }
+                for (i, tx) in senders.into_iter().enumerate() {
+                    let _ = tx.send(if i < admitted { Ok(()) } else { Err(wait) });
+                }
             }
         }
-        // Whatever the database did not answer for.
-        for (key, senders) in waiting {
-            for tx in senders {
-                let _ = tx.send(fallback.check(&key));
-            }
+        Err(e) => {
+            tracing::warn!(error.cause_chain = ?e, "the shared signing limit failed; this process's own limit decides");
+        }
+    }
+    // Whatever the database did not answer for.
+    for (key, senders) in waiting {
+        for tx in senders {
+            let _ = tx.send(fallback.check(&key));
         }
     }
 }

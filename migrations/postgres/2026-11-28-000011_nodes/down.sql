@@ -1,5 +1,4 @@
 DROP TRIGGER deliveries_notify_unheld ON deliveries;
-DROP TRIGGER deliveries_notify_insert ON deliveries;
 DROP FUNCTION clarion_mail_queued();
 DROP FUNCTION clarion_sign_limit(TEXT[], INTEGER[], INTEGER);
 DROP TABLE sign_limits;

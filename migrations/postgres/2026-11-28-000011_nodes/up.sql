@@ -16,8 +16,8 @@ CREATE UNLOGGED TABLE sign_limits (
 -- two nodes lock rows in one order) under a sliding minute: this minute's
 -- count plus the last minute's, weighted by how much of it still lies within
 -- sixty seconds, stays at or below per_minute. Returns per key how many were
--- admitted and, when not all were, the whole seconds until the next one may
--- be. One round trip for a whole batch of checks.
+-- admitted and, when not all were, the whole seconds (1 to 60) until the
+-- next one may be. One round trip for a whole batch of checks.
 CREATE FUNCTION clarion_sign_limit(keys TEXT[], wants INTEGER[], per_minute INTEGER)
 RETURNS TABLE (k TEXT, admitted INTEGER, retry_secs INTEGER)
 LANGUAGE plpgsql AS $$
@@ -60,18 +60,24 @@ BEGIN
         END IF;
         k := keys[i];
         admitted := give;
-        retry_secs := greatest(1, ceil(wait))::INTEGER;
+        -- At most a minute: the weighted estimate can ask for more, but a
+        -- client is not told to wait longer than the limit's own period
+        -- (one refused again is told again).
+        retry_secs := least(60, greatest(1, ceil(wait)))::INTEGER;
         RETURN NEXT;
     END LOOP;
 END
 $$;
 
--- Wake-ups for the mail workers: a NOTIFY on channel clarion_mail whenever
--- deliveries are queued (any insert: confirmations, test copies, an alert's
--- audience) or held ones are queued again (an alert or a domain resumed).
--- Only a hint, delivered at commit: workers that miss it (not listening, a
--- dropped connection) find the mail on their next poll. PostgreSQL sends one
--- notification per channel and payload per transaction, however many rows.
+-- Wake-ups for the mail workers: a NOTIFY on channel clarion_mail when held
+-- deliveries are queued again (an alert or a domain resumed, a domain pause
+-- run out). Mail that actions queue is announced by the process itself, after
+-- its commit (db::listen::Publisher): a trigger on every insert would make
+-- each transaction that queues mail take PostgreSQL's database-wide
+-- notification lock as it commits, and signing batches would commit in
+-- single file. Only a hint, delivered at commit: workers that miss it find
+-- the mail on their next poll. One notification per transaction, however
+-- many rows.
 CREATE FUNCTION clarion_mail_queued() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -79,10 +85,6 @@ BEGIN
     RETURN NULL;
 END
 $$;
-
-CREATE TRIGGER deliveries_notify_insert
-AFTER INSERT ON deliveries
-FOR EACH STATEMENT EXECUTE FUNCTION clarion_mail_queued();
 
 -- Per row, but the WHEN test is all that runs for the worker's own status
 -- updates (claim, sent, retry): only a held row queued again notifies.
