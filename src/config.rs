@@ -88,6 +88,21 @@ pub struct RawSettings {
     /// campaigner's approval (`CLARION_REQUIRE_APPROVAL`).
     #[serde(default)]
     pub require_approval: bool,
+    /// Milliseconds between two looks at the queue when nothing wakes the
+    /// worker.
+    #[serde(default = "default_worker_poll_ms")]
+    pub worker_poll_ms: u64,
+    /// Whether `clarion serve` runs a mail worker beside the web server.
+    #[serde(default = "default_serve_worker")]
+    pub serve_worker: bool,
+}
+
+fn default_serve_worker() -> bool {
+    true
+}
+
+fn default_worker_poll_ms() -> u64 {
+    250
 }
 
 /// `[mail]` in the config file.
@@ -167,6 +182,12 @@ pub struct Settings {
     /// Four eyes: an alert sent by its author waits for another
     /// campaigner's or an admin's approval.
     pub require_approval: bool,
+    /// How often the worker looks at the queue unprompted; on PostgreSQL
+    /// it is also woken by `LISTEN/NOTIFY` (see `db::listen`).
+    pub worker_poll_ms: u64,
+    /// `false`: `clarion serve` only serves (web nodes beside `clarion
+    /// worker` processes on PostgreSQL).
+    pub serve_worker: bool,
 }
 
 impl Settings {
@@ -457,6 +478,8 @@ impl Settings {
             log: raw.log,
             log_format,
             require_approval: raw.require_approval,
+            worker_poll_ms: raw.worker_poll_ms.max(10),
+            serve_worker: raw.serve_worker,
         })
     }
 }

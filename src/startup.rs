@@ -94,15 +94,21 @@ pub async fn context(settings: &Settings) -> anyhow::Result<Context> {
     ))
 }
 
-/// The mail worker and the periodic jobs of one process, stopped together.
+/// The mail worker and the periodic jobs of one process, stopped together,
+/// with (on PostgreSQL) the connection that listens for mail other
+/// processes queue.
 pub struct Background {
     stop: watch::Sender<bool>,
     worker: tokio::task::JoinHandle<()>,
     jobs: tokio::task::JoinHandle<()>,
     snapshots: tokio::task::JoinHandle<()>,
+    listener: Option<tokio::task::JoinHandle<()>>,
 }
 
-/// Starts the mail worker and the periodic jobs on the current runtime.
+/// Starts the mail worker and the periodic jobs on the current runtime. On
+/// PostgreSQL the worker is also woken by every process's NOTIFY
+/// ([`crate::db::listen`]), so a `clarion worker` of its own finds what a
+/// `serve` node queued at once.
 pub fn background(
     settings: &Settings,
     db: Db,
@@ -115,8 +121,9 @@ pub fn background(
         db.clone(),
         templates.clone(),
         keys.clone(),
-        wakeup,
+        wakeup.clone(),
     );
+    let listener = crate::db::listen::spawn(&settings.database_url, wakeup, stop.subscribe());
     let jobs = crate::jobs::spawn(
         db.clone(),
         settings.default_locale.clone(),
@@ -129,6 +136,7 @@ pub fn background(
         worker,
         jobs,
         snapshots,
+        listener,
     }
 }
 
@@ -137,6 +145,10 @@ impl Background {
     /// the rest. An error when either task panicked (logged here).
     pub async fn stop(self) -> Result<(), tokio::task::JoinError> {
         let _ = self.stop.send(true);
+        if let Some(listener) = self.listener {
+            // It stops on the signal; nothing of it needs finishing.
+            let _ = listener.await;
+        }
         let worker = self.worker.await;
         if let Err(e) = &worker {
             tracing::error!(error.cause_chain = ?e, "the mail worker task failed");
@@ -157,7 +169,8 @@ impl Background {
 pub struct Options {
     /// Seed the demo case into an empty database.
     pub demo: bool,
-    /// Run the mail worker in this process (what `serve` does).
+    /// Run the mail worker in this process (what `serve` does unless
+    /// `serve_worker` is off).
     pub worker: bool,
 }
 
@@ -195,10 +208,17 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("metrics: {e}"))?;
         let metrics = Arc::new(routes::health::Metrics::new(prometheus.registry.clone()));
         let templates = Templates::load(settings.templates_dir.as_deref())?;
-        let public = routes::public::PublicState::new(&settings);
+        let limit = crate::campaign::limits::SignLimit::start(&db, settings.sign_rate_per_ip);
+        let public = routes::public::PublicState::new(&settings, limit);
         let events = {
             let public = public.clone();
-            Events::default().on_petitions_changed(move || public.petitions.invalidate())
+            let events =
+                Events::default().on_petitions_changed(move || public.petitions.invalidate());
+            // On PostgreSQL every worker hears of mail queued here.
+            match crate::db::listen::Publisher::start(&db) {
+                Some(p) => events.on_mail_queued(move || p.mail_queued()),
+                None => events,
+            }
         };
         let ctx = Context::new(
             db.clone(),
@@ -230,7 +250,7 @@ impl Application {
         })
         .listen(listener)?
         .run();
-        let worker = options.worker.then(|| {
+        let worker = (options.worker && settings.serve_worker).then(|| {
             background(
                 &settings,
                 state.db.clone(),

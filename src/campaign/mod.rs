@@ -21,6 +21,7 @@ pub mod confirmations;
 mod error;
 pub mod evidence;
 pub mod input;
+pub mod limits;
 pub mod lists;
 pub mod overview;
 pub mod paging;
@@ -149,6 +150,8 @@ impl Clock {
 pub struct Events {
     mail: Arc<tokio::sync::Notify>,
     petitions_changed: Arc<dyn Fn() + Send + Sync>,
+    /// Tells the other processes (PostgreSQL: a coalesced NOTIFY).
+    mail_elsewhere: Arc<dyn Fn() + Send + Sync>,
 }
 
 impl Default for Events {
@@ -156,6 +159,7 @@ impl Default for Events {
         Events {
             mail: Arc::new(tokio::sync::Notify::new()),
             petitions_changed: Arc::new(|| {}),
+            mail_elsewhere: Arc::new(|| {}),
         }
     }
 }
@@ -164,6 +168,7 @@ impl Events {
     /// Mail was queued: wake the worker rather than wait for its next poll.
     pub fn mail_queued(&self) {
         self.mail.notify_one();
+        (self.mail_elsewhere)();
     }
 
     /// A case or petition, or a petition's count, changed: what the public
@@ -175,6 +180,13 @@ impl Events {
     /// What the worker waits on.
     pub fn mail_wakeup(&self) -> Arc<tokio::sync::Notify> {
         self.mail.clone()
+    }
+
+    /// Also tells other processes' workers when mail is queued (a process
+    /// on PostgreSQL hands in [`crate::db::listen::Publisher::mail_queued`]).
+    pub fn on_mail_queued(mut self, f: impl Fn() + Send + Sync + 'static) -> Events {
+        self.mail_elsewhere = Arc::new(f);
+        self
     }
 
     pub fn on_petitions_changed(mut self, f: impl Fn() + Send + Sync + 'static) -> Events {

@@ -13,6 +13,8 @@ pub mod backend;
 pub mod cases;
 pub mod deliveries;
 pub mod domain_pauses;
+pub mod limits;
+pub mod listen;
 pub mod lists;
 pub mod log;
 pub mod petitions;

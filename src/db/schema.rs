@@ -356,3 +356,13 @@ diesel::allow_tables_to_appear_in_same_query!(
 diesel::allow_tables_to_appear_in_same_query!(signature_log, signatures);
 diesel::allow_tables_to_appear_in_same_query!(signature_salts, signatures);
 diesel::allow_tables_to_appear_in_same_query!(signature_log, supporters);
+
+diesel::table! {
+    /// PostgreSQL only (migration `nodes`): the shared per-IP signing limit,
+    /// counted per minute. Written through `db::limits` alone.
+    sign_limits (ip_hash, window_start) {
+        ip_hash -> Text,
+        window_start -> BigInt,
+        signatures -> Integer,
+    }
+}

@@ -34,6 +34,7 @@ mod health;
 mod late_reports;
 mod lists;
 mod mail_headers;
+mod nodes;
 mod petitions;
 mod postfix_bounces;
 mod public_pages;

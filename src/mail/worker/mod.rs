@@ -15,6 +15,10 @@
 //! send that panics is logged and its delivery put back for a later attempt;
 //! the connection carries on with the next.
 //!
+//! An idle worker waits for a wake-up: from the actions of its own process,
+//! and on PostgreSQL from any process's NOTIFY ([`crate::db::listen`]); it
+//! looks at the queue every `worker_poll_ms` all the same.
+//!
 //! The worker only moves mail. Periodic jobs that are not about the queue
 //! (expiring pending signatures) live in [`crate::jobs`].
 
@@ -47,8 +51,13 @@ pub struct WorkerConfig {
     pub retry_base: Duration,
     pub max_attempts: u32,
     pub lease: Duration,
-    /// How often to look for due work when nobody wakes the worker.
+    /// How often to look for confirmations between the claims of a big
+    /// send, and for cancelled alerts.
     pub poll: Duration,
+    /// How long an idle worker waits for a wake-up before it looks at the
+    /// queue anyway (`worker_poll_ms`): the fallback when no wake-up comes
+    /// (a process that queued mail without one, a dropped `LISTEN`).
+    pub idle_poll: Duration,
     /// Messages per second at most to each listed domain (`[mail.domain_rates]`).
     pub domain_rates: Vec<(String, u32)>,
     /// How long a domain paused after a run of policy refusals stays paused
@@ -84,6 +93,7 @@ impl WorkerConfig {
             max_attempts: s.max_attempts,
             lease: Duration::from_secs(s.lease_secs),
             poll: Duration::from_millis(250),
+            idle_poll: Duration::from_millis(s.worker_poll_ms),
             domain_rates: s.domain_rates.clone(),
             domain_pause: Duration::from_secs(s.domain_pause_minutes.saturating_mul(60)),
         }
@@ -237,7 +247,7 @@ impl Worker {
                 }
                 tokio::select! {
                     _ = self.wakeup.notified() => {}
-                    _ = tokio::time::sleep(self.config.poll) => {}
+                    _ = tokio::time::sleep(self.config.idle_poll) => {}
                     _ = shutdown.changed() => {}
                 }
                 continue;

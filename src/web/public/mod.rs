@@ -32,6 +32,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::AppState;
+use crate::campaign::limits::SignLimit;
 use crate::campaign::CampaignError;
 use crate::config::Settings;
 use crate::i18n::Locale;
@@ -50,12 +51,12 @@ pub struct PublicState {
 }
 
 impl PublicState {
-    pub fn new(settings: &Settings) -> Arc<PublicState> {
+    pub fn new(settings: &Settings, limit: SignLimit) -> Arc<PublicState> {
         let base_origin = url::Url::parse(&settings.base_url)
             .map(|u| u.origin().ascii_serialization())
             .unwrap_or_default();
         Arc::new(PublicState {
-            limiter: limiter::RateLimiter::new(settings.sign_rate_per_ip),
+            limiter: limiter::RateLimiter::new(limit),
             base_origin,
             petitions: cache::PetitionCache::default(),
         })

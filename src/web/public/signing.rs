@@ -272,6 +272,7 @@ async fn sign_inner(
     if let Err(retry_after_secs) = public
         .limiter
         .check(ip_hash.as_deref().unwrap_or("unknown"))
+        .await
     {
         return Err(Fail::TooMany { retry_after_secs });
     }

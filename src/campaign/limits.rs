@@ -1,0 +1,318 @@
+//! The per-client signing limit: `sign_rate_per_ip` signatures a minute per
+//! keyed IP hash, a full minute's worth allowed at once.
+//!
+//! # Policy
+//!
+//! * **SQLite** (one process serves): the limit is kept in this process's
+//!   memory (GCRA, the token bucket without a timer); a restart forgets.
+//! * **PostgreSQL** (any number of `serve` nodes): the limit is shared
+//!   through the database, so a signer cannot multiply it by the node
+//!   count. Checks are batched: a task per process gathers every check
+//!   waiting and sends them in one round trip (a few batches may be out
+//!   at once)
+//!   (`db::limits::take`, a sliding minute counted by the database's
+//!   clock), so the cost does not grow with the signing rate. A client
+//!   refused is remembered here until its wait is over and refused again
+//!   without asking. When the database cannot answer, the in-memory limit
+//!   decides (the signature itself then fails anyway).
+//! * Only signatures that go ahead are counted; a refused attempt costs the
+//!   client nothing but the wait.
+//!
+//! Never: HTTP (the 429 and its `Retry-After` are the web's), or which
+//! address a client is known by (the web hashes what it believes).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::db::{self, Db};
+
+/// In-memory tables are pruned once they hold this many clients.
+const PRUNE_AT: usize = 100_000;
+
+/// Checks sent to the database in one round trip at most.
+const MAX_BATCH: usize = 4096;
+
+/// Batches out to the database at once, per process. Each is its own
+/// transaction that locks its clients' rows in key order, so two never
+/// deadlock; they only queue on a client both hold.
+const IN_FLIGHT: usize = 4;
+
+/// How often the shared counters of past minutes are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// `Ok` if the client may sign now (and it is counted), else the whole
+/// seconds to wait, at least 1.
+pub type Verdict = Result<(), u64>;
+
+/// The signing limit of one process; cheap to clone.
+#[derive(Clone)]
+pub struct SignLimit {
+    inner: Arc<Inner>,
+}
+
+enum Inner {
+    Off,
+    Local(Gcra),
+    Shared(Shared),
+}
+
+impl SignLimit {
+    /// The limit for `per_minute` signatures a minute (0: none): shared
+    /// through the database on PostgreSQL, in memory on SQLite. Must be
+    /// called on the tokio runtime (the shared limit's batching task
+    /// runs there).
+    pub fn start(db: &Db, per_minute: u32) -> SignLimit {
+        let inner = if per_minute == 0 {
+            Inner::Off
+        } else if db.is_sqlite() {
+            Inner::Local(Gcra::new(per_minute))
+        } else {
+            Inner::Shared(Shared::start(db.clone(), per_minute))
+        };
+        SignLimit {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// The in-memory limit alone, whatever the database.
+    pub fn local(per_minute: u32) -> SignLimit {
+        let inner = match per_minute {
+            0 => Inner::Off,
+            n => Inner::Local(Gcra::new(n)),
+        };
+        SignLimit {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// May the client known by `key` sign now? Counts it if so.
+    pub async fn check(&self, key: &str) -> Verdict {
+        match &*self.inner {
+            Inner::Off => Ok(()),
+            Inner::Local(g) => g.check(key),
+            Inner::Shared(s) => s.check(key).await,
+        }
+    }
+}
+
+/// The limit shared through the database: a refused-client cache in front
+/// of a batching task.
+struct Shared {
+    checks: mpsc::UnboundedSender<(String, oneshot::Sender<Verdict>)>,
+    refused: Arc<Mutex<HashMap<String, Instant>>>,
+    /// Decides when the database cannot.
+    fallback: Arc<Gcra>,
+}
+
+impl Shared {
+    fn start(db: Db, per_minute: u32) -> Shared {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let refused = Arc::new(Mutex::new(HashMap::new()));
+        let fallback = Arc::new(Gcra::new(per_minute));
+        tokio::spawn(batch_loop(
+            db,
+            per_minute,
+            rx,
+            refused.clone(),
+            fallback.clone(),
+        ));
+        Shared {
+            checks: tx,
+            refused,
+            fallback,
+        }
+    }
+
+    async fn check(&self, key: &str) -> Verdict {
+        let now = Instant::now();
+        if let Some(until) = lock(&self.refused).get(key) {
+            if *until > now {
+                return Err(whole_secs(*until - now));
+            }
+        }
+        let (tx, rx) = oneshot::channel();
+        if self.checks.send((key.to_string(), tx)).is_err() {
+            // The batching task is gone (the runtime is shutting down).
+            return self.fallback.check(key);
+        }
+        match rx.await {
+            Ok(v) => v,
+            Err(_) => self.fallback.check(key),
+        }
+    }
+}
+
+/// Takes every check waiting, asks the database about all of them at once,
+/// answers each; again, until the process ends.
+async fn batch_loop(
+    db: Db,
+    per_minute: u32,
+    mut checks: mpsc::UnboundedReceiver<(String, oneshot::Sender<Verdict>)>,
+    refused: Arc<Mutex<HashMap<String, Instant>>>,
+    fallback: Arc<Gcra>,
+) {
+    let per_minute = i32::try_from(per_minute).unwrap_or(i32::MAX);
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
+    let mut last_prune = Instant::now();
+    loop {
+        // Up to IN_FLIGHT batches at once: a check waits for one round
+        // trip, not for the one before it as well. A turn first, then
+        // every check waiting by then.
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            return;
+        };
+        let Some(first) = checks.recv().await else {
+            return;
+        };
+        let mut waiting: BTreeMap<String, Vec<oneshot::Sender<Verdict>>> = BTreeMap::new();
+        waiting.entry(first.0).or_default().push(first.1);
+        let mut taken = 1;
+        while taken < MAX_BATCH {
+            match checks.try_recv() {
+                Ok((key, tx)) => {
+                    waiting.entry(key).or_default().push(tx);
+                    taken += 1;
+                }
+                Err(_) => break,
+            }
+        }
+        // Sorted by key (a BTreeMap): nodes lock the rows in one order.
+        let batch: Vec<(String, i32)> = waiting
+            .iter()
+            .map(|(k, v)| (k.clone(), i32::try_from(v.len()).unwrap_or(i32::MAX)))
+            .collect();
+        let prune = last_prune.elapsed() >= PRUNE_EVERY;
+        if prune {
+            last_prune = Instant::now();
+        }
+        let (db, refused, fallback) = (db.clone(), refused.clone(), fallback.clone());
+        tokio::spawn(async move {
+            let _permit = permit;
+            answer_batch(db, batch, per_minute, prune, waiting, refused, fallback).await;
+        });
+    }
+}
+
+/// One round trip for one batch, and every check of it answered.
+async fn answer_batch(
+    db: Db,
+    batch: Vec<(String, i32)>,
+    per_minute: i32,
+    prune: bool,
+    mut waiting: BTreeMap<String, Vec<oneshot::Sender<Verdict>>>,
+    refused: Arc<Mutex<HashMap<String, Instant>>>,
+    fallback: Arc<Gcra>,
+) {
+    let answer = db
+        .run(move |c| {
+            if prune {
+                if let Err(e) = db::limits::prune(c) {
+                    tracing::warn!(error.cause_chain = ?e, "pruning the signing limit's counters failed");
+                }
+            }
+            db::limits::take(c, &batch, per_minute)
+        })
+        .await;
+    match answer {
+        Ok(granted) => {
+            let now = Instant::now();
+            let mut refused = lock(&refused);
+            if refused.len() >= PRUNE_AT {
+                refused.retain(|_, until| *until > now);
+            }
+            for g in granted {
+                let Some(senders) = waiting.remove(&g.k) else {
+                    continue;
+                };
+                let admitted = usize::try_from(g.admitted).unwrap_or(0);
+                let wait = u64::try_from(g.retry_secs).unwrap_or(1).max(1);
+                if admitted < senders.len() {
+                    refused.insert(g.k.clone(), now + Duration::from_secs(wait));
+                }
+                for (i, tx) in senders.into_iter().enumerate() {
+                    let _ = tx.send(if i < admitted { Ok(()) } else { Err(wait) });
+                }
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error.cause_chain = ?e, "the shared signing limit failed; this process's own limit decides");
+        }
+    }
+    // Whatever the database did not answer for.
+    for (key, senders) in waiting {
+        for tx in senders {
+            let _ = tx.send(fallback.check(&key));
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn whole_secs(d: Duration) -> u64 {
+    (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)
+}
+
+/// The in-memory limit: GCRA, keyed by the client's key.
+struct Gcra {
+    /// Time between two signatures at the sustained rate.
+    interval: Duration,
+    /// How far ahead of now a client's theoretical arrival time may run.
+    tolerance: Duration,
+    clients: Mutex<HashMap<String, Instant>>,
+}
+
+impl Gcra {
+    fn new(per_minute: u32) -> Gcra {
+        let per_minute = per_minute.max(1);
+        let interval = Duration::from_secs(60) / per_minute;
+        Gcra {
+            interval,
+            tolerance: interval * (per_minute - 1),
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn check(&self, key: &str) -> Verdict {
+        let now = Instant::now();
+        let mut clients = lock(&self.clients);
+        if clients.len() >= PRUNE_AT {
+            clients.retain(|_, tat| *tat > now);
+        }
+        let tat = clients.get(key).copied().unwrap_or(now).max(now);
+        let ahead = tat - now;
+        if ahead > self.tolerance {
+            return Err(whole_secs(ahead - self.tolerance));
+        }
+        clients.insert(key.to_string(), tat + self.interval);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_minutes_worth_passes_then_the_next_waits() {
+        let l = SignLimit::local(5);
+        for _ in 0..5 {
+            assert_eq!(l.check("a").await, Ok(()));
+        }
+        let wait = l.check("a").await.unwrap_err();
+        assert!((1..=12).contains(&wait), "{wait}");
+        assert_eq!(l.check("b").await, Ok(()), "other clients are not affected");
+    }
+
+    #[tokio::test]
+    async fn zero_means_no_limit() {
+        let l = SignLimit::local(0);
+        for _ in 0..1000 {
+            assert_eq!(l.check("a").await, Ok(()));
+        }
+    }
+}
