@@ -29,6 +29,7 @@ mod edge;
 mod hardening;
 mod hardening_mail;
 mod health;
+mod languages;
 mod late_reports;
 mod lists;
 mod mail_headers;
