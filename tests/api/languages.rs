@@ -88,7 +88,10 @@ async fn the_petition_page_speaks_french_spanish_and_arabic_by_lang_and_by_accep
                 "{code} by {how}: {html}"
             );
             for text in [sign, choose, kyrgyzstan, goal] {
-                assert!(html.contains(text), "{code} by {how}: no {text:?} in {html}");
+                assert!(
+                    html.contains(text),
+                    "{code} by {how}: no {text:?} in {html}"
+                );
             }
             assert_eq!(sign, locale(code).get("form_submit"));
             assert!(
@@ -132,7 +135,12 @@ async fn a_confirmation_mail_comes_in_the_language_the_person_signed_in(b: Backe
         .wait_for(3, std::time::Duration::from_secs(20))
         .await;
     for (code, dir, greeting, subject_start) in [
-        ("fr", "ltr", "Bonjour Ann,", "Confirmez votre signature\u{a0}: "),
+        (
+            "fr",
+            "ltr",
+            "Bonjour Ann,",
+            "Confirmez votre signature\u{a0}: ",
+        ),
         ("es", "ltr", "Hola, Ann:", "Confirma tu firma, por favor: "),
         ("ar", "rtl", "مرحبًا Ann،", "يُرجى تأكيد توقيعك: "),
     ] {
@@ -191,12 +199,7 @@ async fn arabic_pages_are_right_to_left_and_the_others_left_to_right(b: Backend)
         "/no-such-page",
         "/admin/login",
     ] {
-        for (code, dir) in [
-            ("ar", "rtl"),
-            ("fr", "ltr"),
-            ("es", "ltr"),
-            ("en", "ltr"),
-        ] {
+        for (code, dir) in [("ar", "rtl"), ("fr", "ltr"), ("es", "ltr"), ("en", "ltr")] {
             let sep = if path.contains('?') { '&' } else { '?' };
             let (status, html) = app.page_in(&format!("{path}{sep}lang={code}"), None).await;
             assert!(status == 200 || status == 404, "{path} {code}: {status}");
@@ -210,7 +213,9 @@ async fn arabic_pages_are_right_to_left_and_the_others_left_to_right(b: Backend)
     assert!(login.contains(&escaped(locale("ar").get("admin_sign_in"))));
     let css = app.page_in("/assets/site.css", None).await.1;
     assert!(
-        !css.contains("margin-left") && !css.contains("padding-left") && !css.contains("border-left"),
+        !css.contains("margin-left")
+            && !css.contains("padding-left")
+            && !css.contains("border-left"),
         "the stylesheet mirrors: logical properties only"
     );
 }

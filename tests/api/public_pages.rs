@@ -261,7 +261,9 @@ async fn pages_speak_russian_by_lang_then_accept_language_then_the_default(b: Ba
         async move { req.send().await.unwrap().text().await.unwrap() }
     };
     assert!(
-        get(None, None).await.contains("<html lang=\"ru\" dir=\"ltr\">"),
+        get(None, None)
+            .await
+            .contains("<html lang=\"ru\" dir=\"ltr\">"),
         "default"
     );
     assert!(get(None, Some("en-GB,en;q=0.8"))
