@@ -323,6 +323,11 @@ mod tests {
         let pos = |code: &str| fr.iter().position(|(c, _)| *c == code).unwrap();
         // "États-Unis" sorts with the E's, not after "Zimbabwe".
         assert!(pos("ER") < pos("US") && pos("US") < pos("ET"));
+        let ar = locale("ar").countries();
+        let pos = |code: &str| ar.iter().position(|(c, _)| *c == code).unwrap();
+        // إسبانيا (Spain) before أستراليا (Australia): the hamza does not
+        // split the alifs.
+        assert!(pos("ES") < pos("AU"), "{ar:?}");
     }
 
     fn locale(code: &str) -> Locale {
