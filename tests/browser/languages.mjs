@@ -220,6 +220,28 @@ try {
   if (!(counts.by_country.FR >= 1)) throw new Error(`counts after confirming: ${JSON.stringify(counts)}`);
   console.log('ok signed and confirmed in French; the signature counts');
 
+  // The Arabic confirmation mail, as a mail program would show its HTML.
+  const signed = await fetch(`${base}/petitions/${SLUG}/signatures`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ first_name: 'ليلى', last_name: 'حسن', email: 'layla.hassan@example.org', country: 'EG', lang: 'ar', website: '' }),
+    redirect: 'manual',
+  });
+  if (signed.status !== 303) throw new Error(`signing in Arabic answered ${signed.status}`);
+  const arabicMail = await waitFor('the Arabic confirmation mail', () => {
+    for (const f of readdirSync(outbox)) {
+      const text = mailText(readFileSync(join(outbox, f), 'utf8'));
+      const html = text.match(/<!DOCTYPE html>[\s\S]*?<\/html>/i);
+      if (html && text.includes('مرحبًا ليلى،')) return html[0];
+    }
+    return null;
+  });
+  const mailPage = await newPage('ar');
+  await mailPage.setContent(arabicMail);
+  await check(mailPage, 'confirmation mail ar', 'ar', 'rtl');
+  const bodyDir = await mailPage.evaluate(() => document.body.getAttribute('dir'));
+  if (bodyDir !== 'rtl') throw new Error(`the mail's <body dir="${bodyDir}">`);
+
   // Spanish, at a glance.
   const es = await newPage('es-ES');
   await es.goto(`${base}/petitions/${SLUG}`);
