@@ -314,6 +314,115 @@ mod tests {
         let sorted = ru().countries();
         assert_eq!(sorted[0], ("AU", "Австралия"));
         assert_eq!(sorted.last(), Some(&("JP", "Япония")));
+        let kg_in = |code: &str| locale(code).country_name(&kg);
+        assert_eq!(kg_in("fr"), "Kirghizstan");
+        assert_eq!(kg_in("es"), "Kirguistán");
+        assert_eq!(kg_in("ar"), "قيرغيزستان");
+        let fr = locale("fr").countries();
+        assert_eq!(fr[0], ("AF", "Afghanistan"));
+        let pos = |code: &str| fr.iter().position(|(c, _)| *c == code).unwrap();
+        // "États-Unis" sorts with the E's, not after "Zimbabwe".
+        assert!(pos("ER") < pos("US") && pos("US") < pos("ET"));
+        let ar = locale("ar").countries();
+        let pos = |code: &str| ar.iter().position(|(c, _)| *c == code).unwrap();
+        // إسبانيا (Spain) before أستراليا (Australia): the hamza does not
+        // split the alifs.
+        assert!(pos("ES") < pos("AU"), "{ar:?}");
+    }
+
+    fn locale(code: &str) -> Locale {
+        Locale::from_tag(code).unwrap_or_else(|| panic!("{code}.toml ships"))
+    }
+
+    /// `{count}`, `{title}`, … in the order they appear.
+    fn placeholders(s: &str) -> Vec<&str> {
+        let mut out: Vec<&str> = s
+            .split('{')
+            .skip(1)
+            .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    #[test]
+    fn every_translation_keeps_the_english_placeholders() {
+        for l in Locale::all() {
+            for (key, en) in Locale::EN.strings() {
+                assert_eq!(
+                    placeholders(l.get(key)),
+                    placeholders(en),
+                    "{}:{key} has other placeholders than English",
+                    l.code()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_five_languages_ship_and_only_arabic_is_right_to_left() {
+        let codes: Vec<&str> = Locale::all().map(Locale::code).collect();
+        assert_eq!(codes, ["en", "ar", "es", "fr", "ru"]);
+        for l in Locale::all() {
+            assert_eq!(l.is_rtl(), l.code() == "ar", "{}", l.code());
+        }
+        assert_eq!(locale("ar").dir(), "rtl");
+        assert_eq!(locale("fr").dir(), "ltr");
+        assert_eq!(locale("ar").name(), "العربية");
+        assert_eq!(locale("es-MX").code(), "es");
+    }
+
+    #[test]
+    fn french_puts_a_no_break_space_before_high_punctuation_and_inside_guillemets() {
+        for (key, s) in locale("fr").strings() {
+            for bad in [" :", " ;", " !", " ?", "« ", " »", "\u{a0};", "\u{a0}?"] {
+                assert!(!s.contains(bad), "fr:{key} has {bad:?}: {s}");
+            }
+            for (i, c) in s.char_indices() {
+                let before = s[..i].chars().next_back();
+                if matches!(c, ':' | ';' | '!' | '?' | '»') && i > 0 {
+                    assert!(
+                        matches!(before, Some('\u{a0}' | '\u{202f}')),
+                        "fr:{key}: {c:?} without a no-break space before it: {s}"
+                    );
+                }
+            }
+            // err_name lists the straight apostrophe names may carry.
+            if key != "err_name" {
+                assert!(!s.contains('\''), "fr:{key} has a straight apostrophe");
+            }
+        }
+    }
+
+    #[test]
+    fn spanish_opens_its_questions_and_exclamations() {
+        for (key, s) in locale("es").strings() {
+            assert_eq!(
+                s.matches('?').count(),
+                s.matches('¿').count(),
+                "es:{key}: {s}"
+            );
+            assert_eq!(
+                s.matches('!').count(),
+                s.matches('¡').count(),
+                "es:{key}: {s}"
+            );
+        }
+    }
+
+    #[test]
+    fn arabic_uses_arabic_punctuation() {
+        for (key, s) in locale("ar").strings() {
+            if key == "err_name" {
+                continue; // lists the Latin punctuation names may carry
+            }
+            for latin in ['?', ';'] {
+                assert!(!s.contains(latin), "ar:{key} has {latin:?}: {s}");
+            }
+            assert!(!s.contains(", "), "ar:{key} has a Latin comma: {s}");
+        }
+        let greeting = locale("ar").format("mail_confirm_greeting", &[("name", "ليلى")]);
+        assert_eq!(greeting, "مرحبًا ليلى،");
     }
 
     #[test]
@@ -333,6 +442,9 @@ mod tests {
         assert_eq!(Locale::EN.number(1234567), "1,234,567");
         assert_eq!(Locale::EN.number(999), "999");
         assert_eq!(ru().number(10000), "10\u{a0}000");
+        assert_eq!(locale("fr").number(12345), "12\u{202f}345");
+        assert_eq!(locale("es").number(12345), "12.345");
+        assert_eq!(locale("ar").number(12345), "12,345");
     }
 
     #[test]

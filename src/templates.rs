@@ -6,7 +6,8 @@
 //! at start-up so a broken one stops the process naming its file. Names are
 //! paths without the `.hbs` suffix: `pages/petition.html`, `email/alert/subject.txt`.
 //! Files under `partials/` are also registered as partials by their path
-//! (`partials/layout.html`).
+//! (`partials/layout.html`). One helper, `{{text_dir lang}}`, gives the
+//! writing direction of a locale code for `dir=` beside every `lang=`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -30,12 +31,20 @@ pub struct Templates {
     text: Arc<Handlebars<'static>>,
 }
 
+// `rtl` for a right-to-left locale (Arabic), else `ltr`: every layout
+// writes `<html lang="{{lang}}" dir="{{text_dir lang}}">`, so a context that
+// carries `lang` needs nothing more to mirror its page or mail.
+handlebars::handlebars_helper!(text_dir: |code: str| {
+    crate::i18n::Locale::from_tag(code).map_or("ltr", crate::i18n::Locale::dir)
+});
+
 fn registry(
     sources: &BTreeMap<String, String>,
     escape: bool,
 ) -> anyhow::Result<Handlebars<'static>> {
     let mut hb = Handlebars::new();
     hb.set_strict_mode(true);
+    hb.register_helper("text_dir", Box::new(text_dir));
     if !escape {
         hb.register_escape_fn(handlebars::no_escape);
     }

@@ -77,7 +77,8 @@ fn sorted_by_name(table: &[(&'static str, &'static str)]) -> Vec<(&'static str, 
 }
 
 /// A rough collation key: lowercase, Latin letters stripped of the accents
-/// that occur in the tables, «ё» as «е». Enough for these names.
+/// that occur in the tables, «ё» as «е», Arabic «أ إ آ» as «ا». Enough for
+/// these names.
 fn sort_key(name: &str) -> String {
     name.chars()
         .flat_map(char::to_lowercase)
@@ -89,6 +90,8 @@ fn sort_key(name: &str) -> String {
             'ó' | 'ò' | 'ô' | 'ö' | 'õ' => 'o',
             'ú' | 'ù' | 'û' | 'ü' => 'u',
             'ё' => 'е',
+            // Arabic collates alif with or without hamza or madda as one letter.
+            'آ' | 'أ' | 'إ' => 'ا',
             c => c,
         })
         .collect()

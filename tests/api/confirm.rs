@@ -77,7 +77,7 @@ async fn a_post_confirms_once_counts_once_and_records_consent(b: Backend) {
         assert_eq!(r.status(), 200);
         let html = r.text().await.unwrap();
         assert!(
-            html.contains("<html lang=\"ru\">"),
+            html.contains("<html lang=\"ru\" dir=\"ltr\">"),
             "in the signer's language"
         );
         assert!(html.contains("Подпись подтверждена"));

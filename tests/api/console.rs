@@ -168,7 +168,7 @@ async fn a_signed_out_visitor_is_sent_to_the_login_page(b: Backend) {
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     let html = login.text().await.unwrap();
     assert!(html.contains("name=\"email\"") && html.contains("name=\"password\""));
-    assert!(html.contains("<html lang=\"en\">"));
+    assert!(html.contains("<html lang=\"en\" dir=\"ltr\">"));
 }
 
 async fn a_user_signs_in_sees_the_dashboard_and_signs_out(b: Backend) {
@@ -194,7 +194,7 @@ async fn a_user_signs_in_sees_the_dashboard_and_signs_out(b: Backend) {
     assert!(html.contains("<svg"), "chart drawn on the server");
     // Russian through the same locale machinery.
     let ru = br.page("/admin?lang=ru").await;
-    assert!(ru.contains("<html lang=\"ru\">") && ru.contains("Подписи по дням"));
+    assert!(ru.contains("<html lang=\"ru\" dir=\"ltr\">") && ru.contains("Подписи по дням"));
     // Sign out, then the dashboard is closed again, even to a copy of the
     // old cookie.
     let old_cookie = cookie.split(';').next().unwrap().to_string();

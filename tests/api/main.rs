@@ -31,6 +31,7 @@ mod evidence;
 mod hardening;
 mod hardening_mail;
 mod health;
+mod languages;
 mod late_reports;
 mod lists;
 mod mail_headers;

@@ -28,7 +28,7 @@ async fn the_petition_page_shows_title_target_case_count_goal_and_an_accessible_
     assert_eq!(header(&r, "content-type"), "text/html; charset=utf-8");
     let html = r.text().await.unwrap();
     for needle in [
-        "<html lang=\"en\">",
+        "<html lang=\"en\" dir=\"ltr\">",
         "Free them",
         "The authorities",
         "We ask you to act.",
@@ -261,15 +261,17 @@ async fn pages_speak_russian_by_lang_then_accept_language_then_the_default(b: Ba
         async move { req.send().await.unwrap().text().await.unwrap() }
     };
     assert!(
-        get(None, None).await.contains("<html lang=\"ru\">"),
+        get(None, None)
+            .await
+            .contains("<html lang=\"ru\" dir=\"ltr\">"),
         "default"
     );
     assert!(get(None, Some("en-GB,en;q=0.8"))
         .await
-        .contains("<html lang=\"en\">"));
+        .contains("<html lang=\"en\" dir=\"ltr\">"));
     assert!(get(Some("en"), Some("ru"))
         .await
-        .contains("<html lang=\"en\">"));
+        .contains("<html lang=\"en\" dir=\"ltr\">"));
     let ru = get(Some("ru"), Some("en")).await;
     assert!(ru.contains("Подписать петицию") && ru.contains("Выберите страну"));
     assert!(

@@ -515,7 +515,7 @@ async fn a_russian_form_answers_in_russian_and_keeps_the_language(b: Backend) {
         .text()
         .await
         .unwrap();
-    assert!(html.contains("<html lang=\"ru\">"));
+    assert!(html.contains("<html lang=\"ru\" dir=\"ltr\">"));
     assert!(html.contains("name=\"lang\" value=\"ru\""));
     assert!(html.contains("Кыргызстан"));
     let r = app
@@ -523,7 +523,7 @@ async fn a_russian_form_answers_in_russian_and_keeps_the_language(b: Backend) {
         .await;
     assert_eq!(r.status(), 422);
     let html = r.text().await.unwrap();
-    assert!(html.contains("<html lang=\"ru\">") && html.contains("Введите адрес вида"));
+    assert!(html.contains("<html lang=\"ru\" dir=\"ltr\">") && html.contains("Введите адрес вида"));
     let r = app
         .sign(
             "free-them",

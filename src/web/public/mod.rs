@@ -349,8 +349,9 @@ impl Page {
             .render("pages/error.html", &ctx)
             .unwrap_or_else(|_| {
                 format!(
-                    "<!doctype html><html lang=\"{}\"><title>{}</title><p>{}</p></html>",
+                    "<!doctype html><html lang=\"{}\" dir=\"{}\"><title>{}</title><p>{}</p></html>",
                     self.locale.code(),
+                    self.locale.dir(),
                     escape(title),
                     escape(&body)
                 )
