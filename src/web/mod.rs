@@ -63,6 +63,19 @@ pub async fn head_as_get(
 /// A streamed signatures CSV as a download, for the API and the console
 /// alike. An `Err` chunk ends the response without its last chunk, so the
 /// client sees a broken transfer rather than a short file.
+/// A dossier as a ZIP download (API and console alike).
+pub fn dossier_download(d: crate::campaign::evidence::Dossier) -> actix_web::HttpResponse {
+    use actix_web::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION};
+    actix_web::HttpResponse::Ok()
+        .content_type("application/zip")
+        .insert_header((
+            CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{}\"", d.filename),
+        ))
+        .insert_header((CACHE_CONTROL, "no-store, private"))
+        .body(d.bytes)
+}
+
 pub fn csv_download(export: crate::campaign::petitions::SignaturesCsv) -> actix_web::HttpResponse {
     use actix_web::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION};
     let filename = export.filename();

@@ -172,6 +172,8 @@ async fn exports_download_the_signatures_and_counts_and_show_countries(b: Backen
         "signatures.csv",
         "counts.csv?by=country",
         "counts.csv?by=day",
+        "dossier.zip",
+        "dossier.zip?names=true",
     ] {
         assert!(
             html.contains(&format!("href=\"{page}/{href}\"")),
@@ -200,8 +202,28 @@ async fn exports_download_the_signatures_and_counts_and_show_countries(b: Backen
         r.text().await.unwrap(),
         "key,count\r\n2026-11-01,1\r\n2026-11-02,2\r\n"
     );
+    // The dossier for an authority, with and without names.
+    let r = br.get(&format!("{page}/dossier.zip")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "application/zip");
+    assert!(r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains("petition-one-dossier.zip"));
+    let zip =
+        zip::ZipArchive::new(std::io::Cursor::new(r.bytes().await.unwrap().to_vec())).unwrap();
+    assert!(zip.file_names().any(|n| n == "petition.html"));
+    assert!(!zip.file_names().any(|n| n == "signatures.csv"));
+    let r = br.get(&format!("{page}/dossier.zip?names=true")).await;
+    let zip =
+        zip::ZipArchive::new(std::io::Cursor::new(r.bytes().await.unwrap().to_vec())).unwrap();
+    assert!(zip.file_names().any(|n| n == "signatures.csv"));
     // Signed out: no export.
     let anon = crate::console::Browser::new(&app);
+    assert_eq!(
+        anon.get(&format!("{page}/dossier.zip")).await.status(),
+        StatusCode::SEE_OTHER
+    );
     assert_eq!(
         anon.get(&format!("{page}/signatures.csv")).await.status(),
         StatusCode::SEE_OTHER

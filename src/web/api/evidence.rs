@@ -2,7 +2,6 @@
 //! (campaigners) and the dossier for an authority (organisers). Thin: parse,
 //! authorise, call one `campaign::evidence` action, render.
 
-use actix_web::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION};
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
@@ -53,12 +52,5 @@ pub async fn dossier(
     };
     let id = petitions::id(&id)?;
     let d = evidence::dossier(&state.ctx, &caller.actor(), &id, names).await?;
-    Ok(HttpResponse::Ok()
-        .content_type("application/zip")
-        .insert_header((
-            CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{}\"", d.filename),
-        ))
-        .insert_header((CACHE_CONTROL, "no-store, private"))
-        .body(d.bytes))
+    Ok(crate::web::dossier_download(d))
 }

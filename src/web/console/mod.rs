@@ -79,6 +79,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 "/petitions/{id}/counts.csv",
                 web::get().to(petitions::counts_csv),
             )
+            .route(
+                "/petitions/{id}/dossier.zip",
+                web::get().to(petitions::dossier),
+            )
             .route("/lists", web::get().to(lists::index))
             .route("/lists", web::post().to(lists::create))
             .route("/lists/{id}/import", web::post().to(lists::import))

@@ -291,3 +291,32 @@ pub async fn counts_csv(
     .await;
     c.finish(r)
 }
+
+#[derive(serde::Deserialize)]
+pub struct DossierQuery {
+    names: Option<String>,
+}
+
+/// The dossier for an authority (see `campaign::evidence::dossier`).
+pub async fn dossier(
+    c: Console,
+    id: web::Path<String>,
+    q: web::Query<DossierQuery>,
+) -> HttpResponse {
+    let r = async {
+        let names = match q.names.as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => return Err(Fail::NotFound),
+        };
+        let d = async {
+            let id = petitions::id(&id)?;
+            crate::campaign::evidence::dossier(&c.state.ctx, &c.actor(), &id, names).await
+        }
+        .await
+        .map_err(|e| c.campaign_fail(e))?;
+        Ok(crate::web::dossier_download(d))
+    }
+    .await;
+    c.finish(r)
+}
