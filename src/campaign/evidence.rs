@@ -112,10 +112,7 @@ fn snapshot_in(
     if let Some(every) = only_if_stale {
         if let Some(latest) = store::latest_snapshot(c, petition_id)? {
             let moved = latest.body.log_seq != state.log_seq;
-            let issued = chrono::DateTime::parse_from_rfc3339(&latest.body.issued_at)
-                .map(|t| t.naive_utc())
-                .unwrap_or(now);
-            if !moved || now - issued < every {
+            if !moved || now - issued(&latest, now) < every {
                 return Ok(Some(latest));
             }
         }
@@ -132,6 +129,14 @@ fn snapshot_in(
     });
     store::insert_snapshot(c, petition_id, &snapshot, now)?;
     Ok(Some(snapshot))
+}
+
+/// When `s` was issued (`now` for a time that does not parse: then it
+/// counts as fresh, and the next interval replaces it).
+fn issued(s: &Snapshot, now: chrono::NaiveDateTime) -> chrono::NaiveDateTime {
+    chrono::DateTime::parse_from_rfc3339(&s.body.issued_at)
+        .map(|t| t.naive_utc())
+        .unwrap_or(now)
 }
 
 fn every(ctx: &Context) -> Duration {
@@ -151,12 +156,7 @@ pub async fn current_snapshot(ctx: &Context, slug: &str) -> CampaignResult<Snaps
         ctx.run(move |c| {
             let latest = store::latest_snapshot(c, &id)?;
             let (seq, _) = store::head(c, &id)?;
-            Ok(latest.filter(|s| {
-                let issued = chrono::DateTime::parse_from_rfc3339(&s.body.issued_at)
-                    .map(|t| t.naive_utc())
-                    .unwrap_or(now);
-                s.body.log_seq == seq || now - issued < every
-            }))
+            Ok(latest.filter(|s| s.body.log_seq == seq || now - issued(s, now) < every))
         })
         .await?
     };
@@ -221,7 +221,7 @@ pub async fn snapshot_moved(ctx: &Context) -> CampaignResult<usize> {
     let mut made = 0;
     for id in ids {
         let now = ctx.now();
-        let key = SnapshotKey::parse(&key.to_text()).expect("a key survives its text");
+        let key = key.clone();
         let s = ctx
             .write(move |c| {
                 let before = store::latest_snapshot(c, &id)?;

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::Subcommand;
 
+use super::reason;
 use crate::campaign::petitions::{self, CountBy, CsvOptions, Petition, StatusFilter};
 use crate::campaign::{Actor, CampaignError, Context};
 use crate::config::Settings;
@@ -63,14 +64,6 @@ fn output(out: Option<PathBuf>) -> anyhow::Result<Box<dyn Write + Send>> {
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout())),
     })
-}
-
-/// The action's refusal as the command's one-line reason.
-fn reason(e: CampaignError) -> anyhow::Error {
-    match e {
-        CampaignError::Internal(e) => e,
-        e => anyhow::anyhow!(e.one_line()),
-    }
 }
 
 async fn petition(ctx: &Context, slug: &str) -> anyhow::Result<Petition> {

@@ -4,7 +4,8 @@
 
 use clap::Subcommand;
 
-use crate::campaign::{evidence, Actor, CampaignError};
+use super::reason;
+use crate::campaign::{evidence, Actor};
 use crate::config::Settings;
 
 #[derive(Subcommand, Debug)]
@@ -13,13 +14,6 @@ pub enum KeysCommand {
     Show,
     /// Make a new snapshot signing key; the current one is retired but stays listed.
     Rotate,
-}
-
-fn reason(e: CampaignError) -> anyhow::Error {
-    match e {
-        CampaignError::Internal(e) => e,
-        e => anyhow::anyhow!(e.one_line()),
-    }
 }
 
 pub async fn keys(command: KeysCommand, settings: &Settings) -> anyhow::Result<()> {

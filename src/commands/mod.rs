@@ -15,3 +15,14 @@ pub use export::{export, ExportCommand};
 pub use import::{import, ImportCommand};
 pub use tokens::token_create;
 pub use users::user_create;
+
+use crate::campaign::CampaignError;
+
+/// The campaign layer's refusal as the command's one-line reason; our own
+/// failures keep their cause's chain.
+pub(crate) fn reason(e: CampaignError) -> anyhow::Error {
+    match e {
+        CampaignError::Internal(e) => e,
+        e => anyhow::anyhow!(e.one_line()),
+    }
+}

@@ -1,18 +1,10 @@
 //! `clarion token …`: API tokens, made, listed and revoked through
 //! `campaign::tokens`.
 
+use super::reason as one_line;
 use crate::campaign::{self, tokens::NewToken, Actor, CampaignError};
 use crate::config::Settings;
 use crate::domain::{Role, TokenId};
-
-/// The campaign layer's refusal as the CLI's one line.
-fn one_line(e: CampaignError) -> anyhow::Error {
-    match e {
-        // Ours, not the operator's: keep the cause's chain for the one line.
-        CampaignError::Internal(e) => e,
-        e => anyhow::anyhow!(e.one_line()),
-    }
-}
 
 /// `clarion token create`: prints the token alone as the last line.
 pub async fn token_create(

@@ -136,6 +136,7 @@ pub struct Snapshot {
 }
 
 /// A snapshot signing key, from its 32-byte seed.
+#[derive(Clone)]
 pub struct SnapshotKey(SigningKey);
 
 impl SnapshotKey {
