@@ -163,47 +163,7 @@ impl Api {
 /// Seeds `n` supporters in one list straight into the database and creates a
 /// draft alert to it through the API; returns the alert id.
 async fn prepare_alert(database_url: &str, api: &Api, n: usize) -> String {
-    let db = clarion::db::Db::connect(database_url, 2).unwrap();
-    let list_id = db
-        .run(move |c| {
-            use clarion::db::schema::{list_members, lists, supporters};
-            use diesel::prelude::*;
-            clarion::db::write_tx(c, |c| {
-                let now = clarion::db::now();
-                let list_id = clarion::db::new_id();
-                diesel::insert_into(lists::table)
-                    .values((
-                        lists::id.eq(&list_id),
-                        lists::name.eq("everyone"),
-                        lists::created_at.eq(now),
-                    ))
-                    .execute(c)?;
-                for i in 0..n {
-                    let id = clarion::db::new_id();
-                    diesel::insert_into(supporters::table)
-                        .values((
-                            supporters::id.eq(&id),
-                            supporters::email.eq(format!("s{i}@example.org")),
-                            supporters::first_name.eq("S"),
-                            supporters::last_name.eq(format!("N{i}")),
-                            supporters::status.eq("active"),
-                            supporters::created_at.eq(now),
-                            supporters::updated_at.eq(now),
-                        ))
-                        .execute(c)?;
-                    diesel::insert_into(list_members::table)
-                        .values((
-                            list_members::list_id.eq(&list_id),
-                            list_members::supporter_id.eq(&id),
-                            list_members::added_at.eq(now),
-                        ))
-                        .execute(c)?;
-                }
-                Ok::<_, clarion::db::DbError>(list_id)
-            })
-        })
-        .await
-        .unwrap();
+    let list_id = crate::helpers::seed_everyone(database_url, n, "s").await;
     let case = api
         .post(
             "/api/v1/cases",

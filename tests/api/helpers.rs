@@ -428,3 +428,49 @@ impl TestApp {
         .await
     }
 }
+
+/// Seeds `n` active supporters `{prefix}{i}@example.org` into one new list
+/// "everyone" straight into the database; returns the list id.
+pub async fn seed_everyone(database_url: &str, n: usize, prefix: &str) -> String {
+    let db = clarion::db::Db::connect(database_url, 1).unwrap();
+    let prefix = prefix.to_string();
+    db.run(move |c| {
+        use clarion::db::schema::{list_members, lists, supporters};
+        use diesel::prelude::*;
+        clarion::db::write_tx(c, |c| {
+            let now = clarion::db::now();
+            let list_id = clarion::db::new_id();
+            diesel::insert_into(lists::table)
+                .values((
+                    lists::id.eq(&list_id),
+                    lists::name.eq("everyone"),
+                    lists::created_at.eq(now),
+                ))
+                .execute(c)?;
+            for i in 0..n {
+                let id = clarion::db::new_id();
+                diesel::insert_into(supporters::table)
+                    .values((
+                        supporters::id.eq(&id),
+                        supporters::email.eq(format!("{prefix}{i}@example.org")),
+                        supporters::first_name.eq("S"),
+                        supporters::last_name.eq(format!("N{i}")),
+                        supporters::status.eq("active"),
+                        supporters::created_at.eq(now),
+                        supporters::updated_at.eq(now),
+                    ))
+                    .execute(c)?;
+                diesel::insert_into(list_members::table)
+                    .values((
+                        list_members::list_id.eq(&list_id),
+                        list_members::supporter_id.eq(&id),
+                        list_members::added_at.eq(now),
+                    ))
+                    .execute(c)?;
+            }
+            Ok::<_, clarion::db::DbError>(list_id)
+        })
+    })
+    .await
+    .unwrap()
+}

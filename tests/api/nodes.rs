@@ -205,51 +205,6 @@ fn per_recipient(sink: &SmtpSink) -> HashMap<String, usize> {
     m
 }
 
-/// Seeds `n` active supporters `alert{i}@example.org` in one list, straight
-/// into the database; returns the list id.
-async fn seed_list(database_url: &str, n: usize) -> String {
-    let db = clarion::db::Db::connect(database_url, 1).unwrap();
-    db.run(move |c| {
-        use clarion::db::schema::{list_members, lists, supporters};
-        use diesel::prelude::*;
-        clarion::db::write_tx(c, |c| {
-            let now = clarion::db::now();
-            let list_id = clarion::db::new_id();
-            diesel::insert_into(lists::table)
-                .values((
-                    lists::id.eq(&list_id),
-                    lists::name.eq("everyone"),
-                    lists::created_at.eq(now),
-                ))
-                .execute(c)?;
-            for i in 0..n {
-                let id = clarion::db::new_id();
-                diesel::insert_into(supporters::table)
-                    .values((
-                        supporters::id.eq(&id),
-                        supporters::email.eq(format!("alert{i}@example.org")),
-                        supporters::first_name.eq("S"),
-                        supporters::last_name.eq(format!("N{i}")),
-                        supporters::status.eq("active"),
-                        supporters::created_at.eq(now),
-                        supporters::updated_at.eq(now),
-                    ))
-                    .execute(c)?;
-                diesel::insert_into(list_members::table)
-                    .values((
-                        list_members::list_id.eq(&list_id),
-                        list_members::supporter_id.eq(&id),
-                        list_members::added_at.eq(now),
-                    ))
-                    .execute(c)?;
-            }
-            Ok::<_, clarion::db::DbError>(list_id)
-        })
-    })
-    .await
-    .unwrap()
-}
-
 /// Emails of the signatures stored for petition `slug`.
 async fn stored_emails(database_url: &str, slug: &str) -> HashSet<String> {
     let db = clarion::db::Db::connect(database_url, 1).unwrap();
@@ -742,7 +697,7 @@ async fn two_serve_nodes_and_a_worker_behind_nginx_behave_as_one_service() {
 
     // 3. An alert to 150 people, sent by three processes: each once.
     let people = 150;
-    let list_id = seed_list(&url, people).await;
+    let list_id = crate::helpers::seed_everyone(&url, people, "alert").await;
     let alert = api(
         &admin,
         &proxy,
