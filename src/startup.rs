@@ -227,7 +227,7 @@ impl Application {
             templates.clone(),
         )
         .with_events(events)
-        .with_sign_writer();
+        .with_writers();
         let state = AppState {
             ctx,
             db,

@@ -12,14 +12,20 @@
 //! because link scanners fetch it: that is `web::public::confirm`'s rule),
 //! nor composes mail.
 
-use crate::db::signatures::{self as store, ConfirmOutcome};
+use chrono::NaiveDateTime;
+
+use crate::db::signatures::{self as store, ConfirmOutcome, ConfirmRequest};
+use crate::db::{DbConnection, DbResult};
+use crate::domain::SignatureId;
 use crate::i18n::Locale;
 use crate::mail::kinds::confirmation::proves;
+use crate::security::Keys;
 
 pub use crate::db::signatures::TokenTarget;
 
 use super::public::{self, Petition};
 use super::signing::consent_wording;
+use super::writer::{Store, WriteError, Writer};
 use super::{Actor, CampaignError, CampaignResult, Context};
 
 /// Whether `token` could be one of ours: short, URL-safe. Anything else is
@@ -67,18 +73,20 @@ pub async fn confirm(ctx: &Context, _actor: &Actor, token: &str) -> CampaignResu
     if !plausible(token) {
         return Ok(Confirmation::Unknown);
     }
-    let token = token.to_string();
-    let keys = ctx.keys.clone();
-    let now = ctx.now();
-    let outcome = ctx
-        .run(move |c| {
-            let proof = |id: &_, at| proves(&keys, &token, id, at);
-            Ok(store::confirm(c, &token, &proof, now, &|locale| {
-                let l = locale.and_then(Locale::from_tag).unwrap_or(Locale::EN);
-                consent_wording(l).to_string()
-            })?)
-        })
-        .await?;
+    let request = ConfirmRequest {
+        token: token.to_string(),
+        at: ctx.now(),
+    };
+    let outcome = match &ctx.confirming {
+        Some(writer) => writer.write(request).await.map_err(internal)?,
+        // A process that started no writer (the CLI, some tests) confirms
+        // on its own, as the writer does when a batch fails.
+        None => {
+            let store = Confirmations::new(ctx.keys.clone());
+            ctx.run(move |c| store.one(c, &request).map_err(|e| internal(e.into())))
+                .await?
+        }
+    };
     let (petition_id, signature_id, now_counted) = match outcome {
         ConfirmOutcome::Unknown => return Ok(Confirmation::Unknown),
         ConfirmOutcome::Expired { .. } => return Ok(Confirmation::Expired),
@@ -104,6 +112,54 @@ pub async fn confirm(ctx: &Context, _actor: &Actor, token: &str) -> CampaignResu
     } else {
         Confirmation::AlreadyConfirmed(petition, receipt)
     })
+}
+
+/// How confirmations are stored by the batching writer: many in one
+/// transaction ([`store::confirm_batch`]), or one by one.
+pub struct Confirmations {
+    keys: Keys,
+}
+
+impl Confirmations {
+    pub fn new(keys: Keys) -> Confirmations {
+        Confirmations { keys }
+    }
+
+    fn proves(&self, token: &str, id: &SignatureId, at: NaiveDateTime) -> bool {
+        proves(&self.keys, token, id, at)
+    }
+}
+
+/// The consent sentence the signer saw, by the locale of their signature.
+fn wording(locale: Option<&str>) -> String {
+    let l = locale.and_then(Locale::from_tag).unwrap_or(Locale::EN);
+    consent_wording(l).to_string()
+}
+
+impl Store for Confirmations {
+    type Request = ConfirmRequest;
+    type Outcome = ConfirmOutcome;
+    const WHAT: &'static str = "confirmation";
+
+    fn batch(
+        &self,
+        conn: &mut DbConnection,
+        batch: &[ConfirmRequest],
+    ) -> DbResult<Vec<ConfirmOutcome>> {
+        store::confirm_batch(conn, batch, &|t, id, at| self.proves(t, id, at), &wording)
+    }
+
+    fn one(&self, conn: &mut DbConnection, r: &ConfirmRequest) -> DbResult<ConfirmOutcome> {
+        let proof = |id: &SignatureId, at| self.proves(&r.token, id, at);
+        store::confirm(conn, &r.token, &proof, r.at, &wording)
+    }
+}
+
+pub type ConfirmWriter = Writer<Confirmations>;
+
+/// Confirming fails only for our reasons: a 500.
+fn internal(e: WriteError) -> CampaignError {
+    CampaignError::Internal(anyhow::Error::new(e))
 }
 
 #[cfg(test)]

@@ -34,6 +34,7 @@ pub mod subscriptions;
 pub mod supporters;
 pub mod tokens;
 pub mod users;
+pub mod writer;
 
 use std::sync::Arc;
 
@@ -60,9 +61,12 @@ pub struct Context {
     pub events: Events,
     clock: Clock,
     /// The batching signature writer, in a process that serves the signing
-    /// form (see [`Context::with_sign_writer`]); without one,
+    /// form (see [`Context::with_writers`]); without one,
     /// [`signing::sign`] stores each signature in its own transaction.
     signing: Option<signing::SignWriter>,
+    /// The batching confirmation writer, beside the signature writer;
+    /// without one, each confirmation is its own transaction.
+    confirming: Option<confirmations::ConfirmWriter>,
     /// Turns for imports, which hold a connection for a whole file: a
     /// quarter of the pool at once, at least one (see [`lists::import`]).
     imports: Arc<tokio::sync::Semaphore>,
@@ -83,15 +87,24 @@ impl Context {
             events: Events::default(),
             clock: Clock::system(),
             signing: None,
+            confirming: None,
         }
     }
 
-    /// Starts the batching signature writer on the current tokio runtime.
-    /// Once per process, in the one that serves the public pages: the
-    /// writer's batches are only as large as the signatures one writer sees.
-    pub fn with_sign_writer(mut self) -> Context {
-        let ttl = signing::pending_ttl(&self);
-        self.signing = Some(signing::SignWriter::start(self.db.clone(), ttl));
+    /// Starts the batching writers (signatures, confirmations) on the
+    /// current tokio runtime. Once per process, in the one that serves the
+    /// public pages: a writer's batches are only as large as the requests
+    /// one writer sees.
+    pub fn with_writers(mut self) -> Context {
+        let pending_ttl = signing::pending_ttl(&self);
+        self.signing = Some(writer::Writer::start(
+            self.db.clone(),
+            signing::Signatures { pending_ttl },
+        ));
+        self.confirming = Some(writer::Writer::start(
+            self.db.clone(),
+            confirmations::Confirmations::new(self.keys.clone()),
+        ));
         self
     }
 

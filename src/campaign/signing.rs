@@ -15,7 +15,9 @@ mod writer;
 
 use chrono::Duration;
 
-pub use writer::{SignWriter, WriteError, MAX_BATCH, PG_WRITERS};
+pub use writer::{SignWriter, Signatures};
+
+use super::writer::WriteError;
 
 pub use crate::db::signatures::SignOutcome;
 use crate::db::signatures::{self as store, NewSignature};
@@ -81,7 +83,7 @@ pub async fn sign(
         locale: form.locale.code().to_string(),
     };
     let outcome = match &ctx.signing {
-        Some(writer) => writer.sign(signature).await.map_err(internal)?,
+        Some(writer) => writer.write(signature).await.map_err(internal)?,
         // A process that started no writer (the CLI) stores the signature
         // on its own, as the writer does when a batch fails.
         None => {

@@ -790,114 +790,167 @@ pub fn confirm(
     consent_wording: &dyn Fn(Option<&str>) -> String,
 ) -> DbResult<ConfirmOutcome> {
     write_tx(conn, |conn| {
-        let Some(id) = token_signature(conn, token, proves)? else {
-            return Ok(ConfirmOutcome::Unknown);
-        };
-        let row: Option<Pending> = signatures::table
-            .inner_join(supporters::table)
-            .filter(signatures::id.eq(&id))
-            .select((
-                signatures::id,
-                signatures::petition_id,
-                signatures::supporter_id,
-                signatures::status,
-                signatures::country,
-                signatures::email_opt_in,
-                signatures::locale,
-                signatures::expires_at,
-                signatures::first_name,
-                signatures::last_name,
-                signatures::postcode,
-                supporters::email,
-            ))
-            .first(conn)
-            .optional()?;
-        let Some(Pending {
-            id,
-            petition_id,
-            supporter_id,
-            status,
-            country,
-            opt_in,
-            locale,
-            expires_at,
-            first_name,
-            last_name,
-            postcode,
-            email,
-        }) = row
-        else {
-            return Ok(ConfirmOutcome::Unknown);
-        };
-        if status == SignatureStatus::Confirmed {
-            return Ok(ConfirmOutcome::AlreadyConfirmed {
-                petition_id,
-                signature_id: id,
-            });
-        }
-        if expires_at.is_some_and(|t| t <= now) {
-            return Ok(ConfirmOutcome::Expired { petition_id });
-        }
-        // The status guard makes a concurrent second confirmation a no-op
-        // rather than a second count.
-        let changed = diesel::update(
-            signatures::table
-                .find(&id)
-                .filter(signatures::status.eq(SignatureStatus::Pending)),
-        )
-        .set((
-            signatures::status.eq(SignatureStatus::Confirmed),
-            signatures::confirmed_at.eq(now),
-            signatures::expires_at.eq(None::<NaiveDateTime>),
-        ))
-        .execute(conn)?;
-        if changed == 0 {
-            return Ok(ConfirmOutcome::AlreadyConfirmed {
-                petition_id,
-                signature_id: id,
-            });
-        }
         let mut deltas = CounterDeltas::default();
-        deltas.pending(petition_id.as_str(), -1);
-        // An erased supporter's token finds nothing (`token_signature`), so
-        // the address is there; an empty one would commit to nothing.
-        deltas.confirmed(
-            petition_id.as_str(),
-            &country,
-            id.as_str(),
-            email.as_deref().unwrap_or(""),
-        );
+        let outcome = confirm_in_tx(conn, token, proves, now, consent_wording, &mut deltas)?;
         deltas.apply(conn, now)?;
-        // The address is proven theirs: what they typed becomes theirs.
-        apply_signed_details(
-            conn,
-            &supporter_id,
-            SignedDetails {
-                first_name,
-                last_name,
-                country,
-                postcode,
-                locale: locale.clone(),
-            },
-            now,
-        )?;
-        if opt_in {
-            let slug: String = petitions::table
-                .find(&petition_id)
-                .select(petitions::slug)
-                .first(conn)?;
-            record_consent(
+        Ok(outcome)
+    })
+}
+
+/// A confirmation the batching writer stores: the token, and when it came.
+#[derive(Debug, Clone)]
+pub struct ConfirmRequest {
+    pub token: String,
+    pub at: NaiveDateTime,
+}
+
+/// Confirms a batch in one transaction, as [`confirm`] does each: the
+/// counter caches and the signature log are written once per petition for
+/// the whole batch. A token twice in one batch counts once (the second
+/// finds it confirmed). `proves` checks a token's proof for a signature.
+pub fn confirm_batch(
+    conn: &mut DbConnection,
+    batch: &[ConfirmRequest],
+    proves: &dyn Fn(&str, &SignatureId, NaiveDateTime) -> bool,
+    consent_wording: &dyn Fn(Option<&str>) -> String,
+) -> DbResult<Vec<ConfirmOutcome>> {
+    let Some(last) = batch.iter().map(|r| r.at).max() else {
+        return Ok(Vec::new());
+    };
+    write_tx(conn, |conn| {
+        let mut deltas = CounterDeltas::default();
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for r in batch {
+            let proof = |id: &SignatureId, at| proves(&r.token, id, at);
+            outcomes.push(confirm_in_tx(
                 conn,
-                &supporter_id,
-                &consent_wording(locale.as_deref()),
-                &consent_source(&slug),
-                now,
-            )?;
+                &r.token,
+                &proof,
+                r.at,
+                consent_wording,
+                &mut deltas,
+            )?);
         }
-        Ok(ConfirmOutcome::Confirmed {
+        deltas.apply(conn, last)?;
+        Ok(outcomes)
+    })
+}
+
+/// Confirms inside the caller's write transaction; the counts and the log
+/// entry go into `deltas`, which the caller applies.
+fn confirm_in_tx(
+    conn: &mut DbConnection,
+    token: &str,
+    proves: TokenProof,
+    now: NaiveDateTime,
+    consent_wording: &dyn Fn(Option<&str>) -> String,
+    deltas: &mut CounterDeltas,
+) -> DbResult<ConfirmOutcome> {
+    let Some(id) = token_signature(conn, token, proves)? else {
+        return Ok(ConfirmOutcome::Unknown);
+    };
+    let row: Option<Pending> = signatures::table
+        .inner_join(supporters::table)
+        .filter(signatures::id.eq(&id))
+        .select((
+            signatures::id,
+            signatures::petition_id,
+            signatures::supporter_id,
+            signatures::status,
+            signatures::country,
+            signatures::email_opt_in,
+            signatures::locale,
+            signatures::expires_at,
+            signatures::first_name,
+            signatures::last_name,
+            signatures::postcode,
+            supporters::email,
+        ))
+        .first(conn)
+        .optional()?;
+    let Some(Pending {
+        id,
+        petition_id,
+        supporter_id,
+        status,
+        country,
+        opt_in,
+        locale,
+        expires_at,
+        first_name,
+        last_name,
+        postcode,
+        email,
+    }) = row
+    else {
+        return Ok(ConfirmOutcome::Unknown);
+    };
+    if status == SignatureStatus::Confirmed {
+        return Ok(ConfirmOutcome::AlreadyConfirmed {
             petition_id,
             signature_id: id,
-        })
+        });
+    }
+    if expires_at.is_some_and(|t| t <= now) {
+        return Ok(ConfirmOutcome::Expired { petition_id });
+    }
+    // The status guard makes a concurrent second confirmation a no-op
+    // rather than a second count.
+    let changed = diesel::update(
+        signatures::table
+            .find(&id)
+            .filter(signatures::status.eq(SignatureStatus::Pending)),
+    )
+    .set((
+        signatures::status.eq(SignatureStatus::Confirmed),
+        signatures::confirmed_at.eq(now),
+        signatures::expires_at.eq(None::<NaiveDateTime>),
+    ))
+    .execute(conn)?;
+    if changed == 0 {
+        return Ok(ConfirmOutcome::AlreadyConfirmed {
+            petition_id,
+            signature_id: id,
+        });
+    }
+    deltas.pending(petition_id.as_str(), -1);
+    // An erased supporter's token finds nothing (`token_signature`), so
+    // the address is there; an empty one would commit to nothing.
+    deltas.confirmed(
+        petition_id.as_str(),
+        &country,
+        id.as_str(),
+        email.as_deref().unwrap_or(""),
+    );
+    // The address is proven theirs: what they typed becomes theirs.
+    apply_signed_details(
+        conn,
+        &supporter_id,
+        SignedDetails {
+            first_name,
+            last_name,
+            country,
+            postcode,
+            locale: locale.clone(),
+        },
+        now,
+    )?;
+    if opt_in {
+        let slug: String = petitions::table
+            .find(&petition_id)
+            .select(petitions::slug)
+            .first(conn)?;
+        record_consent(
+            conn,
+            &supporter_id,
+            &consent_wording(locale.as_deref()),
+            &consent_source(&slug),
+            now,
+        )?;
+    }
+    Ok(ConfirmOutcome::Confirmed {
+        petition_id,
+        signature_id: id,
     })
 }
 

@@ -140,6 +140,34 @@ impl TestApp {
     /// Waits for `n` mails at the SMTP sink and returns the confirmation
     /// token of each, in order of arrival.
     pub async fn mailed_tokens(&self, n: usize) -> Vec<String> {
+        self.mailed_tokens_to(n)
+            .await
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect()
+    }
+
+    /// The confirmation token mailed to each of `emails`, in their order,
+    /// whatever order the mails arrived in (the worker sends several at
+    /// once), once `n` mails have arrived.
+    pub async fn mailed_tokens_for(&self, n: usize, emails: &[&str]) -> Vec<String> {
+        let mailed = self.mailed_tokens_to(n).await;
+        emails
+            .iter()
+            .map(|e| {
+                mailed
+                    .iter()
+                    .rev()
+                    .find(|(to, _)| to.iter().any(|t| t == e))
+                    .unwrap_or_else(|| panic!("no confirmation mail to {e}"))
+                    .1
+                    .clone()
+            })
+            .collect()
+    }
+
+    /// `(recipients, token)` of every confirmation mail, in arrival order.
+    async fn mailed_tokens_to(&self, n: usize) -> Vec<(Vec<String>, String)> {
         let prefix = format!("{}/confirm/", self.settings.base_url);
         self.smtp
             .wait_for(n, std::time::Duration::from_secs(20))
@@ -152,10 +180,12 @@ impl TestApp {
                     .find(|(t, _)| t == "text/plain")
                     .expect("a text part")
                     .1;
-                text.split_whitespace()
+                let token = text
+                    .split_whitespace()
                     .find_map(|w| w.strip_prefix(&prefix))
                     .unwrap_or_else(|| panic!("no {prefix} link in {text}"))
-                    .to_string()
+                    .to_string();
+                (m.rcpt_to.clone(), token)
             })
             .collect()
     }
