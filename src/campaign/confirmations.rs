@@ -94,8 +94,10 @@ pub async fn confirm(ctx: &Context, _actor: &Actor, token: &str) -> CampaignResu
             petition_id,
             signature_id,
         } => {
-            // The count went up: before anything else can fail.
+            // The count went up: before anything else can fail. The
+            // receipt mail waits in the queue.
             ctx.events.petitions_changed();
+            ctx.events.mail_queued();
             (petition_id, signature_id, true)
         }
         ConfirmOutcome::AlreadyConfirmed {

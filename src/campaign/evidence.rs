@@ -304,9 +304,7 @@ pub async fn rotate_key(ctx: &Context, actor: &Actor) -> CampaignResult<Rotation
 /// The receipt code of a signature: its id's 32 digits and a tag that only
 /// this service's key makes, so codes cannot be guessed from the public log.
 pub fn receipt_code(ctx: &Context, signature: &SignatureId) -> String {
-    let digits: String = signature.as_str().chars().filter(|c| *c != '-').collect();
-    let tag = ctx.keys.mac_hex("receipt", &digits, 10);
-    format!("{digits}{tag}")
+    crate::mail::kinds::receipt::code_for(&ctx.keys, signature)
 }
 
 /// What a receipt shows: where the signature is, never who signed.
@@ -325,15 +323,7 @@ pub struct Receipt {
 /// The receipt a code stands for, if the code is genuine and the signature
 /// counted.
 pub async fn receipt(ctx: &Context, code: &str) -> CampaignResult<Option<Receipt>> {
-    let code = code.trim().to_ascii_lowercase();
-    if code.len() != 52 || !code.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Ok(None);
-    }
-    let (digits, tag) = code.split_at(32);
-    if !ctx.keys.proves_hex("receipt", digits, tag) {
-        return Ok(None);
-    }
-    let Ok(signature) = SignatureId::parse(digits) else {
+    let Some(signature) = crate::mail::kinds::receipt::signature_of(&ctx.keys, code) else {
         return Ok(None);
     };
     let found = ctx

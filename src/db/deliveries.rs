@@ -5,6 +5,7 @@
 //! Kinds and what the worker needs of each row:
 //! - `confirmation`: `signature_id`, `supporter_id` (the link's token is made
 //!   from the signature id when the message is built: no row holds it);
+//! - `receipt`: `signature_id`, `supporter_id` (the receipt code likewise);
 //! - `alert`: `alert_id`, `supporter_id`;
 //! - `test`: `alert_id`, `to_email`.
 //!
@@ -55,10 +56,13 @@ pub fn domain_of(email: &str) -> Option<String> {
     (!domain.is_empty()).then(|| domain.to_ascii_lowercase())
 }
 
-/// Queues the confirmation mail of a pending signature to `email`. Call
-/// inside the transaction that stores the signature.
-pub fn enqueue_confirmation(
+/// Queues a mail about a signature to its signer at `email`: the
+/// confirmation mail of a pending signature (inside the transaction that
+/// stores it), or the receipt of one just confirmed (inside the one that
+/// confirms it).
+pub fn enqueue_about_signature(
     conn: &mut DbConnection,
+    kind: DeliveryKind,
     signature_id: &SignatureId,
     supporter_id: &SupporterId,
     email: &str,
@@ -66,7 +70,7 @@ pub fn enqueue_confirmation(
     let t = now();
     diesel::insert_into(deliveries::table)
         .values((
-            deliveries::kind.eq(DeliveryKind::Confirmation),
+            deliveries::kind.eq(kind),
             deliveries::signature_id.eq(signature_id),
             deliveries::supporter_id.eq(supporter_id),
             deliveries::domain.eq(domain_of(email)),
@@ -525,7 +529,7 @@ pub struct ConfirmationRow {
     pub last_name: Option<String>,
 }
 
-/// What confirmation mails need of their signatures.
+/// What confirmation and receipt mails need of their signatures.
 pub fn confirmation_petitions(
     conn: &mut DbConnection,
     signature_ids: &[SignatureId],

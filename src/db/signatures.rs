@@ -36,8 +36,8 @@ use diesel::prelude::*;
 use super::schema::{deliveries, petition_country_counts, petitions, signatures, supporters};
 use super::{deliveries as queue, new_id, write_tx, DbConnection, DbError, DbResult};
 use crate::domain::{
-    Comment, CountryCode, Email, PersonName, PetitionId, PetitionStatus, Postcode, SignatureId,
-    SignatureStatus, SupporterId, SupporterStatus,
+    Comment, CountryCode, DeliveryKind, Email, PersonName, PetitionId, PetitionStatus, Postcode,
+    SignatureId, SignatureStatus, SupporterId, SupporterStatus,
 };
 use crate::security::hash_token;
 
@@ -321,7 +321,13 @@ fn sign_in_tx(
             }
             // The mail carries the same link as the first: it is made from
             // the signature id when the message is built.
-            queue::enqueue_confirmation(conn, &e.id, &supporter_id, s.email.as_str())?;
+            queue::enqueue_about_signature(
+                conn,
+                DeliveryKind::Confirmation,
+                &e.id,
+                &supporter_id,
+                s.email.as_str(),
+            )?;
             Ok(SignOutcome::Duplicate { mail_queued: true })
         }
         Some(e) => {
@@ -368,7 +374,13 @@ fn sign_in_tx(
                 }
                 Ok(SignOutcome::Confirmed)
             } else {
-                queue::enqueue_confirmation(conn, &e.id, &supporter_id, s.email.as_str())?;
+                queue::enqueue_about_signature(
+                    conn,
+                    DeliveryKind::Confirmation,
+                    &e.id,
+                    &supporter_id,
+                    s.email.as_str(),
+                )?;
                 Ok(SignOutcome::Pending)
             }
         }
@@ -416,7 +428,13 @@ fn sign_in_tx(
                 Ok(SignOutcome::Confirmed)
             } else {
                 deltas.pending(&s.petition_id, 1);
-                queue::enqueue_confirmation(conn, &id, &supporter_id, s.email.as_str())?;
+                queue::enqueue_about_signature(
+                    conn,
+                    DeliveryKind::Confirmation,
+                    &id,
+                    &supporter_id,
+                    s.email.as_str(),
+                )?;
                 Ok(SignOutcome::Pending)
             }
         }
@@ -609,7 +627,7 @@ fn store_first_signatures(
         } else {
             deltas.pending(&s.petition_id, 1);
             mails.push(NewDeliveryRow {
-                kind: crate::domain::DeliveryKind::Confirmation,
+                kind: DeliveryKind::Confirmation,
                 supporter_id: Some(supporter_id),
                 signature_id: Some(signature_id),
                 payload: None,
@@ -922,6 +940,16 @@ fn confirm_in_tx(
         id.as_str(),
         email.as_deref().unwrap_or(""),
     );
+    // Their receipt code, by mail: the answer to confirming.
+    if let Some(email) = &email {
+        super::deliveries::enqueue_about_signature(
+            conn,
+            DeliveryKind::Receipt,
+            &id,
+            &supporter_id,
+            email,
+        )?;
+    }
     // The address is proven theirs: what they typed becomes theirs.
     apply_signed_details(
         conn,

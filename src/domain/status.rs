@@ -154,6 +154,8 @@ word_enum!(
         Test = "test",
         /// The mail that asks a signer to confirm.
         Confirmation = "confirmation",
+        /// The short mail with a counted signature's receipt code.
+        Receipt = "receipt",
     }
 );
 

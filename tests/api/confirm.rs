@@ -354,4 +354,20 @@ async fn the_confirmation_mail_is_written_in_the_language_the_person_signed_in(b
         text.contains("Your signature counts once you confirm it"),
         "{text}"
     );
+    // Confirming is answered by the receipt mail, in the same language.
+    let token = app
+        .mailed_tokens_for(2, &["ann@example.org"])
+        .await
+        .remove(0);
+    assert_eq!(
+        app.post_empty(&format!("/confirm/{token}")).await.status(),
+        200
+    );
+    app.smtp.wait_for(3, Duration::from_secs(20)).await;
+    let receipts = app.receipt_mails();
+    assert_eq!(receipts.len(), 1);
+    let (to, subject, text) = &receipts[0];
+    assert_eq!(to, &["ann@example.org"]);
+    assert!(subject.starts_with("Ваша подпись учтена"), "{subject}");
+    assert!(text.contains("Код вашей квитанции"), "{text}");
 }

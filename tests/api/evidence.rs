@@ -31,7 +31,7 @@ backend_tests!(
 
 /// Signs `emails` on `slug` and confirms each; the confirmed pages' HTML.
 async fn sign_and_confirm(app: &TestApp, slug: &str, emails: &[&str]) -> Vec<String> {
-    let already = app.smtp.messages().len();
+    let already = app.confirmation_mails();
     for e in emails {
         assert_eq!(app.sign(slug, &form(e)).await.status(), 303);
     }
@@ -333,6 +333,24 @@ async fn a_receipt_names_the_entry_and_its_snapshot_and_nobody_else_can_make_one
     };
     let bob = code_of(&pages[1]);
     assert_eq!(bob.len(), 52);
+
+    // The confirmation is answered by a short mail with the same code.
+    app.smtp
+        .wait_for(4, std::time::Duration::from_secs(20))
+        .await;
+    let receipts = app.receipt_mails();
+    assert_eq!(receipts.len(), 2, "one receipt per confirmation");
+    let (_, subject, text) = receipts
+        .iter()
+        .find(|(to, ..)| to == &["bob@example.org"])
+        .expect("bob's receipt");
+    assert!(
+        subject.starts_with("Your signature is counted"),
+        "{subject}"
+    );
+    assert!(text.contains(&bob), "the code: {text}");
+    assert!(text.contains(&format!("{}/receipts/{bob}", app.settings.base_url)));
+    assert!(!text.contains("ann@"), "nobody else's receipt");
 
     let r = app
         .client

@@ -166,26 +166,73 @@ impl TestApp {
             .collect()
     }
 
-    /// `(recipients, token)` of every confirmation mail, in arrival order.
+    /// `(recipients, token)` of every confirmation mail, in arrival order,
+    /// once `n` of them have arrived (receipt mails, which answer a
+    /// confirmation, arrive among them and are skipped).
     async fn mailed_tokens_to(&self, n: usize) -> Vec<(Vec<String>, String)> {
         let prefix = format!("{}/confirm/", self.settings.base_url);
+        let mut want = n;
+        loop {
+            let mail = self
+                .smtp
+                .wait_for(want, std::time::Duration::from_secs(20))
+                .await;
+            let tokens: Vec<_> = mail
+                .iter()
+                .filter_map(|m| {
+                    let text = m
+                        .text_parts()
+                        .into_iter()
+                        .find(|(t, _)| t == "text/plain")
+                        .expect("a text part")
+                        .1;
+                    let token = text
+                        .split_whitespace()
+                        .find_map(|w| w.strip_prefix(&prefix))?
+                        .to_string();
+                    Some((m.rcpt_to.clone(), token))
+                })
+                .collect();
+            if tokens.len() >= n {
+                return tokens;
+            }
+            want = mail.len() + n - tokens.len();
+        }
+    }
+
+    /// How many confirmation mails have arrived so far.
+    pub fn confirmation_mails(&self) -> usize {
+        let prefix = format!("{}/confirm/", self.settings.base_url);
         self.smtp
-            .wait_for(n, std::time::Duration::from_secs(20))
-            .await
+            .messages()
             .iter()
-            .map(|m| {
+            .filter(|m| {
+                m.text_parts()
+                    .iter()
+                    .any(|(t, text)| t == "text/plain" && text.contains(&prefix))
+            })
+            .count()
+    }
+
+    /// The receipt mails that have arrived: `(recipients, subject, text)`.
+    pub fn receipt_mails(&self) -> Vec<(Vec<String>, String, String)> {
+        let prefix = format!("{}/receipts/", self.settings.base_url);
+        self.smtp
+            .messages()
+            .iter()
+            .filter_map(|m| {
                 let text = m
                     .text_parts()
                     .into_iter()
-                    .find(|(t, _)| t == "text/plain")
-                    .expect("a text part")
+                    .find(|(t, _)| t == "text/plain")?
                     .1;
-                let token = text
-                    .split_whitespace()
-                    .find_map(|w| w.strip_prefix(&prefix))
-                    .unwrap_or_else(|| panic!("no {prefix} link in {text}"))
-                    .to_string();
-                (m.rcpt_to.clone(), token)
+                text.contains(&prefix).then(|| {
+                    (
+                        m.rcpt_to.clone(),
+                        m.decoded_header("Subject").unwrap_or_default(),
+                        text,
+                    )
+                })
             })
             .collect()
     }

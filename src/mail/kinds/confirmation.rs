@@ -91,18 +91,10 @@ pub struct Confirmation {
 
 /// A claimed confirmation as a message, or why it will not be sent.
 pub(super) fn prepare(d: &Delivery, batch: &super::Batch) -> Result<(Recipient, Mail), String> {
-    let person = d
-        .supporter_id
-        .as_ref()
-        .and_then(|s| batch.recipients.get(s));
-    let signature = d
-        .signature_id
-        .as_ref()
-        .and_then(|s| batch.signatures.get(s));
     // A payload left by a delivery queued before tokens were derived is
     // ignored: the link made from the signature id confirms just the same.
-    match (person, signature) {
-        (Some(p), Some(sig)) if p.email.is_some() && sig.status == SignatureStatus::Pending => {
+    match super::signer(d, batch) {
+        Some((p, sig)) if sig.status == SignatureStatus::Pending => {
             // Greeted by the name typed on the form: the supporter takes it
             // only once the address is confirmed.
             let mut to = Recipient::from(p);
@@ -116,11 +108,7 @@ pub(super) fn prepare(d: &Delivery, batch: &super::Batch) -> Result<(Recipient, 
                     petition_title: sig.petition_title.clone(),
                     signature_id: sig.signature_id.clone(),
                     signed_at: sig.signed_at,
-                    locale: sig
-                        .locale
-                        .as_deref()
-                        .and_then(Locale::from_tag)
-                        .unwrap_or(Locale::EN),
+                    locale: super::signed_in(sig),
                 }),
             ))
         }

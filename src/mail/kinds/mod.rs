@@ -5,6 +5,7 @@
 
 pub mod alert;
 pub mod confirmation;
+pub mod receipt;
 pub mod test;
 
 use std::collections::HashMap;
@@ -21,6 +22,7 @@ pub enum Mail {
     Alert(Arc<AlertContent>),
     Test(Arc<AlertContent>),
     Confirmation(confirmation::Confirmation),
+    Receipt(receipt::Receipt),
 }
 
 impl Mail {
@@ -36,6 +38,7 @@ impl Mail {
             Mail::Alert(content) => composer.alert(content, r, false, delivery),
             Mail::Test(content) => test::compose(composer, content, r, delivery),
             Mail::Confirmation(mail) => composer.confirmation(mail, r, delivery),
+            Mail::Receipt(mail) => composer.receipt(mail, r, delivery),
         }
     }
 
@@ -44,7 +47,7 @@ impl Mail {
     pub fn stopped_by_cancelling(&self) -> Option<&AlertId> {
         match self {
             Mail::Alert(content) => Some(&content.alert_id),
-            Mail::Test(_) | Mail::Confirmation(_) => None,
+            Mail::Test(_) | Mail::Confirmation(_) | Mail::Receipt(_) => None,
         }
     }
 }
@@ -53,12 +56,35 @@ impl Mail {
 /// that preparing each delivery queries nothing.
 pub struct Batch<'a> {
     pub recipients: HashMap<SupporterId, RecipientRow>,
-    /// What confirmation mails need of each signature.
+    /// What confirmation and receipt mails need of each signature.
     pub signatures: HashMap<SignatureId, ConfirmationRow>,
     pub alert_status: HashMap<AlertId, AlertStatus>,
     /// The content of every alert in the batch (the worker keeps them while
     /// the alert sends).
     pub alerts: &'a HashMap<AlertId, Arc<AlertContent>>,
+}
+
+/// The signer a delivery about a signature goes to (with an address) and
+/// that signature, from what the batch loaded.
+fn signer<'b>(d: &Delivery, batch: &'b Batch) -> Option<(&'b RecipientRow, &'b ConfirmationRow)> {
+    let person = d
+        .supporter_id
+        .as_ref()
+        .and_then(|s| batch.recipients.get(s))
+        .filter(|p| p.email.is_some())?;
+    let signature = d
+        .signature_id
+        .as_ref()
+        .and_then(|s| batch.signatures.get(s))?;
+    Some((person, signature))
+}
+
+/// The language a signature was made in (English if unknown).
+fn signed_in(sig: &ConfirmationRow) -> crate::i18n::Locale {
+    sig.locale
+        .as_deref()
+        .and_then(crate::i18n::Locale::from_tag)
+        .unwrap_or(crate::i18n::Locale::EN)
 }
 
 /// A claimed delivery as its recipient and message, or the reason it will
@@ -68,5 +94,6 @@ pub fn prepare(d: &Delivery, batch: &Batch) -> Result<(Recipient, Mail), String>
         DeliveryKind::Alert => alert::prepare(d, batch),
         DeliveryKind::Test => test::prepare(d, batch),
         DeliveryKind::Confirmation => confirmation::prepare(d, batch),
+        DeliveryKind::Receipt => receipt::prepare(d, batch),
     }
 }

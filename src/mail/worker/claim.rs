@@ -106,6 +106,7 @@ impl Worker {
                     let kinds: &[DeliveryKind] = if with_priority {
                         &[
                             DeliveryKind::Confirmation,
+                            DeliveryKind::Receipt,
                             DeliveryKind::Test,
                             DeliveryKind::Alert,
                         ]
