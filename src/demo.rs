@@ -63,6 +63,9 @@ pub fn seed(conn: &mut DbConnection) -> Result<bool, DbError> {
             status: CaseStatus::Open,
             created_at: now,
             updated_at: now,
+            retention_days: None,
+            ended_at: None,
+            retention_done_at: None,
         };
         db::cases::insert(conn, &case)?;
         let petition = Petition {
@@ -77,6 +80,7 @@ pub fn seed(conn: &mut DbConnection) -> Result<bool, DbError> {
             require_confirmation: true,
             confirmed_count: 0,
             pending_count: 0,
+            public_min_count: 0,
             created_at: now,
             updated_at: now,
         };

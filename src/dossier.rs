@@ -29,7 +29,11 @@ pub struct Contents<'a> {
     pub snapshot: &'a Snapshot,
     pub entries: &'a [Entry],
     pub keys: &'a [PublicKey],
+    /// As the public sees it: countries under `public_min_count` summed
+    /// into "other".
     pub by_country: &'a BTreeMap<String, i64>,
+    /// The petition's small-numbers threshold (0: every country shown).
+    pub public_min_count: i64,
     pub by_day: &'a [(String, i64)],
     /// `signatures.csv`, when names were asked for.
     pub names_csv: Option<Vec<u8>>,
@@ -55,7 +59,8 @@ pub fn write(templates: &Templates, c: &Contents) -> anyhow::Result<Vec<u8>> {
             "snapshot": c.snapshot,
             "entries": c.entries.len(),
             "keys": c.keys,
-            "by_country": c.by_country.iter().map(|(k, v)| Row { key: k, count: *v }).collect::<Vec<_>>(),
+            "by_country": c.by_country.iter().map(|(k, v)| Row { key: if k == "other" { "Other countries" } else { k }, count: *v }).collect::<Vec<_>>(),
+            "public_min_count": (c.public_min_count > 0).then_some(c.public_min_count),
             "by_day": c.by_day.iter().map(|(k, v)| Row { key: k, count: *v }).collect::<Vec<_>>(),
             "names": c.names_csv.is_some(),
         }),

@@ -1,6 +1,9 @@
 //! Secrets and the things made from them: API tokens (random, stored as
 //! SHA-256), signed single-purpose tokens (HMAC-SHA256 with the secret key),
-//! and keyed hashes of client IPs, so no address is ever stored.
+//! and keyed hashes of client IPs, so no address is ever stored. Those
+//! hashes are keyed by a random key of the UTC day ([`DayKeys`]), deleted
+//! once the day is over: a stored hash cannot be tied to an address after
+//! that, even by someone holding every key file.
 //!
 //! The generated secret key lives in a key file ([`key_file`]), never in the
 //! database: a copy of the database alone must not let anyone forge a
@@ -221,12 +224,142 @@ impl Keys {
         mac.verify_truncated_left(&given).is_ok()
     }
 
-    /// Keyed hash of a client IP: lets the rate limiter and abuse review tell
-    /// repeat senders apart without storing anyone's address.
-    pub fn ip_hash(&self, ip: &str) -> String {
+    /// Keyed hash under the secret key, for records kept in this process's
+    /// memory only (the console's failed sign-ins): never store one, since
+    /// the secret key lasts. What is stored or shared is hashed with
+    /// [`DayKeys`].
+    pub fn memory_hash(&self, value: &str) -> String {
         let mut mac = self.mac("client-ip");
+        mac.update(value.as_bytes());
+        hex::encode(&mac.finalize().into_bytes()[..16])
+    }
+}
+
+/// The keys client IPs are hashed with: a random key per UTC day, kept in
+/// the key folder as `ip-YYYY-MM-DD.key` (mode 0600, never in the database)
+/// and deleted once its day is over, so that after a day no stored hash can
+/// be tied to an address. Nodes sharing the folder agree on a day's key:
+/// the first to need it creates the file exclusively, the others read it.
+///
+/// The signing limit counts minutes; for [`DAY_KEY_GRACE`] after midnight a
+/// client is also known by yesterday's hash ([`DayKeys::limit_hashes`]), so
+/// the minute that straddles midnight is counted whole. Yesterday's key is
+/// deleted only after that.
+pub struct DayKeys {
+    dir: std::path::PathBuf,
+    keys: std::sync::Mutex<std::collections::BTreeMap<chrono::NaiveDate, [u8; 32]>>,
+}
+
+/// How long after midnight yesterday's key is still used (by the limiter
+/// alone): two of its minutes, whatever the clocks' small differences.
+pub const DAY_KEY_GRACE: chrono::Duration = chrono::Duration::seconds(120);
+
+impl DayKeys {
+    pub fn new(dir: impl Into<std::path::PathBuf>) -> DayKeys {
+        DayKeys {
+            dir: dir.into(),
+            keys: std::sync::Mutex::default(),
+        }
+    }
+
+    /// The file holding `day`'s key.
+    pub fn path(&self, day: chrono::NaiveDate) -> std::path::PathBuf {
+        self.dir.join(format!("ip-{}.key", day.format("%Y-%m-%d")))
+    }
+
+    /// The oldest day whose key may still be used at `at`.
+    fn oldest_kept(at: chrono::NaiveDateTime) -> chrono::NaiveDate {
+        (at - DAY_KEY_GRACE).date()
+    }
+
+    fn key(&self, day: chrono::NaiveDate, at: chrono::NaiveDateTime) -> std::io::Result<[u8; 32]> {
+        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        // What this process remembers is forgotten with the file.
+        let oldest = Self::oldest_kept(at);
+        keys.retain(|d, _| *d >= oldest);
+        if let Some(k) = keys.get(&day) {
+            return Ok(*k);
+        }
+        let text = key_file::get_or_create(&self.path(day), generate_secret_key)?;
+        let mut key = [0u8; 32];
+        hex::decode_to_slice(text.trim(), &mut key).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{} is not a key: {e}", self.path(day).display()),
+            )
+        })?;
+        keys.insert(day, key);
+        Ok(key)
+    }
+
+    fn hash_with(key: &[u8; 32], ip: &str) -> String {
+        let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
+        mac.update(b"client-ip\0");
         mac.update(ip.as_bytes());
         hex::encode(&mac.finalize().into_bytes()[..16])
+    }
+
+    /// The hash of client address `ip` at `at`, under that UTC day's key
+    /// (made now if it is the first use of the day).
+    pub fn hash(&self, ip: &str, at: chrono::NaiveDateTime) -> std::io::Result<String> {
+        Ok(Self::hash_with(&self.key(at.date(), at)?, ip))
+    }
+
+    /// The keys the signing limit knows `ip` by at `at`: today's hash, and
+    /// within [`DAY_KEY_GRACE`] after midnight yesterday's as well (first),
+    /// so the signatures of the minutes before midnight still count.
+    pub fn limit_hashes(
+        &self,
+        ip: &str,
+        at: chrono::NaiveDateTime,
+    ) -> std::io::Result<Vec<String>> {
+        let today = at.date();
+        let mut out = Vec::with_capacity(2);
+        let oldest = Self::oldest_kept(at);
+        if oldest < today {
+            out.push(Self::hash_with(&self.key(oldest, at)?, ip));
+        }
+        out.push(Self::hash_with(&self.key(today, at)?, ip));
+        Ok(out)
+    }
+
+    /// Deletes the key files (and forgets the keys) of days over at `at`:
+    /// every day before today, yesterday only once [`DAY_KEY_GRACE`] has
+    /// passed. Returns how many files went. Run at start and by the
+    /// periodic jobs; any node may, since they share the folder.
+    pub fn forget_old(&self, at: chrono::NaiveDateTime) -> std::io::Result<usize> {
+        let oldest = Self::oldest_kept(at);
+        self.keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|d, _| *d >= oldest);
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        let mut deleted = 0;
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(day) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("ip-"))
+                .and_then(|n| n.strip_suffix(".key"))
+                .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+            else {
+                continue;
+            };
+            if day < oldest {
+                match std::fs::remove_file(entry.path()) {
+                    Ok(()) => deleted += 1,
+                    // Another node got there first.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(deleted)
     }
 }
 
@@ -305,6 +438,60 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(leftovers.len(), 1, "{leftovers:?}");
+    }
+
+    fn at(s: &str) -> chrono::NaiveDateTime {
+        chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
+    }
+
+    #[test]
+    fn an_ip_hash_changes_with_the_day_and_old_days_keys_are_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = DayKeys::new(dir.path());
+        let h1 = keys.hash("192.0.2.7", at("2026-12-01 12:00:00")).unwrap();
+        assert_eq!(
+            h1,
+            keys.hash("192.0.2.7", at("2026-12-01 23:59:59")).unwrap()
+        );
+        assert_ne!(
+            h1,
+            keys.hash("192.0.2.8", at("2026-12-01 12:00:00")).unwrap()
+        );
+        let old = keys.path(chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap());
+        assert!(old.exists());
+        // Another node sharing the folder agrees on the day's key.
+        let other = DayKeys::new(dir.path());
+        assert_eq!(
+            h1,
+            other.hash("192.0.2.7", at("2026-12-01 08:00:00")).unwrap()
+        );
+
+        let h2 = keys.hash("192.0.2.7", at("2026-12-02 00:00:30")).unwrap();
+        assert_ne!(h1, h2, "a new day, a new key");
+        assert_eq!(
+            keys.limit_hashes("192.0.2.7", at("2026-12-02 00:00:30"))
+                .unwrap(),
+            vec![h1.clone(), h2.clone()]
+        );
+        assert_eq!(
+            keys.forget_old(at("2026-12-02 00:01:00")).unwrap(),
+            0,
+            "kept for the limiter's grace"
+        );
+        assert_eq!(keys.forget_old(at("2026-12-02 00:02:01")).unwrap(), 1);
+        assert!(!old.exists());
+        assert_eq!(
+            keys.limit_hashes("192.0.2.7", at("2026-12-02 00:02:01"))
+                .unwrap(),
+            vec![h2]
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let today = keys.path(chrono::NaiveDate::from_ymd_opt(2026, 12, 2).unwrap());
+            let mode = std::fs::metadata(today).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
     }
 
     #[test]

@@ -102,6 +102,7 @@ pub struct Background {
     worker: tokio::task::JoinHandle<()>,
     jobs: tokio::task::JoinHandle<()>,
     snapshots: tokio::task::JoinHandle<()>,
+    retention: tokio::task::JoinHandle<()>,
     listener: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -130,12 +131,14 @@ pub fn background(
         stop.subscribe(),
     );
     let ctx = crate::campaign::Context::new(db, Arc::new(settings.clone()), keys, templates);
+    let retention = crate::jobs::retention::spawn(ctx.clone(), stop.subscribe());
     let snapshots = crate::jobs::snapshots::spawn(ctx, stop.subscribe());
     Background {
         stop,
         worker,
         jobs,
         snapshots,
+        retention,
         listener,
     }
 }
@@ -161,7 +164,11 @@ impl Background {
         if let Err(e) = &snapshots {
             tracing::error!(error.cause_chain = ?e, "the snapshots job failed");
         }
-        worker.and(jobs).and(snapshots)
+        let retention = self.retention.await;
+        if let Err(e) = &retention {
+            tracing::error!(error.cause_chain = ?e, "the retention job failed");
+        }
+        worker.and(jobs).and(snapshots).and(retention)
     }
 }
 
@@ -228,6 +235,8 @@ impl Application {
         )
         .with_events(events)
         .with_writers();
+        // Past days' IP keys go at start too, not only with the worker.
+        crate::jobs::retention::forget_old_ip_keys(&ctx);
         let state = AppState {
             ctx,
             db,

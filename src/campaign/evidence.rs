@@ -109,10 +109,14 @@ fn snapshot_in(
     let Some(state) = store::count_state(c, petition_id)? else {
         return Ok(None);
     };
+    let min = petition_min_count(c, petition_id)?;
     if let Some(every) = only_if_stale {
         if let Some(latest) = store::latest_snapshot(c, petition_id)? {
             let moved = latest.body.log_seq != state.log_seq;
-            if !moved || now - issued(&latest, now) < every {
+            // One that names a country the threshold now hides is never
+            // the current one.
+            let reveals = public::names_small_numbers(&latest.body.by_country, min);
+            if !reveals && (!moved || now - issued(&latest, now) < every) {
                 return Ok(Some(latest));
             }
         }
@@ -120,8 +124,12 @@ fn snapshot_in(
     store::remember_key(c, &public_half(key, now), now)?;
     let snapshot = key.sign(SnapshotBody {
         petition: state.slug,
+        // The total stays whole (`clarion verify` checks it against the
+        // log); only the countries are hidden.
         confirmed: state.confirmed,
-        by_country: state.by_country,
+        by_country: public::hide_small_numbers(state.by_country, min)
+            .into_iter()
+            .collect(),
         log_seq: state.log_seq,
         log_head: state.log_head,
         issued_at: ledger::timestamp(now),
@@ -129,6 +137,12 @@ fn snapshot_in(
     });
     store::insert_snapshot(c, petition_id, &snapshot, now)?;
     Ok(Some(snapshot))
+}
+
+/// The petition's small-numbers threshold (0 when it is gone).
+fn petition_min_count(c: &mut DbConnection, petition_id: &str) -> CampaignResult<i64> {
+    let id = PetitionId::parse(petition_id).map_err(|_| CampaignError::not_found("petition"))?;
+    Ok(petition_rows::get(c, &id)?.map_or(0, |p| p.public_min_count))
 }
 
 /// When `s` was issued (`now` for a time that does not parse: then it
@@ -148,6 +162,7 @@ fn every(ctx: &Context) -> Duration {
 pub async fn current_snapshot(ctx: &Context, slug: &str) -> CampaignResult<Snapshot> {
     let petition = public_petition(ctx, slug).await?;
     let id = petition.id.as_str().to_string();
+    let min = petition.public_min_count;
     // Most reads find a fresh snapshot without writing.
     let every = every(ctx);
     let now = ctx.now();
@@ -156,7 +171,10 @@ pub async fn current_snapshot(ctx: &Context, slug: &str) -> CampaignResult<Snaps
         ctx.run(move |c| {
             let latest = store::latest_snapshot(c, &id)?;
             let (seq, _) = store::head(c, &id)?;
-            Ok(latest.filter(|s| s.body.log_seq == seq || now - issued(s, now) < every))
+            Ok(latest.filter(|s| {
+                !public::names_small_numbers(&s.body.by_country, min)
+                    && (s.body.log_seq == seq || now - issued(s, now) < every)
+            }))
         })
         .await?
     };
@@ -414,13 +432,19 @@ pub async fn dossier(
     let p = super::petitions::get(ctx, actor, petition).await?;
     let key = signing_key(ctx)?;
     let id = p.id.clone();
+    let min = p.public_min_count;
     let now = ctx.now();
     let who = actor.audit_name();
     let (snapshot, case_title, by_day, names_rows) = ctx
         .write(move |c| {
             let (seq, _) = store::head(c, &id)?;
             let snapshot = match store::latest_snapshot(c, &id)? {
-                Some(s) if s.body.log_seq == seq => s,
+                Some(s)
+                    if s.body.log_seq == seq
+                        && !public::names_small_numbers(&s.body.by_country, min) =>
+                {
+                    s
+                }
                 _ => snapshot_in(c, &key, &id, now, None)?
                     .ok_or(CampaignError::not_found("petition"))?,
             };
@@ -463,6 +487,7 @@ pub async fn dossier(
             entries: &e.entries,
             keys: &e.keys,
             by_country: &snapshot.body.by_country,
+            public_min_count: p.public_min_count,
             by_day: &by_day,
             names_csv,
         },

@@ -88,6 +88,19 @@ impl SignLimit {
         }
     }
 
+    /// May the client known by every one of `keys` sign now? Asked key by
+    /// key, in order, stopping at the first refusal, so a refused client is
+    /// counted under none of the keys after it. Around midnight a client is
+    /// known by yesterday's hash and today's (`DayKeys::limit_hashes`):
+    /// yesterday's carries the minute before midnight, and today's is
+    /// counted from midnight on, so the limit holds across the day change.
+    pub async fn check_all(&self, keys: &[String]) -> Verdict {
+        for key in keys {
+            self.check(key).await?;
+        }
+        Ok(())
+    }
+
     /// May the client known by `key` sign now? Counts it if so.
     pub async fn check(&self, key: &str) -> Verdict {
         match &*self.inner {
@@ -306,6 +319,38 @@ mod tests {
         let wait = l.check("a").await.unwrap_err();
         assert!((1..=12).contains(&wait), "{wait}");
         assert_eq!(l.check("b").await, Ok(()), "other clients are not affected");
+    }
+
+    #[tokio::test]
+    async fn the_limit_holds_across_midnight_when_the_ip_key_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = crate::security::DayKeys::new(dir.path());
+        let t = |s: &str| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap();
+        let l = SignLimit::local(5);
+        let before = keys
+            .limit_hashes("192.0.2.1", t("2026-12-01 23:59:50"))
+            .unwrap();
+        assert_eq!(before.len(), 1);
+        for _ in 0..5 {
+            assert_eq!(l.check_all(&before).await, Ok(()));
+        }
+        let after = keys
+            .limit_hashes("192.0.2.1", t("2026-12-02 00:00:05"))
+            .unwrap();
+        assert_eq!(after.len(), 2, "yesterday's hash and today's");
+        assert_ne!(after[1], before[0], "today's key is another");
+        assert!(
+            l.check_all(&after).await.is_err(),
+            "midnight gives no new allowance"
+        );
+        // What the limit would have done with today's hash alone.
+        assert_eq!(l.check(&after[1]).await, Ok(()));
+        // Once the grace is over, today's hash alone carries the count,
+        // which it has held since midnight.
+        let later = keys
+            .limit_hashes("192.0.2.1", t("2026-12-02 00:02:05"))
+            .unwrap();
+        assert_eq!(later, vec![after[1].clone()]);
     }
 
     #[tokio::test]

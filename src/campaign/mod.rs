@@ -72,6 +72,8 @@ pub struct Context {
     imports: Arc<tokio::sync::Semaphore>,
     /// Failed console sign-ins of this process (see [`sign_in_guard`]).
     pub sign_ins: Arc<sign_in_guard::SignInGuard>,
+    /// The keys of the day client IPs are hashed with (in the key folder).
+    pub ip_keys: Arc<crate::security::DayKeys>,
 }
 
 impl Context {
@@ -80,6 +82,7 @@ impl Context {
         Context {
             imports: Arc::new(tokio::sync::Semaphore::new(import_turns)),
             sign_ins: Arc::new(sign_in_guard::SignInGuard::new(keys.clone())),
+            ip_keys: Arc::new(crate::security::DayKeys::new(settings.key_dir.clone())),
             db,
             settings,
             keys,
@@ -121,6 +124,18 @@ impl Context {
     /// The current time, as the database stores it (UTC, microseconds).
     pub fn now(&self) -> NaiveDateTime {
         (self.clock.0)()
+    }
+
+    /// The keys the signing limit knows client address `ip` by now, the
+    /// first of them to be stored with a signature last (today's hash; see
+    /// [`crate::security::DayKeys::limit_hashes`]).
+    pub fn client_hashes(&self, ip: &str) -> CampaignResult<Vec<String>> {
+        self.ip_keys.limit_hashes(ip, self.now()).map_err(|e| {
+            CampaignError::Internal(anyhow::anyhow!(
+                "cannot read or make the IP key of the day in {}: {e}",
+                self.settings.key_dir.display()
+            ))
+        })
     }
 
     /// Runs `f` with a connection on a blocking thread.

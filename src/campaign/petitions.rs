@@ -36,6 +36,11 @@ pub struct NewPetition {
     pub goal: Option<i64>,
     pub status: PetitionStatus,
     pub require_confirmation: bool,
+    /// Countries with fewer confirmed signatures are summed into "other"
+    /// on every public count (contract §11); 0 shows every country. Not
+    /// given: the highest of the case's other petitions, so a petition
+    /// added to a case in safety mode is protected too.
+    pub public_min_count: Option<i64>,
 }
 
 /// The fields an update changes; `None` leaves a field as it is and
@@ -49,6 +54,7 @@ pub struct PetitionChanges {
     pub goal: Option<Option<i64>>,
     pub status: Option<PetitionStatus>,
     pub require_confirmation: Option<bool>,
+    pub public_min_count: Option<i64>,
 }
 
 impl NewPetition {
@@ -74,6 +80,7 @@ impl NewPetition {
             goal: c.goal.flatten(),
             status: c.status.unwrap_or(PetitionStatus::Open),
             require_confirmation: c.require_confirmation.unwrap_or(true),
+            public_min_count: c.public_min_count,
         })
     }
 }
@@ -102,6 +109,7 @@ fn read(
         goal: f.clearable_integer("goal", 1, 1_000_000_000),
         status: f.string("status", false, PetitionStatus::parse),
         require_confirmation: f.boolean("require_confirmation"),
+        public_min_count: f.integer("public_min_count", 0, 1_000_000),
     };
     f.finish()?;
     Ok((case_id, changes))
@@ -147,12 +155,22 @@ pub async fn create(ctx: &Context, actor: &Actor, input: NewPetition) -> Campaig
         require_confirmation: input.require_confirmation,
         confirmed_count: 0,
         pending_count: 0,
+        public_min_count: input.public_min_count.unwrap_or(0),
         created_at: now,
         updated_at: now,
     };
+    let inherit = input.public_min_count.is_none();
+    let mut petition = petition;
     ctx.write(move |c| {
         if db::cases::get(c, &petition.case_id)?.is_none() {
             return Err(no_such_case());
+        }
+        if inherit {
+            petition.public_min_count = db::petitions::for_case(c, &petition.case_id)?
+                .iter()
+                .map(|p| p.public_min_count)
+                .max()
+                .unwrap_or(0);
         }
         match db::petitions::insert(c, &petition) {
             Ok(()) => {}
@@ -232,6 +250,7 @@ pub async fn update(
         goal: changes.goal,
         status: changes.status,
         require_confirmation: changes.require_confirmation,
+        public_min_count: changes.public_min_count,
         updated_at: Some(ctx.now()),
     };
     let petition = ctx

@@ -6,6 +6,13 @@
 //! proves the petition was once open. Counts come from the petitions'
 //! counter caches, never from counting rows.
 //!
+//! Owns the small-numbers rule too (contract §11): a country with fewer
+//! confirmed signatures than the petition's `public_min_count` is never
+//! named on a public read; its signatures are summed into [`OTHER`]. Every
+//! public count (the page, `counts.json`, the embed, snapshots) goes
+//! through [`hide_small_numbers`]; organisers' exports and the API's counts
+//! do not.
+//!
 //! Everything here is public: no actor, no role check, no writes. Caching
 //! what these reads return is the web layer's (`web::public::cache`).
 
@@ -22,8 +29,47 @@ use super::{CampaignResult, Context};
 pub struct PublicPetition {
     pub petition: Petition,
     pub case: Case,
-    /// Confirmed signatures per country, from the counter cache.
+    /// Confirmed signatures per country, from the counter cache, with
+    /// small numbers hidden in [`OTHER`].
     pub by_country: Vec<(String, i64)>,
+}
+
+/// The key the countries hidden by `public_min_count` are summed under
+/// (never a country code: those are two capital letters).
+pub const OTHER: &str = "other";
+
+/// `by_country` as the public may see it: every country with fewer than
+/// `min` signatures left out and its signatures summed into [`OTHER`]
+/// (present only when something was summed; an [`OTHER`] already in
+/// `by_country` is added to it). The rest keep their order.
+pub fn hide_small_numbers(
+    by_country: impl IntoIterator<Item = (String, i64)>,
+    min: i64,
+) -> Vec<(String, i64)> {
+    let mut other = 0;
+    let mut shown: Vec<(String, i64)> = Vec::new();
+    for (code, n) in by_country {
+        if code == OTHER || n < min {
+            other += n;
+        } else {
+            shown.push((code, n));
+        }
+    }
+    if other > 0 {
+        shown.push((OTHER.to_string(), other));
+    }
+    shown
+}
+
+/// Whether `by_country` names a country the public may not see under
+/// `min` (a snapshot made before the petition's threshold was raised).
+pub fn names_small_numbers<'a>(
+    by_country: impl IntoIterator<Item = (&'a String, &'a i64)>,
+    min: i64,
+) -> bool {
+    by_country
+        .into_iter()
+        .any(|(code, n)| code != OTHER && *n < min)
 }
 
 /// Whether the public may see `p` at all.
@@ -68,7 +114,10 @@ pub async fn petition(ctx: &Context, slug: &str) -> CampaignResult<Option<Public
         let Some(case) = case_rows::get(c, &petition.case_id)? else {
             return Ok(None);
         };
-        let by_country = petition_rows::country_counts(c, &petition.id)?;
+        let by_country = hide_small_numbers(
+            petition_rows::country_counts(c, &petition.id)?,
+            petition.public_min_count,
+        );
         Ok(Some(PublicPetition {
             petition,
             case,
@@ -92,7 +141,7 @@ pub async fn counts(
         if !is_public(&p) {
             return Ok(None);
         }
-        let by = petition_rows::country_counts(c, &p.id)?;
+        let by = hide_small_numbers(petition_rows::country_counts(c, &p.id)?, p.public_min_count);
         Ok(Some((p, by)))
     })
     .await
@@ -103,4 +152,31 @@ pub async fn counts(
 pub async fn petition_by_id(ctx: &Context, id: &PetitionId) -> CampaignResult<Option<Petition>> {
     let id = id.clone();
     ctx.run(move |c| Ok(petition_rows::get(c, &id)?)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn by(pairs: &[(&str, i64)]) -> Vec<(String, i64)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    }
+
+    #[test]
+    fn countries_under_the_threshold_are_summed_into_other() {
+        let counts = by(&[("AM", 3), ("FR", 12), ("KG", 40), ("TJ", 1)]);
+        assert_eq!(
+            hide_small_numbers(counts.clone(), 10),
+            by(&[("FR", 12), ("KG", 40), ("other", 4)])
+        );
+        assert_eq!(hide_small_numbers(counts.clone(), 0), counts);
+        assert_eq!(
+            hide_small_numbers(by(&[("KG", 40), ("other", 4), ("TJ", 2)]), 10),
+            by(&[("KG", 40), ("other", 6)]),
+            "hiding what is already hidden adds to other"
+        );
+        assert!(names_small_numbers(counts.iter().map(|(k, v)| (k, v)), 10));
+        let hidden = hide_small_numbers(counts, 10);
+        assert!(!names_small_numbers(hidden.iter().map(|(k, v)| (k, v)), 10));
+    }
 }

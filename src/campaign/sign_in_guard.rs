@@ -91,11 +91,12 @@ impl SignInGuard {
     }
 
     fn address_key(&self, email: &str) -> String {
-        self.keys.ip_hash(&format!("console-sign-in\u{0}{email}"))
+        self.keys
+            .memory_hash(&format!("console-sign-in\u{0}{email}"))
     }
 
     fn client_key(&self, client: &str) -> String {
-        self.keys.ip_hash(client)
+        self.keys.memory_hash(client)
     }
 
     /// Whether `client` may try a password for `email` at `now`.

@@ -275,15 +275,11 @@ pub async fn erase(ctx: &Context, actor: &Actor, id: SupporterId) -> CampaignRes
     let now = ctx.now();
     let erased = ctx
         .write(move |c| {
-            let Some(s) = db::supporters::get(c, &id)? else {
-                return Err(CampaignError::not_found("supporter"));
-            };
-            if s.erased_at.is_some() {
-                return Ok(None);
+            let done = erase_in(c, &id, now)?;
+            if done.is_some() {
+                // Who and when, not whom: no target id, no detail naming them.
+                db::audit::record(c, &actor_name, "supporter.erase", "supporter", None, None)?;
             }
-            let done = db::supporters::erase(c, &id, now)?;
-            // Who and when, not whom: no target id, no detail naming them.
-            db::audit::record(c, &actor_name, "supporter.erase", "supporter", None, None)?;
             Ok(done)
         })
         .await?;
@@ -294,20 +290,42 @@ pub async fn erase(ctx: &Context, actor: &Actor, id: SupporterId) -> CampaignRes
             erasure.deliveries_cancelled = e.deliveries_cancelled,
             "supporter erased"
         );
-        // On SQLite the WAL still holds the pages as they were before the
-        // erasure (secure_delete clears the database file itself): write it
-        // back and truncate it now, not at the next restart. The erasure is
-        // committed whatever happens here, so a failure is logged, not
-        // answered.
-        match ctx.db.truncate_wal().await {
-            Ok(true) => {}
-            Ok(false) => tracing::warn!(
-                "the WAL could not be truncated after an erasure; what was erased may stay in it until the server stops"
-            ),
-            Err(e) => tracing::error!(error.cause_chain = ?e, "truncating the WAL after an erasure failed"),
-        }
+        after_erasure(ctx).await;
     }
     Ok(())
+}
+
+/// The erasure itself, inside the caller's write transaction: `None` when
+/// the supporter was erased already; not found when there is none. The
+/// one way a supporter is erased, whoever asks (an admin, or a case's
+/// retention).
+pub(super) fn erase_in(
+    c: &mut db::DbConnection,
+    id: &SupporterId,
+    now: NaiveDateTime,
+) -> CampaignResult<Option<db::supporters::Erasure>> {
+    let Some(s) = db::supporters::get(c, id)? else {
+        return Err(CampaignError::not_found("supporter"));
+    };
+    if s.erased_at.is_some() {
+        return Ok(None);
+    }
+    Ok(db::supporters::erase(c, id, now)?)
+}
+
+/// What follows a committed erasure. On SQLite the WAL still holds the
+/// pages as they were before the erasure (secure_delete clears the
+/// database file itself): write it back and truncate it now, not at the
+/// next restart. The erasure is committed whatever happens here, so a
+/// failure is logged, not answered.
+pub(super) async fn after_erasure(ctx: &Context) {
+    match ctx.db.truncate_wal().await {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(
+            "the WAL could not be truncated after an erasure; what was erased may stay in it until the server stops"
+        ),
+        Err(e) => tracing::error!(error.cause_chain = ?e, "truncating the WAL after an erasure failed"),
+    }
 }
 
 #[cfg(test)]

@@ -25,6 +25,9 @@ pub struct Petition {
     pub pending_count: i64,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Countries with fewer confirmed signatures are summed into "other"
+    /// wherever the public sees counts (0: none hidden).
+    pub public_min_count: i64,
 }
 
 /// The columns an update sets; `None` leaves a column as it is.
@@ -39,6 +42,7 @@ pub struct PetitionChanges {
     pub status: Option<PetitionStatus>,
     pub require_confirmation: Option<bool>,
     pub updated_at: Option<NaiveDateTime>,
+    pub public_min_count: Option<i64>,
 }
 
 pub fn insert(conn: &mut DbConnection, petition: &Petition) -> QueryResult<()> {

@@ -21,6 +21,9 @@ diesel::table! {
         status -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        retention_days -> Nullable<BigInt>,
+        ended_at -> Nullable<Timestamp>,
+        retention_done_at -> Nullable<Timestamp>,
     }
 }
 
@@ -39,6 +42,7 @@ diesel::table! {
         pending_count -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        public_min_count -> BigInt,
     }
 }
 

@@ -3,13 +3,15 @@
 //! queue. Today: deleting pending signatures whose confirmation time ran out
 //! ([`sweeps`]), starting scheduled alerts and expiring deliveries past
 //! their alert's deadline ([`alerts`]), and signing count snapshots
-//! ([`snapshots`]); the retention job that is coming belongs here.
+//! ([`snapshots`]), and supporter safety: retention and the deletion of
+//! past days' IP keys ([`retention`]).
 //!
 //! A job owns its schedule and its logging; it never sends mail and never
 //! answers a request. Each run is a few bounded statements, so a slow one
 //! delays only the next run.
 
 pub mod alerts;
+pub mod retention;
 pub mod snapshots;
 pub mod sweeps;
 

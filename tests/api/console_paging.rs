@@ -455,6 +455,9 @@ async fn a_case_past_the_thousandth_can_be_chosen_on_the_petition_and_alert_form
                         status: clarion::domain::CaseStatus::Open,
                         created_at: now,
                         updated_at: now,
+                        retention_days: None,
+                        ended_at: None,
+                        retention_done_at: None,
                     };
                     clarion::db::cases::insert(c, &case)?;
                 }

@@ -39,6 +39,7 @@ mod nodes;
 mod petitions;
 mod postfix_bounces;
 mod public_pages;
+mod safety;
 mod sign_error_summary;
 mod signature_exports;
 mod signing;

@@ -29,11 +29,22 @@ pub struct CaseView {
     pub status: CaseStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Days after the case is resolved or closed when its signers' data
+    /// that nothing else holds is erased; null keeps it.
+    pub retention_days: Option<i64>,
+    /// When the case was resolved or closed (null while open).
+    pub ended_at: Option<DateTime<Utc>>,
+    /// When retention erases its signers' data (null: never, or not yet
+    /// ended).
+    pub erase_after: Option<DateTime<Utc>>,
 }
 
 impl From<Case> for CaseView {
     fn from(c: Case) -> Self {
         CaseView {
+            erase_after: c.erase_after().map(|t| t.and_utc()),
+            retention_days: c.retention_days,
+            ended_at: c.ended_at.map(|t| t.and_utc()),
             id: c.id,
             slug: c.slug,
             title: c.title,
@@ -59,6 +70,7 @@ pub struct CaseInput {
     country: Option<String>,
     body: Option<String>,
     status: Option<String>,
+    retention_days: Option<i64>,
 }
 
 /// The body as the JSON object the campaign layer reads fields from.

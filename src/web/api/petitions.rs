@@ -29,6 +29,9 @@ pub struct PetitionView {
     #[schema(value_type = String)]
     pub status: PetitionStatus,
     pub require_confirmation: bool,
+    /// Countries with fewer confirmed signatures are summed into "other"
+    /// on the public page, counts.json and snapshots (0: none hidden).
+    pub public_min_count: i64,
     /// Confirmed signatures.
     pub signatures: i64,
     /// Signatures waiting for their email confirmation.
@@ -52,6 +55,7 @@ impl PetitionView {
             goal: p.goal,
             status: p.status,
             require_confirmation: p.require_confirmation,
+            public_min_count: p.public_min_count,
             signatures: p.confirmed_count,
             pending: p.pending_count,
             created_at: p.created_at.and_utc(),
@@ -71,6 +75,7 @@ pub struct PetitionInput {
     goal: Option<i64>,
     status: Option<String>,
     require_confirmation: Option<bool>,
+    public_min_count: Option<i64>,
 }
 
 #[utoipa::path(post, path = "/api/v1/petitions", tag = "petitions", request_body = PetitionInput,

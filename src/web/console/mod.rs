@@ -66,6 +66,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/cases", web::post().to(cases::create))
             .route("/cases/{id}", web::get().to(cases::edit))
             .route("/cases/{id}", web::post().to(cases::update))
+            .route("/cases/{id}/safety", web::post().to(cases::safety))
             .route("/petitions", web::get().to(petitions::list))
             .route("/petitions/new", web::get().to(petitions::new))
             .route("/petitions", web::post().to(petitions::create))

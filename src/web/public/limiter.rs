@@ -21,4 +21,10 @@ impl RateLimiter {
     pub async fn check(&self, key: &str) -> Result<(), u64> {
         self.limit.check(key).await
     }
+
+    /// As [`Self::check`] for a client known by several keys (around
+    /// midnight: yesterday's hash and today's).
+    pub async fn check_all(&self, keys: &[String]) -> Result<(), u64> {
+        self.limit.check_all(keys).await
+    }
 }

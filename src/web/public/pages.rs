@@ -113,7 +113,13 @@ pub async fn case(
 /// The data of the petition page (and of the signing form's 422 answer).
 pub fn petition_context(page: &Page, data: &PublicPetition, form: Option<Value>) -> Value {
     let (p, case) = (&data.petition, &data.case);
-    let mut by_country = data.by_country.clone();
+    // Small numbers are already summed into "other" (campaign::public);
+    // it comes last, after the ten largest countries.
+    let (mut by_country, other): (Vec<_>, Vec<_>) = data
+        .by_country
+        .iter()
+        .cloned()
+        .partition(|(code, _)| code != public::OTHER);
     by_country.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     let countries: Vec<Value> = by_country
         .iter()
@@ -122,8 +128,14 @@ pub fn petition_context(page: &Page, data: &PublicPetition, form: Option<Value>)
             let name = crate::domain::CountryCode::parse(code)
                 .map(|c| page.locale.country_name(&c))
                 .unwrap_or("?");
-            json!({"name": name, "count": page.locale.number(*n)})
+            (name, *n)
         })
+        .chain(
+            other
+                .iter()
+                .map(|(_, n)| (page.t("safety_other_countries"), *n)),
+        )
+        .map(|(name, n)| json!({"name": name, "count": page.locale.number(n)}))
         .collect();
     let mut summary = petition_summary(page, p);
     summary["body"] = json!(paragraphs(&p.body));

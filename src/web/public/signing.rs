@@ -267,13 +267,14 @@ async fn sign_inner(
     if !is_open(petition) {
         return Err(Fail::Gone);
     }
-    let ip_hash = client_ip(req, &state.settings.trusted_proxies)
-        .map(|ip| state.keys.ip_hash(&ip.to_string()));
-    if let Err(retry_after_secs) = public
-        .limiter
-        .check(ip_hash.as_deref().unwrap_or("unknown"))
-        .await
-    {
+    // Hashed with the key of the day (contract §11); the last is today's,
+    // the one stored with the signature.
+    let hashes = match client_ip(req, &state.settings.trusted_proxies) {
+        Some(ip) => state.ctx.client_hashes(&ip.to_string())?,
+        None => vec!["unknown".to_string()],
+    };
+    let ip_hash = hashes.last().filter(|h| *h != "unknown").cloned();
+    if let Err(retry_after_secs) = public.limiter.check_all(&hashes).await {
         return Err(Fail::TooMany { retry_after_secs });
     }
     let thanks = match (values.embed, page.lang_in_query) {
