@@ -109,6 +109,7 @@ diesel::table! {
         expires_at -> Nullable<Timestamp>,
         first_name -> Nullable<Text>,
         last_name -> Nullable<Text>,
+        reminded_at -> Nullable<Timestamp>,
     }
 }
 
@@ -135,6 +136,7 @@ diesel::table! {
         send_requested_by -> Nullable<Text>,
         approved_by -> Nullable<Text>,
         approved_at -> Nullable<Timestamp>,
+        locale -> Nullable<Text>,
     }
 }
 
@@ -364,5 +366,14 @@ diesel::table! {
         ip_hash -> Text,
         window_start -> BigInt,
         signatures -> Integer,
+    }
+}
+
+diesel::table! {
+    alert_variants (alert_id, locale) {
+        alert_id -> Text,
+        locale -> Text,
+        subject -> Text,
+        body_markdown -> Text,
     }
 }

@@ -7,6 +7,7 @@ mod signers;
 mod smtp_sink;
 
 mod alert_targeting;
+mod alert_variants;
 mod alerts;
 mod api_auth;
 mod batch_signing;

@@ -542,6 +542,7 @@ pub async fn preview(p: Posted, id: web::Path<String>) -> HttpResponse {
             supporter_id: None,
             subject: form.value("subject"),
             body_markdown: form.get("body_markdown").map(str::to_string),
+            locale: None,
         };
         let p = alerts::preview(&c.state.ctx, &c.actor(), &id, of)
             .await
