@@ -40,6 +40,7 @@ mod nodes;
 mod petitions;
 mod postfix_bounces;
 mod public_pages;
+mod reminders;
 mod sign_error_summary;
 mod signature_exports;
 mod signing;
