@@ -10,6 +10,7 @@ use diesel::prelude::*;
 use serde_json::{json, Value};
 
 use crate::backend_tests;
+use crate::console::{location, signed_in};
 use crate::helpers::{assert_problem, spawn_app, Backend, Person, TestApp};
 use crate::smtp_sink::ReceivedMail;
 use clarion::db::schema::supporters;
@@ -20,6 +21,7 @@ backend_tests!(
     the_preview_shows_the_copy_of_the_language_asked_for,
     bad_variants_are_refused_naming_every_bad_field,
     variants_change_only_while_the_alert_is_a_draft,
+    in_the_console_a_campaigner_adds_a_language_and_previews_it,
 );
 
 const FRENCH: &str = "Audience le 11 juillet";
@@ -335,4 +337,87 @@ async fn variants_change_only_while_the_alert_is_a_draft(b: Backend) {
         .await;
     assert_problem(r, 409).await;
     assert_eq!(app.alert(&token, id).await["variants"], json!([french()]));
+}
+
+async fn in_the_console_a_campaigner_adds_a_language_and_previews_it(b: Backend) {
+    let app = spawn_app(b).await;
+    let token = app.token("campaigner").await;
+    let list = app
+        .seed_list("everyone", &[Person::active("anne@example.org", "Anne")])
+        .await;
+    let case = app.create_case(&token, "askarov").await;
+    let case_id = case["id"].as_str().unwrap();
+    let br = signed_in(&app, "campaigner").await;
+    let compose = br.page("/admin/alerts/new").await;
+    assert!(
+        compose.contains("name=\"variant_locale_0\""),
+        "an add-a-language row"
+    );
+    let base = [
+        ("case_id", case_id),
+        ("list_ids", list.as_str()),
+        ("subject", "Hearing on 11 July"),
+        ("body_markdown", "Please act now."),
+        ("locale", ""),
+    ];
+    // A language whose text is missing is named beside its field.
+    let mut fields = base.to_vec();
+    fields.extend([("variant_locale_0", "fr"), ("variant_subject_0", FRENCH)]);
+    let r = br
+        .submit("/admin/alerts/new", "/admin/alerts", &fields)
+        .await;
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("field-error"), "{html}");
+    assert!(
+        html.contains(&format!("value=\"{FRENCH}\"")),
+        "kept as typed"
+    );
+    // Now complete: saved with its variant.
+    fields.push(("variant_body_0", FRENCH_BODY));
+    let r = br
+        .submit("/admin/alerts/new", "/admin/alerts", &fields)
+        .await;
+    assert_eq!(r.status(), 303);
+    let page = location(&r);
+    let id = page.rsplit('/').next().unwrap().to_string();
+    assert_eq!(app.alert(&token, &id).await["variants"], json!([french()]));
+    let html = br.page(&page).await;
+    assert!(
+        html.contains(&format!("href=\"/admin/alerts/{id}/preview?locale=fr\"")),
+        "a preview link for French"
+    );
+    assert!(html.contains("Aperçu en Français") || html.contains("Preview in Français"));
+    let preview = br
+        .page(&format!("/admin/alerts/{id}/preview?locale=fr"))
+        .await;
+    assert!(preview.contains("lang=\"fr\""), "{preview}");
+    assert!(preview.contains("Bonjour Alex,"), "{preview}");
+    assert!(preview.contains("<strong>maintenant</strong>"), "{preview}");
+    // Add Spanish beside French, then remove French.
+    let mut edit = base.to_vec();
+    edit.extend([
+        ("variant_locale_0", "fr"),
+        ("variant_subject_0", FRENCH),
+        ("variant_body_0", FRENCH_BODY),
+        ("variant_locale_1", "es"),
+        ("variant_subject_1", "Audiencia"),
+        ("variant_body_1", "Actúa."),
+    ]);
+    let r = br.submit(&page, &page, &edit).await;
+    assert_eq!(r.status(), 303);
+    let a = app.alert(&token, &id).await;
+    let langs: Vec<&str> = a["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["locale"].as_str().unwrap())
+        .collect();
+    assert_eq!(langs, ["es", "fr"]);
+    edit.push(("variant_remove_0", "yes"));
+    let r = br.submit(&page, &page, &edit).await;
+    assert_eq!(r.status(), 303);
+    let a = app.alert(&token, &id).await;
+    assert_eq!(a["variants"][0]["locale"], "es");
+    assert_eq!(a["variants"].as_array().unwrap().len(), 1);
 }
