@@ -4,7 +4,10 @@
 //!
 //! # Policy
 //!
-//! * Only a draft's text, lists, audience filter and deadline change. Once
+//! * An alert's own text is in its `locale` (or the default); its variants
+//!   are one per shipped language. Each recipient gets the variant of their
+//!   language, else the own text (`crate::mail::kinds::alert` picks it).
+//! * Only a draft's text, variants, lists, audience filter and deadline change. Once
 //!   it has been sent, scheduled or put up for approval an edit is refused
 //!   with [`CampaignError::AlertNotDraft`].
 //! * The audience is the union of the lists, each person once, mailable

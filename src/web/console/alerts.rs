@@ -1,5 +1,7 @@
-//! Alerts in the console: compose a draft, preview its HTML and text parts
-//! for a sample supporter, test-send it to yourself, send it behind a
+//! Alerts in the console: compose a draft (with its translations, one row
+//! per language and an empty one to add a language), preview its HTML and
+//! text parts for a sample supporter (per saved language too), test-send it
+//! to yourself, send it behind a
 //! confirmation that shows the exact audience (and warns when a big send
 //! goes out without DKIM), watch its progress by receiving domain, resume
 //! a domain paused after policy refusals, cancel.
