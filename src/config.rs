@@ -79,6 +79,10 @@ pub struct RawSettings {
     pub sign_rate_per_ip: u32,
     pub trusted_proxies: Vec<String>,
     pub pending_signature_ttl_hours: u64,
+    /// Hours after signing a still-pending signature gets its one reminder
+    /// (the same link again); 0: no reminders.
+    #[serde(default = "default_confirm_reminder_hours")]
+    pub confirm_reminder_hours: u64,
     pub embed_allowed_origins: Vec<String>,
     pub default_locale: String,
     pub templates_dir: String,
@@ -174,6 +178,9 @@ pub struct Settings {
     pub sign_rate_per_ip: u32,
     pub trusted_proxies: Vec<IpAddr>,
     pub pending_signature_ttl_hours: u64,
+    /// Hours after signing a still-pending signature gets its one reminder;
+    /// 0: none.
+    pub confirm_reminder_hours: u64,
     pub embed_allowed_origins: Vec<String>,
     pub default_locale: String,
     pub templates_dir: Option<PathBuf>,
@@ -472,6 +479,7 @@ impl Settings {
             sign_rate_per_ip: raw.sign_rate_per_ip,
             trusted_proxies,
             pending_signature_ttl_hours: raw.pending_signature_ttl_hours,
+            confirm_reminder_hours: raw.confirm_reminder_hours,
             embed_allowed_origins: raw.embed_allowed_origins,
             default_locale,
             templates_dir,
@@ -511,6 +519,10 @@ impl Settings {
 
 fn default_snapshot_every_secs() -> u64 {
     60
+}
+
+fn default_confirm_reminder_hours() -> u64 {
+    24
 }
 
 /// Figment's messages can span lines; the contract wants one.

@@ -128,6 +128,7 @@ pub fn background(
     let jobs = crate::jobs::spawn(
         db.clone(),
         settings.default_locale.clone(),
+        settings.confirm_reminder_hours,
         stop.subscribe(),
     );
     let ctx = crate::campaign::Context::new(db, Arc::new(settings.clone()), keys, templates);

@@ -4,7 +4,10 @@
 //!
 //! # Policy
 //!
-//! * Only a draft's text, lists, audience filter and deadline change. Once
+//! * An alert's own text is in its `locale` (or the default); its variants
+//!   are one per shipped language. Each recipient gets the variant of their
+//!   language, else the own text (`crate::mail::kinds::alert` picks it).
+//! * Only a draft's text, variants, lists, audience filter and deadline change. Once
 //!   it has been sent, scheduled or put up for approval an edit is refused
 //!   with [`CampaignError::AlertNotDraft`].
 //! * The audience is the union of the lists, each person once, mailable
@@ -67,7 +70,23 @@ pub struct DraftForm {
     pub locales: Given<Vec<String>>,
     /// RFC 3339: no delivery is made after it.
     pub send_by: Given<String>,
+    /// The language of the alert's own text (a shipped locale's tag);
+    /// absent or empty: the configured default.
+    pub locale: Given<String>,
+    /// Translations, one per language; absent: none.
+    pub variants: Given<Vec<VariantForm>>,
 }
+
+/// One translation of a draft as submitted (contract §9): its recipients
+/// are the supporters of that language.
+#[derive(Debug, Clone)]
+pub struct VariantForm {
+    pub locale: Given<String>,
+    pub subject: Given<String>,
+    pub body_markdown: Given<String>,
+}
+
+pub use crate::db::alert_variants::Variant;
 
 impl DraftForm {
     /// A form with only the fields every draft has; no filter, no deadline.
@@ -88,6 +107,8 @@ impl DraftForm {
             countries: Ok(None),
             locales: Ok(None),
             send_by: Ok(None),
+            locale: Ok(None),
+            variants: Ok(None),
         }
     }
 }
@@ -116,6 +137,10 @@ pub struct AlertDetail {
     pub warnings: Vec<Warning>,
     /// Who it goes to within its lists.
     pub audience: AudienceFilter,
+    /// The language of its own text; `None`: the configured default.
+    pub locale: Option<String>,
+    /// Its translations, by locale tag.
+    pub variants: Vec<Variant>,
     /// Messages sent per second over the last minute.
     pub rate_per_s: f64,
     /// When the last delivery is expected at that rate; `None` when
@@ -274,6 +299,10 @@ pub struct PreviewOf {
     pub subject: Option<String>,
     /// Unsaved edits to show instead of the stored body (Markdown).
     pub body_markdown: Option<String>,
+    /// The language of the supporter it is shown to, as given (a shipped
+    /// locale's tag): its variant and fixed parts. `None`: the supporter's
+    /// own language, or the alert's own text for a sample supporter.
+    pub locale: Option<String>,
 }
 
 /// An alert as one person would get it.
@@ -326,6 +355,8 @@ struct Checked {
     countries: Vec<String>,
     locales: Vec<String>,
     send_by: Option<chrono::NaiveDateTime>,
+    locale: Option<String>,
+    variants: Vec<Variant>,
 }
 
 const REQUIRED: &str = "This field is required.";
@@ -385,10 +416,10 @@ fn check(form: DraftForm) -> Checked {
         }
     };
     let subject = parse("subject", form.subject, &|s: &str| {
-        text::single_line(s, "subject", 200)
+        text::single_line(s, "subject", SUBJECT_MAX)
     });
     let body_markdown = parse("body_markdown", form.body_markdown, &|s: &str| {
-        text::multi_line(s, "body_markdown", 100_000)
+        text::multi_line(s, "body_markdown", BODY_MAX)
     });
     let mut list =
         |name: &str, given: Given<Vec<String>>, rule: &dyn Fn(&str) -> Result<String, String>| {
@@ -440,6 +471,22 @@ fn check(form: DraftForm) -> Checked {
             None
         }
     };
+    let locale = match form.locale {
+        Ok(Some(raw)) if raw.trim().is_empty() => None,
+        Ok(Some(raw)) => match shipped_locale(&raw) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                errors.push(FieldError::new("locale", e));
+                None
+            }
+        },
+        Ok(None) => None,
+        Err(reason) => {
+            errors.push(FieldError::new("locale", reason));
+            None
+        }
+    };
+    let variants = check_variants(form.variants, &mut errors);
     Checked {
         errors,
         case_id,
@@ -451,7 +498,91 @@ fn check(form: DraftForm) -> Checked {
         countries,
         locales,
         send_by,
+        locale,
+        variants,
     }
+}
+
+/// The most an alert's subject and body may hold; a variant's too.
+const SUBJECT_MAX: usize = 200;
+const BODY_MAX: usize = 100_000;
+
+/// A shipped locale's tag as given (`fr`, ` FR `), or why not.
+fn shipped_locale(raw: &str) -> Result<String, String> {
+    let tag = raw.trim().to_ascii_lowercase();
+    crate::i18n::Locale::all()
+        .find(|l| l.code() == tag)
+        .map(|l| l.code().to_string())
+        .ok_or_else(|| {
+            let codes: Vec<&str> = crate::i18n::Locale::all().map(|l| l.code()).collect();
+            format!(
+                "{raw:?} is not a language Clarion writes mail in: use one of {}.",
+                codes.join(", ")
+            )
+        })
+}
+
+/// A draft's variants, each field checked as the alert's own (errors as
+/// `variants[I].FIELD`), one per language.
+fn check_variants(given: Given<Vec<VariantForm>>, errors: &mut Vec<FieldError>) -> Vec<Variant> {
+    let forms = match given {
+        Ok(forms) => forms.unwrap_or_default(),
+        Err(reason) => {
+            errors.push(FieldError::new("variants", reason));
+            return vec![];
+        }
+    };
+    let mut out: Vec<Variant> = Vec::with_capacity(forms.len());
+    let mut seen: Vec<String> = Vec::new();
+    for (i, v) in forms.into_iter().enumerate() {
+        let mut field =
+            |name: &str, given: Given<String>, rule: &dyn Fn(&str) -> Result<String, String>| {
+                let name = format!("variants[{i}].{name}");
+                match given {
+                    Ok(Some(raw)) => match rule(&raw) {
+                        Ok(v) => Some(v),
+                        Err(e) => {
+                            errors.push(FieldError::new(&name, e));
+                            None
+                        }
+                    },
+                    Ok(None) => {
+                        errors.push(FieldError::new(&name, REQUIRED));
+                        None
+                    }
+                    Err(reason) => {
+                        errors.push(FieldError::new(&name, reason));
+                        None
+                    }
+                }
+            };
+        let locale = field("locale", v.locale, &shipped_locale);
+        let subject = field("subject", v.subject, &|s| {
+            text::single_line(s, "subject", SUBJECT_MAX).map_err(|e| e.to_string())
+        });
+        let body = field("body_markdown", v.body_markdown, &|s| {
+            text::multi_line(s, "body_markdown", BODY_MAX).map_err(|e| e.to_string())
+        });
+        if let Some(l) = &locale {
+            if seen.contains(l) {
+                errors.push(FieldError::new(
+                    format!("variants[{i}].locale"),
+                    "Another variant is in this language: one per language.",
+                ));
+                continue;
+            }
+            seen.push(l.clone());
+        }
+        if let (Some(locale), Some(subject), Some(body_markdown)) = (locale, subject, body) {
+            out.push(Variant {
+                locale,
+                subject,
+                body_markdown,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.locale.cmp(&b.locale));
+    out
 }
 
 const NOT_A_TIME: &str = "Give a time in RFC 3339, e.g. 2026-12-01T09:00:00Z.";
@@ -616,6 +747,8 @@ fn store(
         countries,
         locales,
         send_by,
+        locale,
+        variants,
     } = checked;
     // The checks that need the database join the others in one answer.
     let case = match &case_id {
@@ -721,6 +854,7 @@ fn store(
             return Err(CampaignError::AlertNotDraft);
         }
         db::alerts::set_audience(c, &alert.id, &filter)?;
+        db::alert_variants::set(c, &alert.id, locale.as_deref(), &variants)?;
         db::audit::record(
             c,
             actor_name,
@@ -732,6 +866,7 @@ fn store(
     } else {
         db::alerts::insert(c, &alert, &lists)?;
         db::alerts::set_audience(c, &alert.id, &filter)?;
+        db::alert_variants::set(c, &alert.id, locale.as_deref(), &variants)?;
         db::audit::record(
             c,
             actor_name,
@@ -810,6 +945,8 @@ fn with_details(
         .collect();
     warnings.extend(eta_warning(eta, alert.send_by));
     let reports = super::reports::alert_reports(c, &alert.id)?;
+    let locale = db::alert_variants::locale_of(c, &alert.id)?;
+    let variants = db::alert_variants::of(c, &alert.id)?;
     Ok(AlertDetail {
         alert,
         list_ids,
@@ -817,6 +954,8 @@ fn with_details(
         reports,
         warnings,
         audience,
+        locale,
+        variants,
         rate_per_s,
         eta,
     })
@@ -969,8 +1108,20 @@ pub async fn preview(
         supporter_id,
         subject,
         body_markdown,
+        locale,
     } = of;
-    let (mut content, recipient) = ctx
+    let locale = match locale.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(raw) => Some(
+            shipped_locale(raw)
+                .ok()
+                .and_then(|l| crate::i18n::Locale::from_tag(&l))
+                .ok_or_else(|| {
+                    CampaignError::invalid("locale", shipped_locale(raw).err().unwrap_or_default())
+                })?,
+        ),
+    };
+    let (mut content, recipient, supporter_locale) = ctx
         .run(move |c| {
             let content = crate::mail::alert_content(c, &id, &base)?
                 .ok_or(CampaignError::not_found("alert"))?;
@@ -981,29 +1132,49 @@ pub async fn preview(
                     let sid = SupporterId::parse(&raw).map_err(|_| unknown())?;
                     let rows = db::deliveries::recipients(c, &[sid])?;
                     let row = rows.into_iter().next().ok_or_else(unknown)?;
-                    Recipient::from(&row)
+                    let locale = row
+                        .locale
+                        .as_deref()
+                        .and_then(crate::i18n::Locale::from_tag);
+                    (Recipient::from(&row), Some(locale))
                 }
-                None => Recipient {
-                    supporter_id: SupporterId::parse("00000000-0000-0000-0000-000000000000").ok(),
-                    email: "alex.sample@example.org".into(),
-                    first_name: "Alex".into(),
-                    last_name: "Sample".into(),
-                },
+                None => (
+                    Recipient {
+                        supporter_id: SupporterId::parse("00000000-0000-0000-0000-000000000000")
+                            .ok(),
+                        email: "alex.sample@example.org".into(),
+                        first_name: "Alex".into(),
+                        last_name: "Sample".into(),
+                    },
+                    None,
+                ),
             };
-            Ok((content, recipient))
+            Ok((content, recipient.0, recipient.1))
         })
         .await?;
-    if let Some(s) = subject {
-        // A subject is one header line.
-        content.subject = s.replace(['\r', '\n'], " ");
-    }
-    if let Some(b) = body_markdown {
-        content.body_html = crate::mail::markdown::to_html(&b);
-        content.body_text = crate::mail::markdown::to_text(&b);
+    let default = crate::i18n::Locale::from_tag(&ctx.settings.default_locale)
+        .unwrap_or(crate::i18n::Locale::EN);
+    // A supporter reads their language's text, as the worker would send
+    // it; a sample supporter with no language given, the alert's own.
+    let locale = locale.unwrap_or(match supporter_locale {
+        Some(theirs) => theirs.unwrap_or(default),
+        None => content.texts[0].locale.unwrap_or(default),
+    });
+    let (shown, _) = content.text_for(locale, default);
+    if subject.is_some() || body_markdown.is_some() {
+        let text = &mut content.texts[shown];
+        if let Some(s) = subject {
+            // A subject is one header line.
+            text.subject = s.replace(['\r', '\n'], " ");
+        }
+        if let Some(b) = body_markdown {
+            text.body_html = crate::mail::markdown::to_html(&b);
+            text.body_text = crate::mail::markdown::to_text(&b);
+        }
     }
     let composer = crate::mail::composer(&ctx.settings, ctx.templates.clone(), ctx.keys.clone());
     let rendered = composer
-        .render_alert(&content, &recipient, false)
+        .render_alert(&content, &recipient, Some(locale), false)
         .map_err(|e| CampaignError::Internal(anyhow::anyhow!(e)))?;
     Ok(Preview {
         subject: rendered.subject,

@@ -27,6 +27,7 @@ pub mod overview;
 pub mod paging;
 pub mod petitions;
 pub mod public;
+pub mod reminders;
 pub mod reports;
 pub mod sign_in_guard;
 pub mod signing;

@@ -479,6 +479,8 @@ pub struct RecipientRow {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub status: SupporterStatus,
+    /// Their language tag: an alert's variant in it reaches them.
+    pub locale: Option<String>,
 }
 
 impl RecipientRow {
@@ -505,6 +507,7 @@ pub fn recipients(conn: &mut DbConnection, ids: &[SupporterId]) -> DbResult<Vec<
                     supporters::first_name,
                     supporters::last_name,
                     supporters::status,
+                    supporters::locale,
                 ))
                 .load::<RecipientRow>(conn)?,
         );

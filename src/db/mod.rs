@@ -7,6 +7,7 @@
 //! Every call runs on a blocking thread through [`Db::run`], never on the async
 //! executor.
 
+pub mod alert_variants;
 pub mod alerts;
 pub mod audit;
 pub mod backend;

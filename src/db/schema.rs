@@ -113,6 +113,7 @@ diesel::table! {
         expires_at -> Nullable<Timestamp>,
         first_name -> Nullable<Text>,
         last_name -> Nullable<Text>,
+        reminded_at -> Nullable<Timestamp>,
     }
 }
 
@@ -139,6 +140,7 @@ diesel::table! {
         send_requested_by -> Nullable<Text>,
         approved_by -> Nullable<Text>,
         approved_at -> Nullable<Timestamp>,
+        locale -> Nullable<Text>,
     }
 }
 
@@ -368,5 +370,14 @@ diesel::table! {
         ip_hash -> Text,
         window_start -> BigInt,
         signatures -> Integer,
+    }
+}
+
+diesel::table! {
+    alert_variants (alert_id, locale) {
+        alert_id -> Text,
+        locale -> Text,
+        subject -> Text,
+        body_markdown -> Text,
     }
 }

@@ -1062,3 +1062,106 @@ pub fn sweep_expired(conn: &mut DbConnection, now: NaiveDateTime, limit: i64) ->
         Ok(deleted)
     })
 }
+
+/// The payload of a confirmation delivery that is the signing's one
+/// reminder (`mail::kinds::confirmation` words it as one).
+pub const REMINDER_PAYLOAD: &str = "reminder";
+
+/// Queues the one reminder of up to `limit` pending signatures made at or
+/// before `signed_before` and not reminded yet, on open petitions, whose
+/// confirmation time has not run out by `now`, to signers with an address.
+/// Each signature is marked reminded in the transaction that queues its
+/// mail, and only if nobody marked it first, so a crash or a second
+/// process never sends two. Returns how many were queued; run it until 0.
+pub fn queue_reminders(
+    conn: &mut DbConnection,
+    signed_before: NaiveDateTime,
+    now: NaiveDateTime,
+    limit: i64,
+) -> DbResult<usize> {
+    write_tx(conn, |conn| {
+        // `status = 'pending'` and `reminded_at IS NULL` written into the
+        // SQL, so the planner matches the partial index `signatures_to_remind`.
+        let due: Vec<(String, String, Option<String>)> = signatures::table
+            .inner_join(petitions::table)
+            .inner_join(supporters::table)
+            .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+                "signatures.status = 'pending' AND signatures.reminded_at IS NULL",
+            ))
+            .filter(signatures::signed_at.le(signed_before))
+            .filter(
+                signatures::expires_at
+                    .is_null()
+                    .or(signatures::expires_at.gt(now)),
+            )
+            .filter(petitions::status.eq(PetitionStatus::Open))
+            .filter(supporters::email.is_not_null())
+            .order(signatures::signed_at.asc())
+            .select((signatures::id, signatures::supporter_id, supporters::email))
+            .limit(limit)
+            .load(conn)?;
+        let mut queued = 0;
+        for (id, supporter, email) in due {
+            let marked = diesel::update(
+                signatures::table
+                    .find(&id)
+                    .filter(signatures::status.eq(SignatureStatus::Pending))
+                    .filter(signatures::reminded_at.is_null()),
+            )
+            .set(signatures::reminded_at.eq(now))
+            .execute(conn)?;
+            if marked == 0 {
+                continue;
+            }
+            // Due at once by the queue's own clock (the worker claims by
+            // the database time), whatever `now` the job judged by.
+            let queued_at = super::now();
+            diesel::insert_into(deliveries::table)
+                .values((
+                    deliveries::kind.eq(crate::domain::DeliveryKind::Confirmation),
+                    deliveries::signature_id.eq(&id),
+                    deliveries::supporter_id.eq(&supporter),
+                    deliveries::payload.eq(REMINDER_PAYLOAD),
+                    deliveries::domain.eq(email.as_deref().and_then(queue::domain_of)),
+                    deliveries::status.eq(crate::domain::DeliveryStatus::Queued),
+                    deliveries::attempts.eq(0),
+                    deliveries::next_attempt_at.eq(queued_at),
+                    deliveries::created_at.eq(queued_at),
+                ))
+                .execute(conn)?;
+            queued += 1;
+        }
+        Ok(queued)
+    })
+}
+
+/// Reminders sent, and how many of those signatures were confirmed since:
+/// of one petition, or of all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReminderCounts {
+    pub reminded: i64,
+    pub confirmed_after: i64,
+}
+
+pub fn reminder_counts(
+    conn: &mut DbConnection,
+    petition: Option<&PetitionId>,
+) -> DbResult<ReminderCounts> {
+    let mut q = signatures::table
+        .filter(signatures::reminded_at.is_not_null())
+        .group_by(signatures::status)
+        .select((signatures::status, diesel::dsl::count_star()))
+        .into_boxed();
+    if let Some(p) = petition {
+        q = q.filter(signatures::petition_id.eq(p.as_str().to_string()));
+    }
+    let rows: Vec<(SignatureStatus, i64)> = q.load(conn)?;
+    let mut out = ReminderCounts::default();
+    for (status, n) in rows {
+        out.reminded += n;
+        if status == SignatureStatus::Confirmed {
+            out.confirmed_after += n;
+        }
+    }
+    Ok(out)
+}

@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 use crate::db::deliveries::RecipientRow;
 use crate::domain::{AlertId, DeliveryId, SupporterId};
+use crate::i18n::Locale;
 use crate::security::Keys;
 use crate::templates::Templates;
 
@@ -38,19 +39,8 @@ pub struct Recipient {
     pub last_name: String,
 }
 
-/// How an alert greets someone whose first name we do not have.
+/// A name an alert's frame is checked with (see `kinds::alert::Frame`).
 pub(super) const DEFAULT_GREETING_NAME: &str = "friend";
-
-impl Recipient {
-    /// The name an alert greets this person by.
-    pub(super) fn greeting_name(&self) -> &str {
-        if self.first_name.is_empty() {
-            DEFAULT_GREETING_NAME
-        } else {
-            &self.first_name
-        }
-    }
-}
 
 /// A supporter as the worker loaded them: their name and address as stored
 /// (a missing name or address as empty).
@@ -333,6 +323,9 @@ pub struct Composer {
     base_url: String,
     from: Mailbox,
     message_id_domain: String,
+    /// The language of mail to supporters who have none, and of an alert
+    /// that names none.
+    default_locale: Locale,
 }
 
 /// Where a kind's templates are: a folder with `subject.txt`, `body.html`
@@ -367,7 +360,19 @@ impl Composer {
             base_url: base_url.trim_end_matches('/').to_string(),
             from,
             message_id_domain,
+            default_locale: Locale::EN,
         }
+    }
+
+    /// Writes to supporters without a language, and alerts that name none,
+    /// in `locale`.
+    pub fn with_default_locale(mut self, locale: Locale) -> Composer {
+        self.default_locale = locale;
+        self
+    }
+
+    pub(super) fn default_locale(&self) -> Locale {
+        self.default_locale
     }
 
     /// Signs every message with this DKIM key.

@@ -43,7 +43,10 @@ pub fn composer(settings: &Settings, templates: Templates, keys: Keys) -> compos
         &settings.base_url,
         settings.mail_from.clone(),
     )
-    .with_bounce_domain(settings.bounce_domain.clone());
+    .with_bounce_domain(settings.bounce_domain.clone())
+    .with_default_locale(
+        crate::i18n::Locale::from_tag(&settings.default_locale).unwrap_or(crate::i18n::Locale::EN),
+    );
     match settings.dkim.as_ref().map(compose::dkim_config) {
         Some(Ok(dkim)) => c.with_dkim(dkim),
         Some(Err(e)) => {

@@ -17,6 +17,9 @@ pub struct Metrics {
     pub queue_depth: IntGaugeVec,
     /// Deliveries by the class of their last reply (mailbox_gone, policy…).
     pub by_class: IntGaugeVec,
+    /// Pending signatures reminded to confirm, and those confirmed since.
+    reminders_sent: IntGauge,
+    confirmed_after_reminder: IntGauge,
 }
 
 impl Metrics {
@@ -52,6 +55,14 @@ impl Metrics {
         registry
             .register(Box::new(by_class.clone()))
             .expect("unique gauge");
+        let reminders_sent = g(
+            "confirmation_reminders_sent",
+            "Signatures whose confirmation reminder was sent (of those still held)",
+        );
+        let confirmed_after_reminder = g(
+            "confirmations_after_reminder",
+            "Reminded signatures that were confirmed since",
+        );
         Metrics {
             registry,
             pool_connections,
@@ -59,6 +70,8 @@ impl Metrics {
             pool_max,
             queue_depth,
             by_class,
+            reminders_sent,
+            confirmed_after_reminder,
         }
     }
 }
@@ -109,6 +122,13 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             }
         }
         Err(e) => tracing::warn!(error = %e, "deliveries by class unavailable"),
+    }
+    match crate::campaign::reminders::totals(&state.ctx).await {
+        Ok(r) => {
+            m.reminders_sent.set(r.reminded);
+            m.confirmed_after_reminder.set(r.confirmed_after);
+        }
+        Err(e) => tracing::warn!(error = %e, "reminder counts unavailable"),
     }
     let mut out = String::new();
     if let Err(e) = TextEncoder::new().encode_utf8(&m.registry.gather(), &mut out) {

@@ -7,6 +7,7 @@ mod signers;
 mod smtp_sink;
 
 mod alert_targeting;
+mod alert_variants;
 mod alerts;
 mod api_auth;
 mod batch_signing;
@@ -39,6 +40,7 @@ mod nodes;
 mod petitions;
 mod postfix_bounces;
 mod public_pages;
+mod reminders;
 mod safety;
 mod sign_error_summary;
 mod signature_exports;

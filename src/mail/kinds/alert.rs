@@ -16,6 +16,7 @@ use super::Mail;
 use crate::db::deliveries::Delivery;
 use crate::db::{self, DbError};
 use crate::domain::{AlertId, AlertStatus, DeliveryId};
+use crate::i18n::Locale;
 use crate::mail::compose::{
     crlf, template_folder, text_body, ComposeError, Composer, FeedbackId, MailingHeaders, Outgoing,
     Recipient, Rendered, TemplateFolder, DEFAULT_GREETING_NAME,
@@ -25,23 +26,71 @@ use crate::mail::compose::{
 pub const TEMPLATES: TemplateFolder = template_folder!("alert");
 
 /// An alert's content, rendered once per alert and shared by every delivery.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct AlertContent {
     pub alert_id: AlertId,
-    pub subject: String,
-    pub body_html: String,
-    pub body_text: String,
     pub case_title: String,
     pub case_summary: String,
     pub petition_url: Option<String>,
-    /// The alert's message bodies with the per-recipient parts left as
-    /// holes, built on first use and shared by every delivery of the alert.
-    #[serde(skip)]
+    /// The alert's own text first, then its variants (contract §9), each
+    /// rendered from Markdown once for every copy in its language.
+    pub texts: Vec<AlertText>,
+}
+
+/// One language's text of an alert.
+#[derive(Debug, Clone)]
+pub struct AlertText {
+    /// The language its recipients read it in, fixed parts included; `None`
+    /// on the alert's own text when it names none (the configured default).
+    pub locale: Option<Locale>,
+    /// A translation: only supporters of its language get it.
+    pub is_variant: bool,
+    pub subject: String,
+    pub body_html: String,
+    pub body_text: String,
+    /// The message bodies with the per-recipient parts left as holes, built
+    /// on first use and shared by every delivery of this text.
     pub frame: Arc<OnceLock<Option<Frame>>>,
 }
 
-/// The content of an alert, rendered once: Markdown to sanitised HTML and
-/// to text, the case, and the petition link. `None` when no alert has `id`.
+impl AlertText {
+    /// A text from its subject and Markdown body, rendered now.
+    pub fn new(
+        locale: Option<Locale>,
+        is_variant: bool,
+        subject: &str,
+        markdown: &str,
+    ) -> AlertText {
+        AlertText {
+            locale,
+            is_variant,
+            subject: subject.to_string(),
+            body_html: crate::mail::markdown::to_html(markdown),
+            body_text: crate::mail::markdown::to_text(markdown),
+            frame: Default::default(),
+        }
+    }
+}
+
+impl AlertContent {
+    /// The text a supporter whose language is `want` gets (the variant of
+    /// that language, else the alert's own), and the language its fixed
+    /// parts are in; `default` is the language of an alert that names none.
+    pub fn text_for(&self, want: Locale, default: Locale) -> (usize, Locale) {
+        let variant = self
+            .texts
+            .iter()
+            .position(|t| t.is_variant && t.locale == Some(want));
+        match variant {
+            Some(i) => (i, want),
+            None => (0, self.texts[0].locale.unwrap_or(default)),
+        }
+    }
+}
+
+/// The content of an alert, rendered once: its own text and each variant's
+/// Markdown to sanitised HTML and to text, the case, and the petition link.
+/// `None` when no alert has `id`.
 pub fn alert_content(
     c: &mut db::DbConnection,
     id: &AlertId,
@@ -55,21 +104,34 @@ pub fn alert_content(
         Some(p) => db::petitions::get(c, p)?,
         None => None,
     };
+    let own_locale = db::alert_variants::locale_of(c, id)?
+        .as_deref()
+        .and_then(Locale::from_tag);
+    let mut texts = vec![AlertText::new(
+        own_locale,
+        false,
+        &alert.subject,
+        &alert.body_markdown,
+    )];
+    for v in db::alert_variants::of(c, id)? {
+        // Only shipped locales are stored; one removed since is skipped.
+        if let Some(l) = Locale::from_tag(&v.locale) {
+            texts.push(AlertText::new(Some(l), true, &v.subject, &v.body_markdown));
+        }
+    }
     Ok(Some(AlertContent {
         alert_id: id.clone(),
-        subject: alert.subject,
-        body_html: crate::mail::markdown::to_html(&alert.body_markdown),
-        body_text: crate::mail::markdown::to_text(&alert.body_markdown),
         case_title: case.as_ref().map(|c| c.title.clone()).unwrap_or_default(),
         case_summary: case.map(|c| c.summary).unwrap_or_default(),
         petition_url: petition.map(|p| format!("{base_url}/petitions/{}", p.slug)),
-        frame: Default::default(),
+        texts,
     }))
 }
 
 /// A claimed alert delivery as a message, or why it will not be sent: the
 /// alert was cancelled, or the supporter may no longer be mailed
 /// ([`RecipientRow::mailable`](crate::db::deliveries::RecipientRow::mailable)).
+/// The message is in the supporter's language when the alert has it.
 pub(super) fn prepare(d: &Delivery, batch: &super::Batch) -> Result<(Recipient, Mail), String> {
     let status = d.alert_id.as_ref().and_then(|a| batch.alert_status.get(a));
     let person = d
@@ -80,7 +142,8 @@ pub(super) fn prepare(d: &Delivery, batch: &super::Batch) -> Result<(Recipient, 
     match (status, person, content) {
         (Some(AlertStatus::Cancelled), _, _) => Err("alert cancelled".into()),
         (_, Some(p), Some(content)) if p.mailable() => {
-            Ok((Recipient::from(p), Mail::Alert(content.clone())))
+            let locale = p.locale.as_deref().and_then(Locale::from_tag);
+            Ok((Recipient::from(p), Mail::Alert(content.clone(), locale)))
         }
         (_, Some(p), _) => Err(format!("supporter is {}", p.status)),
         _ => Err("supporter or alert not found".into()),
@@ -165,6 +228,13 @@ struct AlertCtx<'a> {
     footer: String,
     org_name: &'a str,
     first_name: &'a str,
+    /// "Dear NAME," in the text's language.
+    greeting: String,
+    sign_button: &'a str,
+    sign_text: &'a str,
+    or_open: &'a str,
+    unsubscribe_label: &'a str,
+    unsubscribe_text: &'a str,
     subject: &'a str,
     body_html: &'a str,
     body_text: &'a str,
@@ -175,44 +245,61 @@ struct AlertCtx<'a> {
 }
 
 impl Composer {
-    /// Subject, HTML and text of an alert for one recipient.
+    /// Subject, HTML and text of an alert for one recipient whose language
+    /// is `locale` (`None`: the default): the alert's variant in it, else
+    /// its own text.
     pub fn render_alert(
         &self,
         content: &AlertContent,
         r: &Recipient,
+        locale: Option<Locale>,
         test: bool,
     ) -> Result<Rendered, ComposeError> {
         let unsubscribe_url = match &r.supporter_id {
             Some(id) => self.unsubscribe_url(id),
             None => self.test_unsubscribe_url(),
         };
-        let first_name = r.greeting_name();
-        let mut rendered = self.render_with(content, first_name, unsubscribe_url)?;
+        let (text, lang) = self.text_of(content, locale);
+        let first_name = greeting_name(r, lang);
+        let mut rendered = self.render_with(content, text, lang, first_name, unsubscribe_url)?;
         if test {
             rendered.subject = format!("[TEST] {}", rendered.subject);
         }
         Ok(rendered)
     }
 
+    /// Which of `content`'s texts a supporter of `locale` gets, and the
+    /// language of its fixed parts.
+    fn text_of(&self, content: &AlertContent, locale: Option<Locale>) -> (usize, Locale) {
+        let default = self.default_locale();
+        content.text_for(locale.unwrap_or(default), default)
+    }
+
     fn render_with(
         &self,
         content: &AlertContent,
+        text: usize,
+        lang: Locale,
         first_name: &str,
         unsubscribe_url: String,
     ) -> Result<Rendered, ComposeError> {
+        let t = &content.texts[text];
         let ctx = AlertCtx {
-            lang: "en",
-            title: &content.subject,
-            banner: "Urgent action",
-            footer: format!(
-                "You receive this because you support {}'s urgent actions.",
-                self.org_name()
-            ),
+            lang: lang.code(),
+            title: &t.subject,
+            banner: lang.get("mail_alert_banner"),
+            footer: lang.format("mail_alert_footer", &[("org", self.org_name())]),
             org_name: self.org_name(),
             first_name,
-            subject: &content.subject,
-            body_html: &content.body_html,
-            body_text: &content.body_text,
+            greeting: lang.format("mail_alert_greeting", &[("name", first_name)]),
+            sign_button: lang.get("mail_alert_sign_button"),
+            sign_text: lang.get("mail_alert_sign_text"),
+            or_open: lang.get("mail_confirm_or_open"),
+            unsubscribe_label: lang.get("mail_alert_unsubscribe"),
+            unsubscribe_text: lang.get("mail_alert_unsubscribe_text"),
+            subject: &t.subject,
+            body_html: &t.body_html,
+            body_text: &t.body_text,
             case_title: &content.case_title,
             case_summary: &content.case_summary,
             petition_url: &content.petition_url,
@@ -230,11 +317,13 @@ impl Composer {
         &self,
         content: &AlertContent,
         r: &Recipient,
+        locale: Option<Locale>,
         test: bool,
         delivery: DeliveryId,
     ) -> Result<Outgoing, ComposeError> {
         let unsubscribe = r.supporter_id.as_ref().map(|id| self.unsubscribe_url(id));
-        let (subject, text, html) = self.alert_parts(content, r, test, unsubscribe.as_deref())?;
+        let (subject, text, html) =
+            self.alert_parts(content, r, locale, test, unsubscribe.as_deref())?;
         let kind = if test { "test" } else { "alert" };
         self.build(
             delivery,
@@ -254,10 +343,12 @@ impl Composer {
         &self,
         content: &AlertContent,
         r: &Recipient,
+        locale: Option<Locale>,
         test: bool,
         unsubscribe: Option<&str>,
     ) -> Result<(String, Body, Body), ComposeError> {
-        let frame = content.frame.get_or_init(|| match self.frame(content) {
+        let (text, lang) = self.text_of(content, locale);
+        let frame = content.texts[text].frame.get_or_init(|| match self.frame(content, text, lang) {
             Ok(frame) => frame,
             Err(e) => {
                 tracing::warn!(alert.id = %content.alert_id, error = %e, "alert frame not built; rendering each message in full");
@@ -265,14 +356,14 @@ impl Composer {
             }
         });
         let Some(frame) = frame else {
-            let rendered = self.render_alert(content, r, test)?;
+            let rendered = self.render_alert(content, r, locale, test)?;
             return Ok((
                 rendered.subject,
                 text_body(&rendered.text),
                 text_body(&rendered.html),
             ));
         };
-        let first_name = r.greeting_name();
+        let first_name = greeting_name(r, lang);
         let unsubscribe_url = match unsubscribe {
             Some(url) => url.to_string(),
             None => self.test_unsubscribe_url(),
@@ -289,12 +380,17 @@ impl Composer {
     /// Renders an alert with markers in place of the recipient's values and
     /// cuts it into encoded pieces and holes; `None` when the templates use
     /// those values in any other way than inserting them.
-    fn frame(&self, content: &AlertContent) -> Result<Option<Frame>, ComposeError> {
+    fn frame(
+        &self,
+        content: &AlertContent,
+        which: usize,
+        lang: Locale,
+    ) -> Result<Option<Frame>, ComposeError> {
         let render =
             |nonce: &str| -> Result<(String, String, String, String, String), ComposeError> {
                 let first = format!("clarionfirstname{nonce}");
                 let unsub = format!("clarionunsubscribe{nonce}");
-                let r = self.render_with(content, &first, unsub.clone())?;
+                let r = self.render_with(content, which, lang, &first, unsub.clone())?;
                 Ok((r.subject, r.text, r.html, first, unsub))
             };
         let nonce = || uuid::Uuid::new_v4().simple().to_string();
@@ -320,7 +416,7 @@ impl Composer {
         // And the same output as a rendering with the values most likely
         // to be looked at: the default name and the test link.
         let unsub = self.test_unsubscribe_url();
-        let probe = self.render_with(content, DEFAULT_GREETING_NAME, unsub.clone())?;
+        let probe = self.render_with(content, which, lang, DEFAULT_GREETING_NAME, unsub.clone())?;
         let [text, html] = frame.fill(DEFAULT_GREETING_NAME, &unsub);
         let decode = |b: &Body| {
             quoted_printable::decode(b.as_ref(), quoted_printable::ParseMode::Robust)
@@ -333,6 +429,16 @@ impl Composer {
             return Ok(None);
         }
         Ok(Some(frame))
+    }
+}
+
+/// The name an alert greets `r` by: their first name, or the word for a
+/// friend in the mail's language.
+fn greeting_name(r: &Recipient, lang: Locale) -> &str {
+    if r.first_name.is_empty() {
+        lang.get("mail_confirm_friend")
+    } else {
+        &r.first_name
     }
 }
 
@@ -390,15 +496,28 @@ mod tests {
 
     fn content() -> AlertContent {
         let long = "Азимжан Аскаров = ".repeat(40);
-        AlertContent {
-            alert_id: AlertId::new(),
-            subject: "Court date: write today".into(),
+        let text = |locale: Option<Locale>, is_variant: bool, subject: &str| AlertText {
+            locale,
+            is_variant,
+            subject: subject.into(),
             body_html: format!("<p>{long}</p>\n<p>Trailing spaces   \n\tand a tab\n</p>"),
             body_text: format!("{long}\nTrailing spaces   \n\tand a tab\n=3D stays literal\n"),
+            frame: Default::default(),
+        };
+        AlertContent {
+            alert_id: AlertId::new(),
+            texts: vec![
+                text(None, false, "Court date: write today"),
+                text(
+                    Locale::from_tag("fr"),
+                    true,
+                    "Audience : écrivez aujourd’hui",
+                ),
+                text(Locale::from_tag("ar"), true, "موعد المحكمة"),
+            ],
             case_title: "Azimjan Askarov".into(),
             case_summary: "Serving a life sentence; «review» on 12 October.".into(),
             petition_url: Some("https://clarion.example.org/petitions/free-askarov".into()),
-            frame: Default::default(),
         }
     }
 
@@ -438,12 +557,22 @@ mod tests {
     /// What each recipient reads is what a full rendering gives, whether
     /// the frame or the full rendering made it.
     fn assert_same_as_full_rendering(c: &Composer, content: &AlertContent) {
+        let locales = [
+            None,
+            Locale::from_tag("fr"),
+            Locale::from_tag("ar"),
+            Locale::from_tag("ru"),
+        ];
         for r in recipients() {
-            for test in [false, true] {
+            for (test, locale) in [false, true]
+                .into_iter()
+                .flat_map(|t| locales.map(|l| (t, l)))
+            {
                 let unsub = r.supporter_id.as_ref().map(|id| c.unsubscribe_url(id));
-                let (subject, text, html) =
-                    c.alert_parts(content, &r, test, unsub.as_deref()).unwrap();
-                let full = c.render_alert(content, &r, test).unwrap();
+                let (subject, text, html) = c
+                    .alert_parts(content, &r, locale, test, unsub.as_deref())
+                    .unwrap();
+                let full = c.render_alert(content, &r, locale, test).unwrap();
                 assert_eq!(subject, full.subject);
                 assert_eq!(
                     decode(&text),
@@ -472,7 +601,10 @@ mod tests {
         let c = composer(Templates::load(None).unwrap());
         let content = content();
         assert_same_as_full_rendering(&c, &content);
-        let frame = content
+        for (i, t) in content.texts.iter().enumerate() {
+            assert!(t.frame.get().expect("built").is_some(), "text {i} framed");
+        }
+        let frame = content.texts[0]
             .frame
             .get()
             .expect("built")
@@ -500,7 +632,7 @@ mod tests {
         let c = composer(Templates::load(Some(dir.path())).unwrap());
         let content = content();
         assert_same_as_full_rendering(&c, &content);
-        assert!(content.frame.get().expect("tried").is_none());
+        assert!(content.texts[0].frame.get().expect("tried").is_none());
 
         // A name in the subject, too.
         std::fs::remove_file(alert.join("body.txt.hbs")).unwrap();
@@ -508,6 +640,6 @@ mod tests {
         let c = composer(Templates::load(Some(dir.path())).unwrap());
         let content = self::content();
         assert_same_as_full_rendering(&c, &content);
-        assert!(content.frame.get().expect("tried").is_none());
+        assert!(content.texts[0].frame.get().expect("tried").is_none());
     }
 }

@@ -4,6 +4,9 @@
 //! is pending, whatever their mailing status: it answers their own request
 //! and is not a mailing.
 //!
+//! The signing's one reminder is the same mail with the same link, worded
+//! as a reminder (a confirmation delivery whose payload says so).
+//!
 //! Owns the confirmation token, too: [`token_for`] makes it from the
 //! signature when the message is built, and [`proves`] checks it, so no
 //! token is ever stored, not even in the queued delivery.
@@ -87,6 +90,9 @@ pub struct Confirmation {
     pub signature_id: SignatureId,
     pub signed_at: NaiveDateTime,
     pub locale: Locale,
+    /// The signing's one reminder (`CLARION_CONFIRM_REMINDER_HOURS`): the
+    /// same link, worded as a reminder.
+    pub reminder: bool,
 }
 
 /// A claimed confirmation as a message, or why it will not be sent.
@@ -109,6 +115,7 @@ pub(super) fn prepare(d: &Delivery, batch: &super::Batch) -> Result<(Recipient, 
                     signature_id: sig.signature_id.clone(),
                     signed_at: sig.signed_at,
                     locale: super::signed_in(sig),
+                    reminder: d.payload.as_deref() == Some(crate::db::signatures::REMINDER_PAYLOAD),
                 }),
             ))
         }
@@ -147,6 +154,7 @@ impl Composer {
             signature_id,
             signed_at,
             locale,
+            reminder,
         } = mail;
         let token = token_for(self.keys(), signature_id, *signed_at);
         let locale = *locale;
@@ -158,11 +166,29 @@ impl Composer {
         let ctx = ConfirmCtx {
             lang: locale.code(),
             title: petition_title,
-            banner: locale.get("mail_confirm_banner"),
+            banner: locale.get(if *reminder {
+                "mail_remind_banner"
+            } else {
+                "mail_confirm_banner"
+            }),
             footer: locale.format("mail_confirm_footer", &[("org", self.org_name())]),
-            subject: locale.format("mail_confirm_subject", &[("title", petition_title)]),
+            subject: locale.format(
+                if *reminder {
+                    "mail_remind_subject"
+                } else {
+                    "mail_confirm_subject"
+                },
+                &[("title", petition_title)],
+            ),
             greeting: locale.format("mail_confirm_greeting", &[("name", name)]),
-            thanks: locale.format("mail_confirm_thanks", &[("title", petition_title)]),
+            thanks: locale.format(
+                if *reminder {
+                    "mail_remind_thanks"
+                } else {
+                    "mail_confirm_thanks"
+                },
+                &[("title", petition_title)],
+            ),
             counts_once: locale.get("mail_confirm_counts_once"),
             button: locale.get("mail_confirm_button"),
             or_open: locale.get("mail_confirm_or_open"),

@@ -13,13 +13,15 @@ use std::sync::Arc;
 
 use crate::db::deliveries::{ConfirmationRow, Delivery, RecipientRow};
 use crate::domain::{AlertId, AlertStatus, DeliveryId, DeliveryKind, SignatureId, SupporterId};
+use crate::i18n::Locale;
 
 use super::compose::{AlertContent, ComposeError, Composer, Outgoing, Recipient};
 
 /// A claimed delivery made ready to compose, by kind.
 pub enum Mail {
-    /// Shares the alert's content (rendered once) with every other copy.
-    Alert(Arc<AlertContent>),
+    /// Shares the alert's content (rendered once) with every other copy;
+    /// the supporter's language picks its text.
+    Alert(Arc<AlertContent>, Option<Locale>),
     Test(Arc<AlertContent>),
     Confirmation(confirmation::Confirmation),
     Receipt(receipt::Receipt),
@@ -35,7 +37,7 @@ impl Mail {
         delivery: DeliveryId,
     ) -> Result<Outgoing, ComposeError> {
         match self {
-            Mail::Alert(content) => composer.alert(content, r, false, delivery),
+            Mail::Alert(content, locale) => composer.alert(content, r, *locale, false, delivery),
             Mail::Test(content) => test::compose(composer, content, r, delivery),
             Mail::Confirmation(mail) => composer.confirmation(mail, r, delivery),
             Mail::Receipt(mail) => composer.receipt(mail, r, delivery),
@@ -46,7 +48,7 @@ impl Mail {
     /// connection. Test copies go out whatever the alert's status.
     pub fn stopped_by_cancelling(&self) -> Option<&AlertId> {
         match self {
-            Mail::Alert(content) => Some(&content.alert_id),
+            Mail::Alert(content, _) => Some(&content.alert_id),
             Mail::Test(_) | Mail::Confirmation(_) | Mail::Receipt(_) => None,
         }
     }

@@ -35,5 +35,5 @@ pub(super) fn compose(
     r: &Recipient,
     delivery: DeliveryId,
 ) -> Result<Outgoing, ComposeError> {
-    composer.alert(content, r, true, delivery)
+    composer.alert(content, r, None, true, delivery)
 }

@@ -34,6 +34,12 @@ pub struct AlertView {
     /// Only supporters with these languages (`ru` takes `ru-KG`; people
     /// with none count as the default language); `[]`: every language.
     pub locales: Vec<String>,
+    /// The language of the alert's own text (en, ar, es, fr or ru); null:
+    /// the configured default.
+    pub locale: Option<String>,
+    /// Translations: a supporter of a variant's language gets it, greeting
+    /// and footer in that language too; everyone else the alert's own text.
+    pub variants: Vec<VariantView>,
     /// When a scheduled alert takes its audience and starts sending.
     pub send_at: Option<DateTime<Utc>>,
     /// No delivery is made after this; those left are `expired`.
@@ -68,6 +74,16 @@ pub struct AlertView {
     pub updated_at: DateTime<Utc>,
     pub send_started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// One translation of an alert (contract §9).
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct VariantView {
+    /// en, ar, es, fr or ru: one variant per language.
+    pub locale: String,
+    pub subject: String,
+    /// Markdown, as the alert's own body.
+    pub body_markdown: String,
 }
 
 /// A warning on an alert, by `kind`: `complaints` (the alert paused
@@ -141,6 +157,8 @@ impl From<AlertDetail> for AlertView {
             reports,
             warnings,
             audience,
+            locale,
+            variants,
             rate_per_s,
             eta,
         } = d;
@@ -159,6 +177,15 @@ impl From<AlertDetail> for AlertView {
                 .collect(),
             countries: audience.countries,
             locales: audience.locales,
+            locale,
+            variants: variants
+                .into_iter()
+                .map(|v| VariantView {
+                    locale: v.locale,
+                    subject: v.subject,
+                    body_markdown: v.body_markdown,
+                })
+                .collect(),
             send_at: a.send_at.map(|t| t.and_utc()),
             send_by: a.send_by.map(|t| t.and_utc()),
             approved_by: a.approved_by,
@@ -204,6 +231,12 @@ pub struct AlertInput {
     locales: Option<Vec<String>>,
     /// RFC 3339: deliveries not made by then are not made (`expired`).
     send_by: Option<String>,
+    /// The language of `subject` and `body_markdown` (en, ar, es, fr, ru);
+    /// absent: the configured default.
+    locale: Option<String>,
+    /// Translations, one per language other than the alert's own; a PATCH
+    /// that gives them replaces them all. Only while a draft.
+    variants: Option<Vec<VariantView>>,
 }
 
 /// `POST /alerts/{id}/schedule`.
@@ -236,6 +269,9 @@ pub(crate) fn alert_id(raw: &str) -> Result<AlertId, ApiError> {
     AlertId::parse(raw).map_err(|_| ApiError::NotFound("alert"))
 }
 
+const VARIANTS_SHAPE: &str =
+    "Must be a list of objects, each with locale, subject and body_markdown.";
+
 /// A JSON body's alert draft fields, as read (the action checks them).
 fn draft_form(body: Value) -> Result<DraftForm, ApiError> {
     let Value::Object(map) = body else {
@@ -258,7 +294,33 @@ fn draft_form(body: Value) -> Result<DraftForm, ApiError> {
             .ok_or_else(|| "Must be a list of strings.".to_string()),
         Some(_) => Err("Must be a list of strings.".to_string()),
     };
+    let variants = match map.get("variants") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| {
+                let Value::Object(v) = v else {
+                    return None;
+                };
+                let field = |name: &str| match v.get(name) {
+                    None | Some(Value::Null) => Ok(None),
+                    Some(Value::String(s)) => Ok(Some(s.clone())),
+                    Some(_) => Err("Must be a string.".to_string()),
+                };
+                Some(alerts::VariantForm {
+                    locale: field("locale"),
+                    subject: field("subject"),
+                    body_markdown: field("body_markdown"),
+                })
+            })
+            .collect::<Option<Vec<_>>>()
+            .map(Some)
+            .ok_or_else(|| VARIANTS_SHAPE.to_string()),
+        Some(_) => Err(VARIANTS_SHAPE.to_string()),
+    };
     Ok(DraftForm {
+        locale: string("locale"),
+        variants,
         exclude_signers_of: strings("exclude_signers_of"),
         countries: strings("countries"),
         locales: strings("locales"),
@@ -313,6 +375,7 @@ pub async fn update(
         "exclude_signers_of": now.exclude_signers_of, "countries": now.countries,
         "locales": now.locales,
         "send_by": now.send_by.map(|t| t.to_rfc3339()),
+        "locale": now.locale, "variants": now.variants,
     });
     for (k, v) in changes {
         merged[k] = v;
@@ -350,7 +413,7 @@ pub async fn get(
 }
 
 #[utoipa::path(post, path = "/api/v1/alerts/{id}/preview", tag = "alerts",
-    request_body(content = Object, description = "{supporter_id?}"),
+    request_body(content = Object, description = "{supporter_id?, locale?}: the copy that supporter, or a supporter of that language, gets"),
     responses((status = 200, body = PreviewView), (status = 404), (status = 422)), security(("bearer" = [])))]
 pub async fn preview(
     state: web::Data<AppState>,
@@ -365,10 +428,12 @@ pub async fn preview(
     let supporter_id = f.string("supporter_id", false, |s| {
         Ok::<_, String>(s.trim().to_string())
     });
+    let locale = f.string("locale", false, |s| Ok::<_, String>(s.trim().to_string()));
     f.finish()?;
     let id = alert_id(&id)?;
     let of = PreviewOf {
         supporter_id,
+        locale,
         ..PreviewOf::default()
     };
     let p = alerts::preview(&state.ctx, &caller.actor(), &id, of).await?;

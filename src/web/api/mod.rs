@@ -43,7 +43,7 @@ pub const JSON_LIMIT: usize = 1024 * 1024;
     ),
     components(schemas(Problem, FieldError, cases::CaseView, cases::CaseInput,
         petitions::PetitionView, petitions::PetitionInput,
-        alerts::AlertView, alerts::WarningView, alerts::AlertInput, alerts::PreviewView,
+        alerts::AlertView, alerts::WarningView, alerts::VariantView, alerts::AlertInput, alerts::PreviewView,
         alerts::ScheduleInput, alerts::AudienceView,
         crate::campaign::reports::IngestSummary,
         signatures::SignatureView, crate::campaign::petitions::CountsView,

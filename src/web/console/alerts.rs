@@ -1,5 +1,7 @@
-//! Alerts in the console: compose a draft, preview its HTML and text parts
-//! for a sample supporter, test-send it to yourself, send it behind a
+//! Alerts in the console: compose a draft (with its translations, one row
+//! per language and an empty one to add a language), preview its HTML and
+//! text parts for a sample supporter (per saved language too), test-send it
+//! to yourself, send it behind a
 //! confirmation that shows the exact audience (and warns when a big send
 //! goes out without DKIM), watch its progress by receiving domain, resume
 //! a domain paused after policy refusals, cancel.
@@ -18,6 +20,7 @@ use super::{errors_map, see_other, Console, Outcome, Posted, Role};
 use crate::campaign::alerts::{self, DraftForm, PreviewOf, Warning};
 use crate::domain::{AlertId, AlertStatus, Email};
 use crate::error::FieldError;
+use crate::i18n::Locale;
 use crate::web::public::Fail;
 
 const FIELDS: [&str; 4] = ["case_id", "petition_id", "subject", "body_markdown"];
@@ -62,6 +65,8 @@ fn body_of(form: &super::Form) -> Value {
     if let Some(t) = form.get("send_by").filter(|t| !t.trim().is_empty()) {
         v["send_by"] = json!(utc_time(t));
     }
+    v["locale"] = json!(form.get("locale").map(str::trim).unwrap_or(""));
+    v["variants"] = json!(variants_of(form));
     // Markdown keeps its spacing; only the surrounding blank lines go.
     if let Some(b) = form.get("body_markdown") {
         if !b.trim().is_empty() {
@@ -69,6 +74,32 @@ fn body_of(form: &super::Form) -> Value {
         }
     }
     v
+}
+
+/// Most variant rows a form carries: one per language and a blank one.
+const VARIANT_ROWS: usize = 8;
+
+/// The variant editor's rows (`variant_locale_I`, `variant_subject_I`,
+/// `variant_body_I`, `variant_remove_I`) as the API's `variants`: a row
+/// ticked for removal, and a blank one (the "add a language" row left
+/// empty), are left out; a row with text but no language is kept, so the
+/// action names what is missing.
+fn variants_of(form: &super::Form) -> Vec<Value> {
+    (0..VARIANT_ROWS)
+        .filter(|i| form.get(&format!("variant_remove_{i}")) != Some("yes"))
+        .filter_map(|i| {
+            let get = |k: &str| form.get(&format!("variant_{k}_{i}")).unwrap_or("");
+            let (locale, subject, body) = (get("locale").trim(), get("subject"), get("body"));
+            if locale.is_empty() && subject.trim().is_empty() && body.trim().is_empty() {
+                return None;
+            }
+            let opt =
+                |t: &str| (!t.trim().is_empty()).then(|| t.trim_matches(['\r', '\n']).to_string());
+            Some(
+                json!({"locale": opt(locale), "subject": opt(subject), "body_markdown": opt(body)}),
+            )
+        })
+        .collect()
 }
 
 /// The draft the form's fields (as [`body_of`] gave them) describe. A form
@@ -82,11 +113,25 @@ fn draft_of(v: &Value) -> DraftForm {
                 .collect()
         }))
     };
+    let variants = v.get("variants").and_then(Value::as_array).map(|rows| {
+        rows.iter()
+            .map(|r| {
+                let field = |k: &str| Ok(r.get(k).and_then(Value::as_str).map(str::to_string));
+                alerts::VariantForm {
+                    locale: field("locale"),
+                    subject: field("subject"),
+                    body_markdown: field("body_markdown"),
+                }
+            })
+            .collect()
+    });
     DraftForm {
         exclude_signers_of: strings("exclude_signers_of"),
         countries: strings("countries"),
         locales: strings("locales"),
         send_by: text("send_by"),
+        locale: text("locale"),
+        variants: Ok(variants),
         ..DraftForm::new(
             text("case_id"),
             text("petition_id"),
@@ -148,6 +193,55 @@ fn joined(v: &Value, k: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The languages a `<select>` offers, `chosen` selected.
+fn language_options(chosen: &str) -> Vec<Value> {
+    Locale::all()
+        .map(|l| json!({"code": l.code(), "name": l.name(), "selected": l.code() == chosen}))
+        .collect()
+}
+
+/// The variant editor's rows: each variant of `v` (with its errors), then a
+/// blank row to add a language.
+fn variant_rows(c: &Console, v: &Value, errors: &[FieldError]) -> Vec<Value> {
+    let given: Vec<Value> = v
+        .get("variants")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut rows: Vec<Value> = given
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+            let error = |k: &str| {
+                let field = format!("variants[{i}].{k}");
+                errors
+                    .iter()
+                    .find(|e| e.field == field)
+                    .map(|e| e.message.clone())
+            };
+            let locale = s("locale");
+            let name = Locale::from_tag(&locale).map(|l| l.name()).unwrap_or("");
+            json!({
+                "index": i, "is_new": false, "locale": locale, "name": name,
+                "preview_label": c.page.locale.format("admin_preview_in", &[("language", name)]),
+                "subject": s("subject"), "body_markdown": s("body_markdown"),
+                "languages": language_options(&locale),
+                "errors": {"locale": error("locale"), "subject": error("subject"),
+                    "body_markdown": error("body_markdown")},
+            })
+        })
+        .collect();
+    if rows.len() < VARIANT_ROWS {
+        rows.push(json!({
+            "index": rows.len(), "is_new": true, "locale": "", "name": "",
+            "subject": "", "body_markdown": "", "languages": language_options(""),
+            "errors": {},
+        }));
+    }
+    rows
+}
+
 fn form_values(v: &Value) -> Value {
     let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     // A `datetime-local` input shows minutes, without a zone (UTC, as its
@@ -157,6 +251,7 @@ fn form_values(v: &Value) -> Value {
         "subject": s("subject"), "body_markdown": s("body_markdown"),
         "countries": joined(v, "countries"), "locales": joined(v, "locales"),
         "send_by": send_by,
+        "locale": s("locale"),
         // "Leave out people who already signed" is ticked unless the
         // campaigner unticked it.
         "exclude_signers": v.get("exclude_signers").and_then(Value::as_bool).unwrap_or(true),
@@ -265,6 +360,8 @@ async fn compose_page(
             "options": opts, "form": form_values(&values), "errors": errors_map(errors),
             "has_errors": !errors.is_empty(), "action": "/admin/alerts", "preview_action": false,
             "audience_url": "/admin/alerts/audience.json",
+            "languages": own_language_options(c, &values),
+            "variants": variant_rows(c, &values, errors),
         }),
     ))
 }
@@ -348,6 +445,9 @@ async fn alert_page(
             "list_ids": detail.list_ids, "subject": view.subject, "body_markdown": view.body_markdown,
             "countries": detail.audience.countries, "locales": detail.audience.locales,
             "send_by": view.send_by.map(|t| t.format("%Y-%m-%dT%H:%M").to_string()),
+            "locale": detail.locale,
+            "variants": detail.variants.iter().map(|v| json!({"locale": v.locale,
+                "subject": v.subject, "body_markdown": v.body_markdown})).collect::<Vec<_>>(),
             "exclude_signers": view.petition_id.as_ref()
                 .is_some_and(|p| detail.audience.exclude_signers_of.contains(p)),
         }),
@@ -450,6 +550,14 @@ async fn alert_page(
             "audience_url": format!("/admin/alerts/{}/audience.json", view.id),
             "options": opts,
             "form": form_values(&values),
+            "languages": own_language_options(c, &values),
+            "variants": variant_rows(c, &values, &errors),
+            // Saved variants, each with a link to its preview.
+            "saved_variants": detail.variants.iter().map(|v| {
+                let name = Locale::from_tag(&v.locale).map(|l| l.name()).unwrap_or("");
+                json!({"locale": v.locale,
+                    "label": loc.format("admin_preview_in", &[("language", name)])})
+            }).collect::<Vec<_>>(),
             "errors": errors_map(&errors),
             "has_errors": !errors.is_empty(),
             "warnings": warnings,
@@ -519,13 +627,37 @@ fn email_document(html: String) -> HttpResponse {
         .body(html)
 }
 
-/// GET: the saved alert's HTML part. POST: the form's unsaved subject and
+/// `?locale=`: the copy a supporter of that language gets.
+#[derive(serde::Deserialize)]
+pub struct PreviewQuery {
+    locale: Option<String>,
+}
+
+/// The select of the alert's own language: the default first (empty).
+fn own_language_options(c: &Console, v: &Value) -> Vec<Value> {
+    let chosen = v.get("locale").and_then(Value::as_str).unwrap_or("");
+    let default = Locale::from_tag(&c.state.ctx.settings.default_locale).unwrap_or(Locale::EN);
+    let mut out = vec![json!({"code": "", "selected": chosen.is_empty(),
+        "name": c.page.locale.format("admin_locale_default", &[("language", default.name())])})];
+    out.extend(language_options(chosen));
+    out
+}
+
+/// GET: the saved alert's HTML part (`?locale=`: of that language's copy). POST: the form's unsaved subject and
 /// body, as that HTML part, or with `format=json` as `{subject, html, text}`
 /// (for the live preview).
-pub async fn preview_saved(c: Console, id: web::Path<String>) -> HttpResponse {
+pub async fn preview_saved(
+    c: Console,
+    id: web::Path<String>,
+    q: web::Query<PreviewQuery>,
+) -> HttpResponse {
     let r = async {
         let id = alert_id(&id)?;
-        let p = alerts::preview(&c.state.ctx, &c.actor(), &id, PreviewOf::default())
+        let of = PreviewOf {
+            locale: q.into_inner().locale,
+            ..PreviewOf::default()
+        };
+        let p = alerts::preview(&c.state.ctx, &c.actor(), &id, of)
             .await
             .map_err(|e| c.campaign_fail(e))?;
         Ok(email_document(p.html))
@@ -542,6 +674,7 @@ pub async fn preview(p: Posted, id: web::Path<String>) -> HttpResponse {
             supporter_id: None,
             subject: form.value("subject"),
             body_markdown: form.get("body_markdown").map(str::to_string),
+            locale: None,
         };
         let p = alerts::preview(&c.state.ctx, &c.actor(), &id, of)
             .await

@@ -64,7 +64,8 @@ async fn petition_page(
                 let id = petitions::id(i)?;
                 let p = petitions::get(ctx, &actor, &id).await?;
                 let counts = petitions::counts(ctx, &actor, &id, CountBy::Country).await?;
-                Some((p, counts))
+                let reminders = crate::campaign::reminders::for_petition(ctx, &actor, &id).await?;
+                Some((p, (counts, reminders)))
             }
             None => None,
         };
@@ -90,7 +91,7 @@ async fn petition_page(
         c.t("admin_petition_new")
     };
     let loc = c.page.locale;
-    let details = existing.map(|(p, by_country)| {
+    let details = existing.map(|(p, (by_country, reminders))| {
         let base = &c.state.settings.base_url;
         let link = format!("{base}/petitions/{}", p.slug);
         let embed = format!(
@@ -112,6 +113,12 @@ async fn petition_page(
         json!({
             "id": p.id, "link": link, "embed": embed, "countries": countries,
             "confirmed": loc.number(p.confirmed_count), "pending": loc.number(p.pending_count),
+            "reminders_sent": loc.number(reminders.counts.reminded),
+            "confirmed_after_reminder": loc.number(reminders.counts.confirmed_after),
+            // Whole per cent: a rate is read at a glance.
+            "confirmation_rate": reminders
+                .confirmation_rate
+                .map(|r| format!("{}%", (r * 100.0).round() as i64)),
         })
     });
     Ok(c.render_status(
