@@ -106,7 +106,7 @@ fn default_serve_worker() -> bool {
 }
 
 fn default_worker_nice() -> i32 {
-    0
+    10
 }
 
 fn default_worker_poll_ms() -> u64 {
