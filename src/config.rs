@@ -99,10 +99,18 @@ pub struct RawSettings {
     /// Whether `clarion serve` runs a mail worker beside the web server.
     #[serde(default = "default_serve_worker")]
     pub serve_worker: bool,
+    /// The mail worker's nice value (0–19) on threads of its own, below the
+    /// web's; 0 runs it on the web's runtime.
+    #[serde(default = "default_worker_nice")]
+    pub worker_nice: i32,
 }
 
 fn default_serve_worker() -> bool {
     true
+}
+
+fn default_worker_nice() -> i32 {
+    10
 }
 
 fn default_worker_poll_ms() -> u64 {
@@ -195,6 +203,10 @@ pub struct Settings {
     /// `false`: `clarion serve` only serves (web nodes beside `clarion
     /// worker` processes on PostgreSQL).
     pub serve_worker: bool,
+    /// The mail worker's nice value, 0 to 19: above 0 it runs on threads of
+    /// its own at that lower priority, so pages and signing keep the cores
+    /// under load and the mail finishes later; 0: on the web's runtime.
+    pub worker_nice: i32,
 }
 
 impl Settings {
@@ -488,6 +500,7 @@ impl Settings {
             require_approval: raw.require_approval,
             worker_poll_ms: raw.worker_poll_ms.max(10),
             serve_worker: raw.serve_worker,
+            worker_nice: raw.worker_nice.clamp(0, 19),
         })
     }
 }

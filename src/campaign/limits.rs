@@ -15,6 +15,18 @@
 //!   refused is remembered here until its wait is over and refused again
 //!   without asking. When the database cannot answer, the in-memory limit
 //!   decides (the signature itself then fails anyway).
+//! * **Leases** (PostgreSQL): a node asking for a client that keeps signing
+//!   takes more than it has requests waiting, a block of the client's
+//!   minute, and admits the rest from memory until the minute it was
+//!   counted in ends (by the database's clock). It asks for as many more
+//!   as it was granted in that minute so far (each ask of a lone request
+//!   twice the one before: 1, 2, 4, 8 …), at most `per_minute / 16` more,
+//!   so a client signing once costs one signature, a
+//!   client signing thousands of times a minute costs a round trip per
+//!   doubling, and what a node holds unspent when the minute ends (lost,
+//!   never given twice) is at most a sixteenth of the limit. Every block
+//!   is counted in the table when it is taken: the total across nodes never
+//!   exceeds the limit. Below 16 a minute there are no blocks.
 //! * Only signatures that go ahead are counted; a refused attempt costs the
 //!   client nothing but the wait.
 //!
@@ -42,6 +54,9 @@ const IN_FLIGHT: usize = 4;
 
 /// How often the shared counters of past minutes are deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// A lease is at most this share of the limit (`per_minute / LEASE_SHARE`).
+const LEASE_SHARE: u32 = 16;
 
 /// `Ok` if the client may sign now (and it is counted), else the whole
 /// seconds to wait, at least 1.
@@ -116,6 +131,8 @@ impl SignLimit {
 struct Shared {
     checks: mpsc::UnboundedSender<(String, oneshot::Sender<Verdict>)>,
     refused: Arc<Mutex<HashMap<String, Instant>>>,
+    /// What this node holds of each client's minute.
+    leases: Arc<Mutex<HashMap<String, Lease>>>,
     /// Decides when the database cannot.
     fallback: Arc<Gcra>,
 }
@@ -124,23 +141,33 @@ impl Shared {
     fn start(db: Db, per_minute: u32) -> Shared {
         let (tx, rx) = mpsc::unbounded_channel();
         let refused = Arc::new(Mutex::new(HashMap::new()));
+        let leases = Arc::new(Mutex::new(HashMap::new()));
         let fallback = Arc::new(Gcra::new(per_minute));
         tokio::spawn(batch_loop(
             db,
             per_minute,
             rx,
-            refused.clone(),
-            fallback.clone(),
+            Tables {
+                refused: refused.clone(),
+                leases: leases.clone(),
+                fallback: fallback.clone(),
+            },
         ));
         Shared {
             checks: tx,
             refused,
+            leases,
             fallback,
         }
     }
 
     async fn check(&self, key: &str) -> Verdict {
         let now = Instant::now();
+        if let Some(lease) = lock(&self.leases).get_mut(key) {
+            if lease.spend(now) {
+                return Ok(());
+            }
+        }
         if let Some(until) = lock(&self.refused).get(key) {
             if *until > now {
                 return Err(whole_secs(*until - now));
@@ -158,15 +185,24 @@ impl Shared {
     }
 }
 
-/// Takes every check waiting, asks the database about all of them at once,
-/// answers each; again, until the process ends.
+/// What the batching task shares with `Shared::check`.
+#[derive(Clone)]
+struct Tables {
+    refused: Arc<Mutex<HashMap<String, Instant>>>,
+    leases: Arc<Mutex<HashMap<String, Lease>>>,
+    fallback: Arc<Gcra>,
+}
+
+/// Takes every check waiting, asks the database about all of them at once
+/// (with a lease's block more for clients that keep signing), answers each;
+/// again, until the process ends.
 async fn batch_loop(
     db: Db,
     per_minute: u32,
     mut checks: mpsc::UnboundedReceiver<(String, oneshot::Sender<Verdict>)>,
-    refused: Arc<Mutex<HashMap<String, Instant>>>,
-    fallback: Arc<Gcra>,
+    tables: Tables,
 ) {
+    let cap = per_minute / LEASE_SHARE;
     let per_minute = i32::try_from(per_minute).unwrap_or(i32::MAX);
     let in_flight = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
     let mut last_prune = Instant::now();
@@ -193,18 +229,28 @@ async fn batch_loop(
             }
         }
         // Sorted by key (a BTreeMap): nodes lock the rows in one order.
-        let batch: Vec<(String, i32)> = waiting
-            .iter()
-            .map(|(k, v)| (k.clone(), i32::try_from(v.len()).unwrap_or(i32::MAX)))
-            .collect();
+        let now = Instant::now();
+        let batch: Vec<(String, i32)> = {
+            let leases = lock(&tables.leases);
+            waiting
+                .iter()
+                .map(|(k, v)| {
+                    let extra = leases.get(k).map_or(0, |l| l.extra(now, cap));
+                    let want = u32::try_from(v.len())
+                        .unwrap_or(u32::MAX)
+                        .saturating_add(extra);
+                    (k.clone(), i32::try_from(want).unwrap_or(i32::MAX))
+                })
+                .collect()
+        };
         let prune = last_prune.elapsed() >= PRUNE_EVERY;
         if prune {
             last_prune = Instant::now();
         }
-        let (db, refused, fallback) = (db.clone(), refused.clone(), fallback.clone());
+        let (db, tables) = (db.clone(), tables.clone());
         tokio::spawn(async move {
             let _permit = permit;
-            answer_batch(db, batch, per_minute, prune, waiting, refused, fallback).await;
+            answer_batch(db, batch, per_minute, prune, waiting, tables).await;
         });
     }
 }
@@ -216,9 +262,11 @@ async fn answer_batch(
     per_minute: i32,
     prune: bool,
     mut waiting: BTreeMap<String, Vec<oneshot::Sender<Verdict>>>,
-    refused: Arc<Mutex<HashMap<String, Instant>>>,
-    fallback: Arc<Gcra>,
+    tables: Tables,
 ) {
+    // Before the round trip: the minute ends no sooner than this plus what
+    // the database reports is left of it.
+    let asked = Instant::now();
     let answer = db
         .run(move |c| {
             if prune {
@@ -232,15 +280,26 @@ async fn answer_batch(
     match answer {
         Ok(granted) => {
             let now = Instant::now();
-            let mut refused = lock(&refused);
+            let mut refused = lock(&tables.refused);
             if refused.len() >= PRUNE_AT {
                 refused.retain(|_, until| *until > now);
+            }
+            let mut leases = lock(&tables.leases);
+            if leases.len() >= PRUNE_AT {
+                leases.retain(|_, l| l.live(now));
             }
             for g in granted {
                 let Some(senders) = waiting.remove(&g.k) else {
                     continue;
                 };
-                let admitted = usize::try_from(g.admitted).unwrap_or(0);
+                let until = asked + Duration::from_millis(u64::try_from(g.window_ms).unwrap_or(0));
+                let admitted = leases.entry(g.k.clone()).or_default().grant(
+                    u32::try_from(senders.len()).unwrap_or(u32::MAX),
+                    u32::try_from(g.admitted).unwrap_or(0),
+                    until,
+                    now,
+                );
+                let admitted = admitted as usize;
                 let wait = u64::try_from(g.retry_secs).unwrap_or(1).max(1);
                 if admitted < senders.len() {
                     refused.insert(g.k.clone(), now + Duration::from_secs(wait));
@@ -257,8 +316,74 @@ async fn answer_batch(
     // Whatever the database did not answer for.
     for (key, senders) in waiting {
         for tx in senders {
-            let _ = tx.send(fallback.check(&key));
+            let _ = tx.send(tables.fallback.check(&key));
         }
+    }
+}
+
+/// What one node holds of one client's minute on the shared limit: the
+/// arithmetic of leases, apart from the database and the clock.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Lease {
+    /// Granted to this node and not yet admitted.
+    left: u32,
+    /// Granted to this node in the lease's minute, spent or not.
+    granted: u32,
+    /// When that minute ends, as seen from here (never later than by the
+    /// database's clock); `None` before the first grant.
+    until: Option<Instant>,
+}
+
+impl Lease {
+    /// Is the minute it was counted in still running?
+    fn live(&self, now: Instant) -> bool {
+        self.until.is_some_and(|u| now < u)
+    }
+
+    /// Admits one signature from what is left, if any is and its minute
+    /// has not ended.
+    fn spend(&mut self, now: Instant) -> bool {
+        if self.live(now) && self.left > 0 {
+            self.left -= 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// How many to ask for beyond the requests waiting: as many as were
+    /// granted in this minute so far (so the block doubles), at most `cap`;
+    /// none for a client new this minute.
+    fn extra(&self, now: Instant, cap: u32) -> u32 {
+        if self.live(now) {
+            self.granted.min(cap)
+        } else {
+            0
+        }
+    }
+
+    /// Records that the database granted `admitted` for `waiting` requests,
+    /// counted in a minute that ends at `until`. Returns how many of the
+    /// waiting go ahead; the rest of the grant is kept to spend later. What
+    /// is left of an earlier minute is dropped, never carried over.
+    fn grant(&mut self, waiting: u32, admitted: u32, until: Instant, now: Instant) -> u32 {
+        let same_minute = self.live(now)
+            && self.until.is_some_and(|u| {
+                let apart = if u > until { u - until } else { until - u };
+                apart < Duration::from_secs(1)
+            });
+        if !same_minute {
+            *self = Lease {
+                until: Some(until),
+                ..Lease::default()
+            };
+        } else if let Some(u) = self.until {
+            self.until = Some(u.min(until));
+        }
+        let go = admitted.min(waiting);
+        self.granted = self.granted.saturating_add(admitted);
+        self.left = self.left.saturating_add(admitted - go);
+        go
     }
 }
 
@@ -319,6 +444,67 @@ mod tests {
         let wait = l.check("a").await.unwrap_err();
         assert!((1..=12).contains(&wait), "{wait}");
         assert_eq!(l.check("b").await, Ok(()), "other clients are not affected");
+    }
+
+    #[test]
+    fn a_lease_doubles_within_a_minute_up_to_its_cap_and_spends_only_what_was_granted() {
+        let t0 = Instant::now();
+        let end = t0 + Duration::from_secs(30);
+        let cap = 100_000 / LEASE_SHARE;
+        let mut l = Lease::default();
+        assert_eq!(
+            l.extra(t0, cap),
+            0,
+            "a client new this minute asks for itself alone"
+        );
+        assert!(!l.spend(t0), "nothing held before a grant");
+        // One request waiting, granted exactly: nothing left over.
+        assert_eq!(l.grant(1, 1, end, t0), 1);
+        assert!(!l.spend(t0));
+        // Each ask, the request waiting included, twice the one before.
+        let mut asked = vec![];
+        for _ in 0..5 {
+            let extra = l.extra(t0, cap);
+            asked.push(1 + extra);
+            assert_eq!(l.grant(1, 1 + extra, end, t0), 1);
+            for _ in 0..extra {
+                assert!(l.spend(t0), "each signature granted is admitted once");
+            }
+            assert!(!l.spend(t0), "and no more");
+        }
+        assert_eq!(asked, [2, 4, 8, 16, 32], "each ask twice the one before");
+        assert_eq!(l.granted, 63);
+        let mut capped = Lease {
+            granted: 1_000_000,
+            ..l
+        };
+        assert_eq!(
+            capped.extra(t0, cap),
+            cap,
+            "at most a sixteenth of the limit"
+        );
+        assert_eq!(capped.extra(t0, 0), 0, "no blocks below 16 a minute");
+        assert!(!capped.spend(t0));
+    }
+
+    #[test]
+    fn a_lease_is_not_spent_after_its_minute_and_a_short_grant_refuses_the_rest() {
+        let t0 = Instant::now();
+        let end = t0 + Duration::from_secs(10);
+        let mut l = Lease::default();
+        // Five waiting, eight granted: five go, three held.
+        assert_eq!(l.grant(5, 8, end, t0), 5);
+        assert!(l.spend(t0 + Duration::from_secs(9)));
+        assert!(!l.spend(end), "the minute it was counted in is over");
+        assert_eq!(l.extra(end, 1000), 0, "a new minute starts from nothing");
+        // The next minute's grant drops what was left of the last one.
+        let next = end + Duration::from_secs(60);
+        assert_eq!(l.grant(1, 3, next, end), 1);
+        assert_eq!((l.left, l.granted), (2, 3));
+        // The database granted fewer than were waiting: only those go.
+        assert_eq!(l.grant(4, 1, next, end), 1);
+        assert_eq!(l.left, 2, "nothing more to hold");
+        assert_eq!(l.grant(4, 0, next, end), 0);
     }
 
     #[tokio::test]

@@ -1,7 +1,8 @@
 //! Storage of the signing limit that `serve` nodes share on PostgreSQL: the
 //! `sign_limits` table (unlogged, one counter per keyed IP hash and minute)
-//! and the `clarion_sign_limit` function of the `nodes` migration, which
-//! checks and counts a whole batch of clients in one round trip.
+//! and the `clarion_sign_lease` function (migrations `nodes` and
+//! `sign_leases`), which checks and counts a whole batch of clients in one
+//! round trip and says how long what it granted stays in its minute.
 //!
 //! Policy lives in `campaign::limits` (how many a minute, batching, what is
 //! remembered in memory); this module only takes and answers. It never
@@ -25,6 +26,11 @@ pub struct Granted {
     /// When not all were admitted: whole seconds until the next may be.
     #[diesel(sql_type = Integer)]
     pub retry_secs: i32,
+    /// Milliseconds left, by the database's clock, in the minute the
+    /// admitted were counted in: how long a node may keep those it has not
+    /// spent yet (its lease).
+    #[diesel(sql_type = Integer)]
+    pub window_ms: i32,
 }
 
 /// Asks for `want` signatures for each client of `batch` at once, under
@@ -41,7 +47,7 @@ pub fn take(
             let (keys, wants): (Vec<&str>, Vec<i32>) =
                 batch.iter().map(|(k, n)| (k.as_str(), *n)).unzip();
             Ok(diesel::sql_query(
-                "SELECT k, admitted, retry_secs FROM clarion_sign_limit($1, $2, $3)",
+                "SELECT k, admitted, retry_secs, window_ms FROM clarion_sign_lease($1, $2, $3)",
             )
             .bind::<Array<Text>, _>(keys)
             .bind::<Array<Integer>, _>(wants)
@@ -54,6 +60,7 @@ pub fn take(
                 k: k.clone(),
                 admitted: *n,
                 retry_secs: 0,
+                window_ms: 60_000,
             })
             .collect()),
     }

@@ -58,8 +58,9 @@ pub fn composer(settings: &Settings, templates: Templates, keys: Keys) -> compos
     }
 }
 
-/// Starts a worker on the current runtime; flip the returned sender to true
-/// to stop it, then await the handle.
+/// Starts a worker, on threads of its own at nice `worker_nice` (on the
+/// current runtime when that is 0); flip the returned sender to true to
+/// stop it, then await the handle.
 pub fn spawn_worker(
     settings: &Settings,
     db: Db,
@@ -75,6 +76,6 @@ pub fn spawn_worker(
         worker::WorkerConfig::from_settings(settings),
         wakeup,
     );
-    let handle = tokio::spawn(worker.run(rx));
+    let handle = worker::spawn_niced(settings.worker_nice, worker.run(rx));
     (tx, handle)
 }

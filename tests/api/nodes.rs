@@ -236,7 +236,47 @@ backend_tests!(two_processes_on_one_database_share_the_signing_limit_only_on_pos
 /// (one process per database by design) each keeps its own count.
 async fn two_processes_on_one_database_share_the_signing_limit_only_on_postgresql(b: Backend) {
     let per_minute = 3;
-    let first = spawn_app_with(b.clone(), |raw| raw.sign_rate_per_ip = per_minute).await;
+    let (admitted, refused, stored) =
+        sign_alternating(b.clone(), per_minute, per_minute * 2 + 2).await;
+    let expected = match b {
+        Backend::Postgres(_) => per_minute,
+        Backend::Sqlite => per_minute * 2,
+    };
+    assert_eq!(admitted, expected, "refused with waits {refused:?}");
+    assert!(refused.iter().all(|w| (1..=120).contains(w)), "{refused:?}");
+    assert_eq!(stored, i64::from(expected));
+}
+
+/// With a limit of 64 a minute each process takes blocks of up to four
+/// signatures ahead (leases): between them they never admit more than the
+/// limit, and lose at most what each holds unspent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_taking_leases_never_admit_more_than_the_limit_between_them() {
+    let Some(b) = Backend::postgres() else {
+        eprintln!("!!! nodes: PostgreSQL only (on SQLite one process keeps its limit)");
+        return;
+    };
+    let per_minute = 64;
+    let (admitted, refused, stored) = sign_alternating(b, per_minute, 100).await;
+    // A block is at most per_minute / 16 = 4; each process holds at most one.
+    assert!(
+        (per_minute - 2 * 4..=per_minute).contains(&admitted),
+        "admitted {admitted} of a limit of {per_minute}"
+    );
+    assert_eq!(refused.len() as u32, 100 - admitted);
+    assert!(refused.iter().all(|w| (1..=120).contains(w)), "{refused:?}");
+    assert_eq!(
+        stored,
+        i64::from(admitted),
+        "each admitted signature stored once"
+    );
+}
+
+/// Starts two processes on one database with a limit of `per_minute` and
+/// signs `n` times from one client, alternating between them. Returns how
+/// many were admitted, the waits of those refused, and the signatures stored.
+async fn sign_alternating(b: Backend, per_minute: u32, n: u32) -> (u32, Vec<u64>, i64) {
+    let first = spawn_app_with(b, |raw| raw.sign_rate_per_ip = per_minute).await;
     first.open_petition("free-them", json!({})).await;
     let mut settings = first.settings.clone();
     settings.http_addr = "127.0.0.1:0".parse().unwrap();
@@ -254,7 +294,7 @@ async fn two_processes_on_one_database_share_the_signing_limit_only_on_postgresq
 
     let mut admitted = 0;
     let mut refused = vec![];
-    for i in 0..(per_minute * 2 + 2) {
+    for i in 0..n {
         let base = if i % 2 == 0 {
             &first.address
         } else {
@@ -277,13 +317,7 @@ async fn two_processes_on_one_database_share_the_signing_limit_only_on_postgresq
             other => panic!("signature {i}: {other}"),
         }
     }
-    let expected = match b {
-        Backend::Postgres(_) => per_minute,
-        Backend::Sqlite => per_minute * 2,
-    };
-    assert_eq!(admitted, expected, "refused with waits {refused:?}");
-    assert!(refused.iter().all(|w| (1..=120).contains(w)), "{refused:?}");
-    assert_eq!(first.signature_count().await, i64::from(expected));
+    (admitted, refused, first.signature_count().await)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

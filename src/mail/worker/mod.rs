@@ -19,6 +19,11 @@
 //! and on PostgreSQL from any process's NOTIFY ([`crate::db::listen`]); it
 //! looks at the queue every `worker_poll_ms` all the same.
 //!
+//! The web keeps priority: with `worker_nice` above 0 the worker runs on a
+//! runtime of its own whose threads (its database calls' too) have that
+//! nice value, so under load the pages and signing keep the cores and the
+//! mail finishes later; idle cores it still takes whole.
+//!
 //! The worker only moves mail. Periodic jobs that are not about the queue
 //! (expiring pending signatures) live in [`crate::jobs`].
 
@@ -98,6 +103,63 @@ impl WorkerConfig {
             domain_pause: Duration::from_secs(s.domain_pause_minutes.saturating_mul(60)),
         }
     }
+}
+
+/// Runs `work` on a runtime of its own, one thread per core plus its
+/// blocking pool, every thread at nice `nice` (Linux keeps a nice value
+/// per thread; elsewhere the threads keep the process's). With `nice` 0,
+/// on the current runtime. The handle ends when `work` does, and with a
+/// panic when it panicked.
+pub fn spawn_niced<F>(nice: i32, work: F) -> tokio::task::JoinHandle<()>
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    if nice <= 0 {
+        return tokio::spawn(work);
+    }
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .thread_name("clarion-mail")
+        .on_thread_start(move || lower_priority(nice))
+        .enable_all()
+        .build();
+    let runtime = match runtime {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "no runtime of its own for the mail worker; it runs beside the web");
+            return tokio::spawn(work);
+        }
+    };
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let spawned = std::thread::Builder::new()
+        .name("clarion-mail-main".into())
+        .spawn(move || {
+            lower_priority(nice);
+            runtime.block_on(work);
+            let _ = done_tx.send(());
+            // Waits for the blocking threads to finish their calls.
+            drop(runtime);
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the mail worker's thread");
+    }
+    tokio::spawn(async move {
+        if done_rx.await.is_err() {
+            panic!("the mail worker's thread ended without finishing (it panicked)");
+        }
+    })
+}
+
+/// Gives the calling thread nice value `nice` (Linux: per thread).
+fn lower_priority(nice: i32) {
+    // On failure the thread keeps the process's priority.
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), nice) {
+        tracing::warn!(error = %e, "the mail worker's thread keeps the web's priority");
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
 }
 
 /// One prepared job: a claimed delivery, who it goes to and what it says.
