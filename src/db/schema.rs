@@ -70,6 +70,8 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         unsubscribe_reason -> Nullable<Text>,
+        email_hash -> Nullable<Text>,
+        email_domain -> Nullable<Text>,
     }
 }
 
@@ -364,5 +366,15 @@ diesel::table! {
         ip_hash -> Text,
         window_start -> BigInt,
         signatures -> Integer,
+    }
+}
+
+diesel::table! {
+    /// The ids of the data keys personal data is sealed under (migration
+    /// `at_rest`): never a key. Written through `db::sealing` alone.
+    data_keys (key_id) {
+        key_id -> Text,
+        created_at -> Timestamp,
+        retired_at -> Nullable<Timestamp>,
     }
 }

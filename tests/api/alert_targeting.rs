@@ -115,13 +115,15 @@ async fn place(app: &TestApp, email: &str, country: Option<&str>, locale: Option
     );
     app.db
         .run(move |c| {
-            diesel::update(supporters::table.filter(supporters::email.eq(email)))
-                .set((
-                    supporters::country.eq(country),
-                    supporters::locale.eq(locale),
-                ))
-                .execute(c)
-                .map_err(clarion::db::DbError::from)
+            diesel::update(supporters::table.filter(
+                supporters::email_hash.eq(clarion::db::supporters::email_hash(&email).unwrap()),
+            ))
+            .set((
+                supporters::country.eq(country),
+                supporters::locale.eq(locale),
+            ))
+            .execute(c)
+            .map_err(clarion::db::DbError::from)
         })
         .await
         .unwrap();
@@ -137,7 +139,9 @@ async fn signed(app: &TestApp, email: &str, petition_id: &str, status: &str) {
     app.db
         .run(move |c| {
             let sid: String = supporters::table
-                .filter(supporters::email.eq(email))
+                .filter(
+                    supporters::email_hash.eq(clarion::db::supporters::email_hash(&email).unwrap()),
+                )
                 .select(supporters::id)
                 .first(c)?;
             diesel::insert_into(signatures::table)

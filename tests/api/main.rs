@@ -9,6 +9,7 @@ mod smtp_sink;
 mod alert_targeting;
 mod alerts;
 mod api_auth;
+mod at_rest;
 mod batch_signing;
 mod cases;
 mod cli;
