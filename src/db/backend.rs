@@ -198,10 +198,11 @@ pub fn snapshot_audience(
 ) -> DbResult<usize> {
     // The kind and status are literals, like the rest of the statement.
     let select = format!(
-        "SELECT DISTINCT '{kind}', al.alert_id, s.id, '{queued}', 0, {{now}}, {{now}}, {domain} {from}",
+        "SELECT DISTINCT '{kind}', al.alert_id, s.id, '{queued}', 0, {{now}}, {{now}}, \
+         COALESCE(s.email_domain, {domain}) {from}",
         kind = DeliveryKind::Alert.as_str(),
         queued = DeliveryStatus::Queued.as_str(),
-        domain = format!("COALESCE(s.email_domain, {})", domain_sql(conn, "s.email")),
+        domain = domain_sql(conn, "s.email"),
         from = audience_sql(shape),
     );
     const INSERT: &str = "INSERT INTO deliveries (kind, alert_id, supporter_id, status, attempts, \

@@ -49,6 +49,22 @@ async fn app_on(
     let smtp = SmtpSink::start().await;
     let dir = tempfile::tempdir().unwrap();
     let mut raw = test_settings(database_url, &smtp.url(), &dir);
+    // One key folder per database, as a real service keeps across
+    // restarts: the supporters' data is sealed under its data key.
+    raw.key_dir = match database_url.strip_prefix("sqlite://") {
+        Some(path) => std::path::Path::new(path)
+            .parent()
+            .unwrap()
+            .display()
+            .to_string(),
+        None => std::env::temp_dir()
+            .join(format!(
+                "clarion-test-keys-{}",
+                database_url.rsplit("%3D").next().unwrap()
+            ))
+            .display()
+            .to_string(),
+    };
     customise(&mut raw);
     let settings = Settings::from_raw(raw).unwrap();
     let app = Application::build(

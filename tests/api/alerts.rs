@@ -723,7 +723,7 @@ async fn someone_who_unsubscribes_after_the_snapshot_is_skipped(b: Backend) {
             diesel::update(
                 supporters::table.filter(
                     supporters::email_hash
-                        .eq(clarion::db::supporters::email_hash(&"late@example.org").unwrap()),
+                        .eq(clarion::db::supporters::email_hash("late@example.org").unwrap()),
                 ),
             )
             .set(supporters::status.eq("unsubscribed"))

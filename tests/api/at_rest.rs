@@ -159,9 +159,13 @@ async fn nothing_personal_is_in_the_clear_in_the_database_yet_the_service_shows_
     import(&app, &app.token("campaigner").await).await;
     let n: i64 = app
         .db
-        .run(|c| supporters::table.count().get_result(c))
+        .run(|c| {
+            supporters::table
+                .count()
+                .get_result(c)
+                .map_err(clarion::db::DbError::from)
+        })
         .await
-        .map_err(clarion::db::DbError::from)
         .unwrap();
     assert_eq!(n, 2, "one supporter per address");
     assert_eq!(app.signature_count().await, 1, "one signature per address");

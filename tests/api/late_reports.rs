@@ -890,7 +890,7 @@ async fn a_report_to_a_verp_address_finds_its_delivery_and_a_forged_tag_finds_no
                     )
                     .filter(
                         supporters::email_hash
-                            .eq(clarion::db::supporters::email_hash(&"gone@example.com").unwrap()),
+                            .eq(clarion::db::supporters::email_hash("gone@example.com").unwrap()),
                     )
                     .select(deliveries::id)
                     .first::<i64>(c)

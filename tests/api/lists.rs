@@ -237,12 +237,13 @@ async fn a_csv_import_reports_every_kind_of_bad_row_with_its_line_number(b: Back
         supporters::table
             .filter(
                 supporters::email_hash
-                    .eq(clarion::db::supporters::email_hash(&"eve@example.org").unwrap()),
+                    .eq(clarion::db::supporters::email_hash("eve@example.org").unwrap()),
             )
             .select((supporters::postcode, supporters::locale))
             .first(c)
     })
     .await;
+    let eve = (app.open(eve.0), eve.1);
     assert_eq!(eve, (Some("SW1A 1AA".into()), Some("en-GB".into())));
 }
 
@@ -316,7 +317,7 @@ async fn an_import_never_resubscribes_unsubscribed_bounced_or_erased_people(b: B
         diesel::update(
             supporters::table.filter(
                 supporters::email_hash
-                    .eq(clarion::db::supporters::email_hash(&"unsub@example.org").unwrap()),
+                    .eq(clarion::db::supporters::email_hash("unsub@example.org").unwrap()),
             ),
         )
         .set(supporters::status.eq("unsubscribed"))
@@ -324,7 +325,7 @@ async fn an_import_never_resubscribes_unsubscribed_bounced_or_erased_people(b: B
         diesel::update(
             supporters::table.filter(
                 supporters::email_hash
-                    .eq(clarion::db::supporters::email_hash(&"bounce@example.org").unwrap()),
+                    .eq(clarion::db::supporters::email_hash("bounce@example.org").unwrap()),
             ),
         )
         .set(supporters::status.eq("bounced"))
