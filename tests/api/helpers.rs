@@ -374,7 +374,8 @@ impl TestApp {
                                     supporters::email.eq(clarion::vault::seal(&email)),
                                     supporters::email_hash
                                         .eq(clarion::db::supporters::email_hash(&email).unwrap()),
-                                    supporters::email_domain.eq(email.split('@').nth(1)),
+                                    supporters::email_domain
+                                        .eq(email.split('@').nth(1).map(str::to_ascii_lowercase)),
                                     supporters::first_name.eq(clarion::vault::seal(&first)),
                                     supporters::last_name.eq(clarion::vault::seal(&last)),
                                     supporters::status.eq(&status),
