@@ -28,7 +28,7 @@ pub enum Command {
     },
     /// Run the mail worker alone (several may share one PostgreSQL database).
     Worker,
-    /// Apply pending database migrations and exit.
+    /// Apply pending database migrations, seal personal data still held in the clear, and exit.
     Migrate,
     /// Manage API tokens.
     Token {
@@ -193,11 +193,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             background.stop().await?;
             Ok(())
         }
-        Command::Migrate => {
-            startup::prepare(&settings).await?;
-            println!("migrations are up to date");
-            Ok(())
-        }
+        Command::Migrate => crate::commands::keys::migrate(&settings).await,
         Command::User {
             command:
                 UserCommand::Create {

@@ -62,6 +62,14 @@ pub struct RawSettings {
     /// signing.key in key_dir, made on first use.
     #[serde(default)]
     pub signing_key: String,
+    /// Supporters' data keys (see `vault::Vault::parse`); empty: the file
+    /// data.key in key_dir, made on first use.
+    #[serde(default)]
+    pub data_key: String,
+    /// Seal supporters' personal data at rest. Off only to measure what
+    /// sealing costs (the benchmarks): never in production.
+    #[serde(default = "default_true")]
+    pub encrypt_at_rest: bool,
     /// Seconds between the periodic count snapshots (while a count moves).
     #[serde(default = "default_snapshot_every_secs")]
     pub snapshot_every_secs: u64,
@@ -111,6 +119,10 @@ fn default_serve_worker() -> bool {
 
 fn default_worker_nice() -> i32 {
     10
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_worker_poll_ms() -> u64 {
@@ -172,6 +184,11 @@ pub struct Settings {
     pub key_dir: PathBuf,
     /// `CLARION_SIGNING_KEY`, if set (else [`Settings::signing_key_file`]).
     pub signing_key: Option<SecretString>,
+    /// `CLARION_DATA_KEY`, if set (else [`Settings::data_key_file`]).
+    pub data_key: Option<SecretString>,
+    /// `CLARION_ENCRYPT_AT_REST` (default on; off only for the benchmarks'
+    /// comparison).
+    pub encrypt_at_rest: bool,
     pub snapshot_every_secs: u64,
     pub send_concurrency: u32,
     pub send_rate: u32,
@@ -366,6 +383,14 @@ impl Settings {
                 Some(SecretString::from(k.to_string()))
             }
         };
+        let data_key = match raw.data_key.trim() {
+            "" => None,
+            k => {
+                crate::vault::Vault::parse(k)
+                    .map_err(|e| ConfigError::invalid("data_key", e.to_string()))?;
+                Some(SecretString::from(k.to_string()))
+            }
+        };
         if raw.snapshot_every_secs == 0 {
             return Err(ConfigError::invalid(
                 "snapshot_every_secs",
@@ -480,6 +505,8 @@ impl Settings {
             secret_key,
             key_dir,
             signing_key,
+            data_key,
+            encrypt_at_rest: raw.encrypt_at_rest,
             snapshot_every_secs: raw.snapshot_every_secs,
             send_concurrency: raw.send_concurrency,
             send_rate: raw.send_rate,
@@ -522,6 +549,11 @@ impl Settings {
     /// The file holding the generated secret key (mode 0600).
     pub fn secret_key_file(&self) -> PathBuf {
         self.key_dir.join("secret.key")
+    }
+
+    /// The file holding the supporters' data keys (mode 0600).
+    pub fn data_key_file(&self) -> PathBuf {
+        self.key_dir.join("data.key")
     }
 
     /// The file holding the snapshot signing key (mode 0600).

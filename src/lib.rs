@@ -24,4 +24,5 @@ pub mod security;
 pub mod startup;
 pub mod telemetry;
 pub mod templates;
+pub mod vault;
 pub mod web;

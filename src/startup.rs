@@ -37,7 +37,80 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<(Db, Keys)> {
     }
     db.spawn_checkpointer();
     let secret = settle_secret_key(settings, &db).await?;
-    Ok((db, Keys::new(&secret)))
+    let data_keys = settle_data_keys(settings, &db).await?;
+    Ok((db.with_data_keys(data_keys), Keys::new(&secret)))
+}
+
+/// The data keys personal data is sealed under: `CLARION_DATA_KEY`, else
+/// the key file (`Settings::data_key_file`), made on first start. A
+/// database whose data is sealed under a key not held (copied without its
+/// key file) is refused: a fresh key would open none of it, and the
+/// service would seem to have lost everyone's data.
+async fn settle_data_keys(
+    settings: &Settings,
+    db: &Db,
+) -> anyhow::Result<Arc<crate::vault::DataKeys>> {
+    use crate::vault::{DataKeys, Vault};
+    // Keys registered but holding nothing (a database made by a command
+    // run with another key folder, say) are retired, not a reason to refuse.
+    let in_use = db
+        .run(|c| {
+            let mut used = Vec::new();
+            for id in crate::db::sealing::live_key_ids(c)? {
+                if crate::db::sealing::anything_under(c, &id)? {
+                    used.push(id);
+                } else {
+                    crate::db::sealing::retire(c, &id, crate::db::now())?;
+                }
+            }
+            Ok::<_, crate::db::DbError>(used)
+        })
+        .await?;
+    let path = settings.data_key_file();
+    let sealing = settings.encrypt_at_rest;
+    let keys = match &settings.data_key {
+        Some(text) => {
+            let v = Vault::parse(text.expose_secret()).context("CLARION_DATA_KEY")?;
+            DataKeys::fixed(if sealing { v } else { v.without_sealing() })
+        }
+        None => {
+            let file = path.clone();
+            let ids = in_use.clone();
+            crate::telemetry::spawn_blocking_with_tracing(move || {
+                if !ids.is_empty() && key_file::read(&file)?.is_none() {
+                    anyhow::bail!(
+                        "the database holds personal data sealed under data key {}, but the \
+                         data key file {} does not exist: restore it from the backup (or set \
+                         CLARION_DATA_KEY); without it that data cannot be read",
+                        ids.join(", "),
+                        file.display()
+                    );
+                }
+                key_file::get_or_create(&file, Vault::generate_text)
+                    .with_context(|| format!("cannot keep the data keys in {}", file.display()))?;
+                Ok(DataKeys::from_file(file, sealing)?)
+            })
+            .await??
+        }
+    };
+    let held = keys.vault().ids();
+    let missing: Vec<String> = in_use.into_iter().filter(|k| !held.contains(k)).collect();
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "the database holds personal data sealed under data key {}, which {} does not hold: \
+             restore the data key file from the backup; without it that data cannot be read",
+            missing.join(", "),
+            if settings.data_key.is_some() {
+                "CLARION_DATA_KEY".to_string()
+            } else {
+                path.display().to_string()
+            }
+        );
+    }
+    let current = keys.vault().current_id().to_string();
+    db.run(move |c| crate::db::sealing::register(c, &current, crate::db::now()))
+        .await?;
+    Ok(Arc::new(keys))
 }
 
 /// The secret key: `CLARION_SECRET_KEY`, else the key file

@@ -16,6 +16,7 @@
 //!   imports `web` or `commands`.
 
 pub mod alerts;
+pub mod at_rest;
 pub mod cases;
 pub mod confirmations;
 mod error;

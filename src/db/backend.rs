@@ -67,7 +67,10 @@ pub fn claim(
         .bind::<BigInt, _>(limit)
         .load::<Delivery>(c)?,
     };
-    let mut rows = rows;
+    let mut rows = rows
+        .into_iter()
+        .map(Delivery::opened)
+        .collect::<DbResult<Vec<_>>>()?;
     rows.sort_by_key(|d| d.id);
     Ok(rows)
 }
@@ -195,7 +198,8 @@ pub fn snapshot_audience(
 ) -> DbResult<usize> {
     // The kind and status are literals, like the rest of the statement.
     let select = format!(
-        "SELECT DISTINCT '{kind}', al.alert_id, s.id, '{queued}', 0, {{now}}, {{now}}, {domain} {from}",
+        "SELECT DISTINCT '{kind}', al.alert_id, s.id, '{queued}', 0, {{now}}, {{now}}, \
+         COALESCE(s.email_domain, {domain}) {from}",
         kind = DeliveryKind::Alert.as_str(),
         queued = DeliveryStatus::Queued.as_str(),
         domain = domain_sql(conn, "s.email"),
@@ -415,9 +419,17 @@ macro_rules! insert_sized {
     }};
 }
 
-pub fn insert_supporters(conn: &mut DbConnection, rows: &[Supporter]) -> QueryResult<()> {
-    // 18 columns: 512 rows stay under SQLite's 32766 bound parameters.
-    insert_sized!(conn, supporters::table, rows, 512 256 128 64 32 16 8 4 2 1)
+/// Inserts supporters, sealed on the way in (`Supporter::sealed`).
+pub fn insert_supporters(conn: &mut DbConnection, rows: &[Supporter]) -> DbResult<()> {
+    let rows: Vec<_> = rows
+        .iter()
+        .map(Supporter::sealed)
+        .collect::<DbResult<_>>()?;
+    let rows = rows.as_slice();
+    // 20 columns: 512 rows stay under SQLite's 32766 bound parameters.
+    let r: QueryResult<()> =
+        insert_sized!(conn, supporters::table, rows, 512 256 128 64 32 16 8 4 2 1);
+    Ok(r?)
 }
 
 /// A signature row, for [`insert_signatures`].

@@ -21,6 +21,7 @@ use crate::domain::{
     AlertId, DeliveryId, DeliveryKind, DeliveryStatus, SignatureId, SignatureStatus, SupporterId,
     SupporterStatus,
 };
+use crate::vault::open_in;
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = deliveries)]
@@ -45,6 +46,14 @@ pub struct Delivery {
     pub domain: Option<String>,
     /// The class of the last reply (`crate::mail::reply::ReplyClass`).
     pub reply_class: Option<String>,
+}
+
+impl Delivery {
+    /// The row with its sealed address (a test send's) opened.
+    pub fn opened(mut self) -> DbResult<Delivery> {
+        open_in(&mut self.to_email)?;
+        Ok(self)
+    }
 }
 
 /// The receiving domain of an address, as deliveries are grouped by it:
@@ -90,7 +99,7 @@ pub fn enqueue_test(conn: &mut DbConnection, alert_id: &AlertId, to_email: &str)
         .values((
             deliveries::kind.eq(DeliveryKind::Test),
             deliveries::alert_id.eq(alert_id),
-            deliveries::to_email.eq(to_email),
+            deliveries::to_email.eq(crate::vault::seal(to_email)),
             deliveries::domain.eq(domain_of(to_email)),
             deliveries::status.eq(DeliveryStatus::Queued),
             deliveries::attempts.eq(0),
@@ -114,11 +123,14 @@ pub fn for_supporter(
     conn: &mut DbConnection,
     supporter_id: &SupporterId,
 ) -> DbResult<Vec<Delivery>> {
-    Ok(deliveries::table
+    deliveries::table
         .filter(deliveries::supporter_id.eq(supporter_id))
         .order(deliveries::id.asc())
         .select(Delivery::as_select())
-        .load(conn)?)
+        .load::<Delivery>(conn)?
+        .into_iter()
+        .map(Delivery::opened)
+        .collect()
 }
 
 /// What became of one claimed delivery.
@@ -512,6 +524,11 @@ pub fn recipients(conn: &mut DbConnection, ids: &[SupporterId]) -> DbResult<Vec<
                 .load::<RecipientRow>(conn)?,
         );
     }
+    for r in &mut out {
+        open_in(&mut r.email)?;
+        open_in(&mut r.first_name)?;
+        open_in(&mut r.last_name)?;
+    }
     Ok(out)
 }
 
@@ -555,6 +572,10 @@ pub fn confirmation_petitions(
                 ))
                 .load::<ConfirmationRow>(conn)?,
         );
+    }
+    for r in &mut out {
+        open_in(&mut r.first_name)?;
+        open_in(&mut r.last_name)?;
     }
     Ok(out)
 }

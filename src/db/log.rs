@@ -496,7 +496,7 @@ pub fn unlogged_confirmations(
     limit: i64,
 ) -> DbResult<Vec<(String, String, Option<String>)>> {
     use super::schema::{signatures, supporters};
-    Ok(signatures::table
+    signatures::table
         .inner_join(supporters::table)
         .filter(signatures::status.eq("confirmed"))
         .filter(diesel::dsl::not(diesel::dsl::exists(
@@ -505,7 +505,10 @@ pub fn unlogged_confirmations(
         .order((signatures::confirmed_at.asc(), signatures::id.asc()))
         .limit(limit)
         .select((signatures::petition_id, signatures::id, supporters::email))
-        .load(conn)?)
+        .load::<(String, String, Option<String>)>(conn)?
+        .into_iter()
+        .map(|(p, s, e)| Ok((p, s, crate::vault::open_opt(e)?)))
+        .collect()
 }
 
 /// Appends an entry for every confirmed signature that has none (those

@@ -21,6 +21,7 @@ pub mod log;
 pub mod petitions;
 pub mod reports;
 pub mod schema;
+pub mod sealing;
 pub mod secrets;
 pub mod sessions;
 pub mod signature_reports;
@@ -31,6 +32,7 @@ pub mod tokens;
 pub mod types;
 pub mod users;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{NaiveDateTime, Utc};
@@ -40,6 +42,8 @@ use diesel::r2d2::{self, ManageConnection, Pool, PooledConnection};
 use diesel::sqlite::SqliteConnection;
 use diesel::Connection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::vault::DataKeys;
 
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -71,6 +75,8 @@ pub enum DbError {
     Migration(String),
     #[error("database task panicked or was cancelled")]
     Join(#[from] tokio::task::JoinError),
+    #[error("personal data does not open: {0}")]
+    Vault(#[from] crate::vault::VaultError),
 }
 
 pub type DbResult<T> = Result<T, DbError>;
@@ -195,6 +201,26 @@ impl ManageConnection for Manager {
 
 pub type Conn = PooledConnection<Manager>;
 
+/// A pooled connection with the process's data keys entered on this thread
+/// for as long as it is held ([`crate::vault::scope`]).
+pub struct ScopedConn {
+    conn: Conn,
+    _keys: crate::vault::ScopeGuard,
+}
+
+impl std::ops::Deref for ScopedConn {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for ScopedConn {
+    fn deref_mut(&mut self) -> &mut Conn {
+        &mut self.conn
+    }
+}
+
 /// The answer of `PRAGMA wal_checkpoint`: `busy` is 1 when it could not
 /// finish.
 #[derive(diesel::QueryableByName)]
@@ -208,6 +234,10 @@ struct CheckpointResult {
 pub struct Db {
     pool: Pool<Manager>,
     url: DbUrl,
+    /// The data keys personal data is sealed with; `None` (a bare
+    /// connection, as tests and tools make) seals nothing and opens only
+    /// plaintext.
+    keys: Option<Arc<DataKeys>>,
 }
 
 impl Db {
@@ -222,7 +252,22 @@ impl Db {
             .connection_timeout(Duration::from_secs(10))
             .build(Manager { url: url.clone() })
             .map_err(|e| DbError::Connect(e.to_string()))?;
-        Ok(Db { pool, url })
+        Ok(Db {
+            pool,
+            url,
+            keys: None,
+        })
+    }
+
+    /// This pool with `keys` entered for every call ([`crate::vault`]).
+    pub fn with_data_keys(mut self, keys: Arc<DataKeys>) -> Db {
+        self.keys = Some(keys);
+        self
+    }
+
+    /// The data keys, if this pool has them.
+    pub fn data_keys(&self) -> Option<&Arc<DataKeys>> {
+        self.keys.as_ref()
     }
 
     pub fn is_sqlite(&self) -> bool {
@@ -300,9 +345,14 @@ impl Db {
         self.pool.max_size()
     }
 
-    /// A connection for synchronous code (CLI commands, the worker's thread).
-    pub fn get(&self) -> DbResult<Conn> {
-        Ok(self.pool.get()?)
+    /// A connection for synchronous code (CLI commands, the worker's
+    /// thread), with the data keys entered on this thread while it is held.
+    pub fn get(&self) -> DbResult<ScopedConn> {
+        let conn = self.pool.get()?;
+        Ok(ScopedConn {
+            conn,
+            _keys: crate::vault::enter(self.keys.as_ref()),
+        })
     }
 
     /// Runs `f` with a pooled connection on a blocking thread.
@@ -313,9 +363,10 @@ impl Db {
         E: From<DbError> + Send + 'static,
     {
         let pool = self.pool.clone();
+        let keys = self.keys.clone();
         crate::telemetry::spawn_blocking_with_tracing(move || {
             let mut conn = pool.get().map_err(DbError::from)?;
-            f(&mut conn)
+            crate::vault::scope(keys.as_ref(), || f(&mut conn))
         })
         .await
         .map_err(DbError::from)?

@@ -74,6 +74,8 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         unsubscribe_reason -> Nullable<Text>,
+        email_hash -> Nullable<Text>,
+        email_domain -> Nullable<Text>,
     }
 }
 
@@ -379,5 +381,15 @@ diesel::table! {
         locale -> Text,
         subject -> Text,
         body_markdown -> Text,
+    }
+}
+
+diesel::table! {
+    /// The ids of the data keys personal data is sealed under (migration
+    /// `at_rest`): never a key. Written through `db::sealing` alone.
+    data_keys (key_id) {
+        key_id -> Text,
+        created_at -> Timestamp,
+        retired_at -> Nullable<Timestamp>,
     }
 }

@@ -12,6 +12,7 @@ use diesel::prelude::*;
 use super::schema::{petitions, signatures, supporters};
 use super::{DbConnection, DbResult};
 use crate::domain::{PetitionId, SignatureId, SignatureStatus, SupporterId};
+use crate::vault::open_in;
 
 /// A signature with the signer's name as they signed, their address as it is
 /// now (all empty once the signer is erased).
@@ -61,7 +62,19 @@ pub fn page(
     if let Some(after) = after {
         q = q.filter(signatures::id.gt(after.to_string()));
     }
-    Ok(q.order(signatures::id.asc()).limit(limit).load(conn)?)
+    let mut rows: Vec<SignatureRow> = q.order(signatures::id.asc()).limit(limit).load(conn)?;
+    for r in &mut rows {
+        for v in [
+            &mut r.first_name,
+            &mut r.last_name,
+            &mut r.email,
+            &mut r.postcode,
+            &mut r.comment,
+        ] {
+            open_in(v)?;
+        }
+    }
+    Ok(rows)
 }
 
 /// A signature as the CSV export needs it: times as RFC 3339 text.
@@ -116,6 +129,16 @@ pub fn csv_page(
     }
     let mut rows: Vec<CsvRow> = q.order(signatures::id.asc()).limit(limit).load(conn)?;
     for r in &mut rows {
+        // Opened as they stream: one page at a time.
+        for v in [
+            &mut r.first_name,
+            &mut r.last_name,
+            &mut r.email,
+            &mut r.postcode,
+            &mut r.comment,
+        ] {
+            open_in(v)?;
+        }
         rfc3339_from_text(&mut r.signed_at);
         if let Some(t) = &mut r.confirmed_at {
             rfc3339_from_text(t);
@@ -207,7 +230,7 @@ pub fn for_supporter(
     conn: &mut DbConnection,
     supporter_id: &SupporterId,
 ) -> DbResult<Vec<SupporterSignature>> {
-    Ok(signatures::table
+    let rows: Vec<SupporterSignature> = signatures::table
         .inner_join(petitions::table)
         .filter(signatures::supporter_id.eq(supporter_id))
         .order(signatures::id.asc())
@@ -227,7 +250,20 @@ pub fn for_supporter(
             signatures::first_name,
             signatures::last_name,
         ))
-        .load(conn)?)
+        .load(conn)?;
+    rows.into_iter()
+        .map(|mut r| {
+            for v in [
+                &mut r.first_name,
+                &mut r.last_name,
+                &mut r.postcode,
+                &mut r.comment,
+            ] {
+                open_in(v)?;
+            }
+            Ok(r)
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Queryable)]
@@ -264,7 +300,7 @@ pub fn confirmed_names(
     conn: &mut DbConnection,
     petition_id: &PetitionId,
 ) -> DbResult<Vec<NamedRow>> {
-    Ok(signatures::table
+    let rows: Vec<NamedRow> = signatures::table
         .filter(signatures::petition_id.eq(petition_id))
         .filter(signatures::status.eq(SignatureStatus::Confirmed))
         .order((signatures::confirmed_at.asc(), signatures::id.asc()))
@@ -274,7 +310,14 @@ pub fn confirmed_names(
             signatures::country,
             signatures::confirmed_at,
         ))
-        .load(conn)?)
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(mut first, mut last, country, at)| {
+            open_in(&mut first)?;
+            open_in(&mut last)?;
+            Ok((first, last, country, at))
+        })
+        .collect()
 }
 
 #[cfg(test)]

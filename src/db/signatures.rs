@@ -40,6 +40,7 @@ use crate::domain::{
     SignatureId, SignatureStatus, SupporterId, SupporterStatus,
 };
 use crate::security::hash_token;
+use crate::vault::{seal, seal_opt};
 
 /// A re-signature of a still-pending signature resends the confirmation mail,
 /// but not more often than this, so a form cannot be used to flood a mailbox.
@@ -160,11 +161,7 @@ pub fn find_or_create_supporter(
     s: &NewSignature,
     now: NaiveDateTime,
 ) -> DbResult<(SupporterId, bool)> {
-    let existing: Option<SupporterId> = supporters::table
-        .filter(supporters::email.eq(s.email.as_str()))
-        .select(supporters::id)
-        .first(conn)
-        .optional()?;
+    let existing = super::supporters::id_by_email(conn, s.email.as_str())?;
     if let Some(id) = existing {
         return Ok((id, false));
     }
@@ -173,11 +170,15 @@ pub fn find_or_create_supporter(
     diesel::insert_into(supporters::table)
         .values((
             supporters::id.eq(&id),
-            supporters::email.eq(s.email.as_str()),
-            supporters::first_name.eq(details.then(|| s.first_name.as_str())),
-            supporters::last_name.eq(details.then(|| s.last_name.as_str())),
+            supporters::email.eq(seal(s.email.as_str())),
+            supporters::email_hash.eq(super::supporters::email_hash(s.email.as_str())?),
+            supporters::email_domain.eq(queue::domain_of(s.email.as_str())),
+            supporters::first_name.eq(details.then(|| seal(s.first_name.as_str()))),
+            supporters::last_name.eq(details.then(|| seal(s.last_name.as_str()))),
             supporters::country.eq(details.then(|| s.country.as_str())),
-            supporters::postcode.eq(s.postcode.as_ref().filter(|_| details).map(|p| p.as_str())),
+            supporters::postcode.eq(seal_opt(
+                s.postcode.as_ref().filter(|_| details).map(|p| p.as_str()),
+            )),
             supporters::locale.eq(details.then_some(&s.locale)),
             supporters::status.eq(SupporterStatus::Active),
             supporters::email_opt_in.eq(false),
@@ -336,11 +337,11 @@ fn sign_in_tx(
             diesel::update(signatures::table.find(&e.id))
                 .set((
                     signatures::status.eq(signed_status(confirm_now)),
-                    signatures::first_name.eq(s.first_name.as_str()),
-                    signatures::last_name.eq(s.last_name.as_str()),
+                    signatures::first_name.eq(seal(s.first_name.as_str())),
+                    signatures::last_name.eq(seal(s.last_name.as_str())),
                     signatures::country.eq(s.country.as_str()),
-                    signatures::postcode.eq(s.postcode.as_ref().map(|p| p.as_str())),
-                    signatures::comment.eq(s.comment.as_ref().map(|c| c.as_str())),
+                    signatures::postcode.eq(seal_opt(s.postcode.as_ref().map(|p| p.as_str()))),
+                    signatures::comment.eq(seal_opt(s.comment.as_ref().map(|c| c.as_str()))),
                     signatures::email_opt_in.eq(s.email_opt_in),
                     signatures::ip_hash.eq(&s.ip_hash),
                     // A link mailed before tokens were derived dies with
@@ -393,11 +394,11 @@ fn sign_in_tx(
                     signatures::petition_id.eq(&s.petition_id),
                     signatures::supporter_id.eq(&supporter_id),
                     signatures::status.eq(signed_status(confirm_now)),
-                    signatures::first_name.eq(s.first_name.as_str()),
-                    signatures::last_name.eq(s.last_name.as_str()),
+                    signatures::first_name.eq(seal(s.first_name.as_str())),
+                    signatures::last_name.eq(seal(s.last_name.as_str())),
                     signatures::country.eq(s.country.as_str()),
-                    signatures::postcode.eq(s.postcode.as_ref().map(|p| p.as_str())),
-                    signatures::comment.eq(s.comment.as_ref().map(|c| c.as_str())),
+                    signatures::postcode.eq(seal_opt(s.postcode.as_ref().map(|p| p.as_str()))),
+                    signatures::comment.eq(seal_opt(s.comment.as_ref().map(|c| c.as_str()))),
                     signatures::email_opt_in.eq(s.email_opt_in),
                     signatures::ip_hash.eq(&s.ip_hash),
                     signatures::locale.eq(&s.locale),
@@ -532,11 +533,11 @@ fn first_time_signers(
     let mut known = std::collections::HashSet::new();
     for chunk in candidates.chunks(500) {
         let emails: Vec<&str> = chunk.iter().map(|&i| batch[i].email.as_str()).collect();
-        let found: Vec<Option<String>> = supporters::table
-            .filter(supporters::email.eq_any(&emails))
-            .select(supporters::email)
-            .load(conn)?;
-        known.extend(found.into_iter().flatten());
+        known.extend(
+            super::supporters::known_among(conn, &emails)?
+                .into_iter()
+                .map(str::to_string),
+        );
     }
     Ok(candidates
         .into_iter()
@@ -603,8 +604,8 @@ fn store_first_signatures(
             supporter_id: supporter_id.clone(),
             status: signed_status(confirm_now).as_str().into(),
             country: s.country.as_str().to_string(),
-            postcode: s.postcode.as_ref().map(|p| p.as_str().to_string()),
-            comment: s.comment.as_ref().map(|c| c.as_str().to_string()),
+            postcode: seal_opt(s.postcode.as_ref().map(|p| p.as_str())),
+            comment: seal_opt(s.comment.as_ref().map(|c| c.as_str())),
             email_opt_in: s.email_opt_in,
             ip_hash: s.ip_hash.clone(),
             confirm_token_hash: None,
@@ -613,8 +614,8 @@ fn store_first_signatures(
             signed_at: now,
             confirmed_at: confirm_now.then_some(now),
             expires_at: (!confirm_now).then_some(now + ttl),
-            first_name: Some(s.first_name.as_str().to_string()),
-            last_name: Some(s.last_name.as_str().to_string()),
+            first_name: Some(seal(s.first_name.as_str())),
+            last_name: Some(seal(s.last_name.as_str())),
         });
         if confirm_now {
             deltas.confirmed(
@@ -931,6 +932,7 @@ fn confirm_in_tx(
             signature_id: id,
         });
     }
+    let email = crate::vault::open_opt(email)?;
     deltas.pending(petition_id.as_str(), -1);
     // An erased supporter's token finds nothing (`token_signature`), so
     // the address is there; an empty one would commit to nothing.

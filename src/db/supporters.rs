@@ -3,6 +3,12 @@
 //! Addresses arrive here already normalised by `domain::Email::parse`; this
 //! module never rewrites them. Erasure ([`erase`]) is the one place that
 //! removes a person's data, and it keeps every count unchanged.
+//!
+//! At rest (contract §11) the address, names and postcode are sealed
+//! ([`crate::vault`]) and the address is found by its keyed hash
+//! (`email_hash`, unique); [`Supporter`] always holds them opened. Rows
+//! written before encryption (no hash yet) are found by their plain address
+//! until `clarion migrate` seals them.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -11,9 +17,10 @@ use sha2::{Digest, Sha256};
 use super::schema::{deliveries, erased_emails, signatures, supporters};
 use super::{DbConnection, DbResult};
 use crate::domain::{DeliveryStatus, SupporterId, SupporterStatus};
+use crate::vault::{open_in, seal_opt};
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = supporters, treat_none_as_default_value = false)]
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = supporters)]
 pub struct Supporter {
     pub id: SupporterId,
     pub email: Option<String>,
@@ -37,10 +44,110 @@ pub struct Supporter {
     pub unsubscribe_reason: Option<String>,
 }
 
+impl Supporter {
+    /// The row as stored: personal fields sealed, the address's hash and
+    /// domain beside them.
+    pub fn sealed(&self) -> DbResult<StoredSupporter> {
+        let email = self.email.as_deref();
+        Ok(StoredSupporter {
+            id: self.id.clone(),
+            email: seal_opt(email),
+            email_hash: email.map(email_hash).transpose()?,
+            email_domain: email.and_then(super::deliveries::domain_of),
+            first_name: seal_opt(self.first_name.as_deref()),
+            last_name: seal_opt(self.last_name.as_deref()),
+            country: self.country.clone(),
+            postcode: seal_opt(self.postcode.as_deref()),
+            locale: self.locale.clone(),
+            status: self.status,
+            email_opt_in: self.email_opt_in,
+            consent_at: self.consent_at,
+            consent_wording: self.consent_wording.clone(),
+            consent_source: self.consent_source.clone(),
+            unsubscribed_at: self.unsubscribed_at,
+            bounced_at: self.bounced_at,
+            erased_at: self.erased_at,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            unsubscribe_reason: self.unsubscribe_reason.clone(),
+        })
+    }
+
+    /// A row as read, its sealed fields opened.
+    fn opened(mut self) -> DbResult<Supporter> {
+        open_in(&mut self.email)?;
+        open_in(&mut self.first_name)?;
+        open_in(&mut self.last_name)?;
+        open_in(&mut self.postcode)?;
+        Ok(self)
+    }
+}
+
+/// A supporter as stored (see [`Supporter::sealed`]).
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = supporters, treat_none_as_default_value = false)]
+pub struct StoredSupporter {
+    pub id: SupporterId,
+    pub email: Option<String>,
+    pub email_hash: Option<String>,
+    pub email_domain: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub country: Option<String>,
+    pub postcode: Option<String>,
+    pub locale: Option<String>,
+    pub status: SupporterStatus,
+    pub email_opt_in: bool,
+    pub consent_at: Option<NaiveDateTime>,
+    pub consent_wording: Option<String>,
+    pub consent_source: Option<String>,
+    pub unsubscribed_at: Option<NaiveDateTime>,
+    pub bounced_at: Option<NaiveDateTime>,
+    pub erased_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub unsubscribe_reason: Option<String>,
+}
+
+/// The keyed hash a (normalised) address is found by.
+pub fn email_hash(email: &str) -> DbResult<String> {
+    Ok(crate::vault::lookup_hash(email)?)
+}
+
+/// Whether any supporter still holds a plain address (written before
+/// encryption, not yet sealed): only then are lookups by the address worth
+/// making. An index probe (`supporters_unsealed`).
+fn any_unsealed(conn: &mut DbConnection) -> DbResult<bool> {
+    Ok(diesel::select(diesel::dsl::exists(
+        supporters::table
+            .filter(supporters::email.is_not_null())
+            .filter(supporters::email_hash.is_null()),
+    ))
+    .get_result(conn)?)
+}
+
+/// The id of the supporter holding `email` (normalised), by its hash, or
+/// by the plain address of a row not yet sealed.
+pub fn id_by_email(conn: &mut DbConnection, email: &str) -> DbResult<Option<SupporterId>> {
+    let found = supporters::table
+        .filter(supporters::email_hash.eq(email_hash(email)?))
+        .select(supporters::id)
+        .first(conn)
+        .optional()?;
+    if found.is_some() || !any_unsealed(conn)? {
+        return Ok(found);
+    }
+    Ok(supporters::table
+        .filter(supporters::email.eq(email))
+        .filter(supporters::email_hash.is_null())
+        .select(supporters::id)
+        .first(conn)
+        .optional()?)
+}
+
 /// Details an import or the members route may set; `None` leaves a stored
 /// value as it is.
-#[derive(Debug, Clone, Default, PartialEq, Eq, AsChangeset)]
-#[diesel(table_name = supporters)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SupporterDetails {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
@@ -70,21 +177,34 @@ impl SupporterDetails {
     }
 }
 
+/// [`SupporterDetails`] as written: names and postcode sealed.
+#[derive(AsChangeset)]
+#[diesel(table_name = supporters)]
+struct StoredDetails {
+    first_name: Option<String>,
+    last_name: Option<String>,
+    country: Option<String>,
+    postcode: Option<String>,
+    locale: Option<String>,
+}
+
 pub fn get(conn: &mut DbConnection, id: &SupporterId) -> DbResult<Option<Supporter>> {
-    Ok(supporters::table
+    supporters::table
         .find(id)
         .select(Supporter::as_select())
         .first(conn)
-        .optional()?)
+        .optional()?
+        .map(Supporter::opened)
+        .transpose()
 }
 
-/// `email` must be normalised (`Email::parse`).
+/// `email` must be normalised (`Email::parse`): an exact lookup, through
+/// the address's keyed hash.
 pub fn get_by_email(conn: &mut DbConnection, email: &str) -> DbResult<Option<Supporter>> {
-    Ok(supporters::table
-        .filter(supporters::email.eq(email))
-        .select(Supporter::as_select())
-        .first(conn)
-        .optional()?)
+    match id_by_email(conn, email)? {
+        Some(id) => get(conn, &id),
+        None => Ok(None),
+    }
 }
 
 pub fn page(conn: &mut DbConnection, after: Option<&str>, limit: i64) -> DbResult<Vec<Supporter>> {
@@ -94,7 +214,12 @@ pub fn page(conn: &mut DbConnection, after: Option<&str>, limit: i64) -> DbResul
     if let Some(after) = after {
         q = q.filter(supporters::id.gt(after.to_string()));
     }
-    Ok(q.order(supporters::id.asc()).limit(limit).load(conn)?)
+    q.order(supporters::id.asc())
+        .limit(limit)
+        .load(conn)?
+        .into_iter()
+        .map(Supporter::opened)
+        .collect()
 }
 
 /// `limit` supporters in creation order (ids are UUID v7) from row
@@ -111,27 +236,85 @@ pub fn page_at(
     if let Some(status) = status {
         q = q.filter(supporters::status.eq(status));
     }
-    Ok(q.order(supporters::id.asc())
+    q.order(supporters::id.asc())
         .offset(offset)
         .limit(limit)
-        .load(conn)?)
+        .load(conn)?
+        .into_iter()
+        .map(Supporter::opened)
+        .collect()
 }
 
-/// The supporters holding any of `emails` (normalised).
+/// The supporters holding any of `emails` (normalised), by their hashes
+/// (and, while rows written before encryption remain, their plain
+/// addresses).
 pub fn by_emails(conn: &mut DbConnection, emails: &[&str]) -> DbResult<Vec<Supporter>> {
     let mut out = Vec::with_capacity(emails.len());
-    for chunk in emails.chunks(5000) {
+    let hashes: Vec<String> = emails
+        .iter()
+        .map(|e| email_hash(e))
+        .collect::<Result<_, _>>()?;
+    for chunk in hashes.chunks(5000) {
         out.extend(
             supporters::table
-                .filter(supporters::email.eq_any(chunk))
+                .filter(supporters::email_hash.eq_any(chunk))
                 .select(Supporter::as_select())
                 .load(conn)?,
         );
     }
+    if any_unsealed(conn)? {
+        for chunk in emails.chunks(5000) {
+            out.extend(
+                supporters::table
+                    .filter(supporters::email.eq_any(chunk))
+                    .filter(supporters::email_hash.is_null())
+                    .select(Supporter::as_select())
+                    .load(conn)?,
+            );
+        }
+    }
+    out.into_iter().map(Supporter::opened).collect()
+}
+
+/// Which of `emails` (normalised) some supporter holds: the hashes
+/// compared, nothing opened.
+pub fn known_among<'a>(
+    conn: &mut DbConnection,
+    emails: &[&'a str],
+) -> DbResult<std::collections::HashSet<&'a str>> {
+    let by_hash: std::collections::HashMap<String, &str> = emails
+        .iter()
+        .map(|e| email_hash(e).map(|h| (h, *e)))
+        .collect::<Result<_, _>>()?;
+    let hashes: Vec<&String> = by_hash.keys().collect();
+    let mut out = std::collections::HashSet::new();
+    for chunk in hashes.chunks(5000) {
+        let found: Vec<Option<String>> = supporters::table
+            .filter(supporters::email_hash.eq_any(chunk))
+            .select(supporters::email_hash)
+            .load(conn)?;
+        out.extend(
+            found
+                .iter()
+                .flatten()
+                .filter_map(|h| by_hash.get(h).copied()),
+        );
+    }
+    if any_unsealed(conn)? {
+        for chunk in emails.chunks(5000) {
+            let found: Vec<Option<String>> = supporters::table
+                .filter(supporters::email.eq_any(chunk))
+                .filter(supporters::email_hash.is_null())
+                .select(supporters::email)
+                .load(conn)?;
+            let found: std::collections::HashSet<String> = found.into_iter().flatten().collect();
+            out.extend(chunk.iter().filter(|e| found.contains(**e)).copied());
+        }
+    }
     Ok(out)
 }
 
-pub fn insert_many(conn: &mut DbConnection, rows: &[Supporter]) -> QueryResult<()> {
+pub fn insert_many(conn: &mut DbConnection, rows: &[Supporter]) -> DbResult<()> {
     super::backend::insert_supporters(conn, rows)
 }
 
@@ -141,8 +324,15 @@ pub fn update_details(
     details: &SupporterDetails,
     at: NaiveDateTime,
 ) -> DbResult<()> {
+    let stored = StoredDetails {
+        first_name: seal_opt(details.first_name.as_deref()),
+        last_name: seal_opt(details.last_name.as_deref()),
+        country: details.country.clone(),
+        postcode: seal_opt(details.postcode.as_deref()),
+        locale: details.locale.clone(),
+    };
     diesel::update(supporters::table.find(id))
-        .set((details, supporters::updated_at.eq(at)))
+        .set((stored, supporters::updated_at.eq(at)))
         .execute(conn)?;
     Ok(())
 }
@@ -217,6 +407,8 @@ pub fn erase(
     diesel::update(supporters::table.find(id))
         .set((
             supporters::email.eq(None::<String>),
+            supporters::email_hash.eq(None::<String>),
+            supporters::email_domain.eq(None::<String>),
             supporters::first_name.eq(None::<String>),
             supporters::last_name.eq(None::<String>),
             supporters::country.eq(None::<String>),
@@ -287,7 +479,7 @@ pub fn erase(
     }))
 }
 
-// The addresses one import has met so far, with the line (or index) each
+// The addresses one import has met so far (as keyed hashes), with the line (or index) each
 // was first seen on: a TEMPORARY table, private to the import's connection
 // and on disk (SQLite's default temp store), so finding duplicates within a
 // file of any size costs no memory.
@@ -311,21 +503,35 @@ pub fn import_seen_start(conn: &mut DbConnection) -> DbResult<()> {
 }
 
 /// Which of `emails` an import has met before, with the first position.
+/// The table holds the addresses' keyed hashes, not the addresses: a
+/// temporary table still goes to disk.
 pub fn import_seen_among(conn: &mut DbConnection, emails: &[&str]) -> DbResult<Vec<(String, i64)>> {
+    let by_hash: std::collections::HashMap<String, &str> = emails
+        .iter()
+        .map(|e| email_hash(e).map(|h| (h, *e)))
+        .collect::<Result<_, _>>()?;
+    let hashes: Vec<&String> = by_hash.keys().collect();
     let mut out = Vec::new();
-    for chunk in emails.chunks(5000) {
+    for chunk in hashes.chunks(5000) {
         out.extend(
             import_seen::table
                 .filter(import_seen::email.eq_any(chunk))
                 .select((import_seen::email, import_seen::line))
-                .load::<(String, i64)>(conn)?,
+                .load::<(String, i64)>(conn)?
+                .into_iter()
+                .filter_map(|(h, line)| by_hash.get(&h).map(|e| (e.to_string(), line))),
         );
     }
     Ok(out)
 }
 
 pub fn import_seen_add(conn: &mut DbConnection, rows: &[(&str, i64)]) -> DbResult<()> {
-    super::backend::insert_import_seen(conn, rows)?;
+    let hashed: Vec<(String, i64)> = rows
+        .iter()
+        .map(|(e, l)| email_hash(e).map(|h| (h, *l)))
+        .collect::<Result<_, _>>()?;
+    let rows: Vec<(&str, i64)> = hashed.iter().map(|(h, l)| (h.as_str(), *l)).collect();
+    super::backend::insert_import_seen(conn, &rows)?;
     Ok(())
 }
 

@@ -49,6 +49,22 @@ async fn app_on(
     let smtp = SmtpSink::start().await;
     let dir = tempfile::tempdir().unwrap();
     let mut raw = test_settings(database_url, &smtp.url(), &dir);
+    // One key folder per database, as a real service keeps across
+    // restarts: the supporters' data is sealed under its data key.
+    raw.key_dir = match database_url.strip_prefix("sqlite://") {
+        Some(path) => std::path::Path::new(path)
+            .parent()
+            .unwrap()
+            .display()
+            .to_string(),
+        None => std::env::temp_dir()
+            .join(format!(
+                "clarion-test-keys-{}",
+                database_url.rsplit("%3D").next().unwrap()
+            ))
+            .display()
+            .to_string(),
+    };
     customise(&mut raw);
     let settings = Settings::from_raw(raw).unwrap();
     let app = Application::build(
@@ -115,13 +131,15 @@ async fn place(app: &TestApp, email: &str, country: Option<&str>, locale: Option
     );
     app.db
         .run(move |c| {
-            diesel::update(supporters::table.filter(supporters::email.eq(email)))
-                .set((
-                    supporters::country.eq(country),
-                    supporters::locale.eq(locale),
-                ))
-                .execute(c)
-                .map_err(clarion::db::DbError::from)
+            diesel::update(supporters::table.filter(
+                supporters::email_hash.eq(clarion::db::supporters::email_hash(&email).unwrap()),
+            ))
+            .set((
+                supporters::country.eq(country),
+                supporters::locale.eq(locale),
+            ))
+            .execute(c)
+            .map_err(clarion::db::DbError::from)
         })
         .await
         .unwrap();
@@ -137,7 +155,9 @@ async fn signed(app: &TestApp, email: &str, petition_id: &str, status: &str) {
     app.db
         .run(move |c| {
             let sid: String = supporters::table
-                .filter(supporters::email.eq(email))
+                .filter(
+                    supporters::email_hash.eq(clarion::db::supporters::email_hash(&email).unwrap()),
+                )
                 .select(supporters::id)
                 .first(c)?;
             diesel::insert_into(signatures::table)

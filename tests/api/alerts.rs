@@ -720,10 +720,15 @@ async fn someone_who_unsubscribes_after_the_snapshot_is_skipped(b: Backend) {
         .run(|c| {
             use clarion::db::schema::supporters;
             use diesel::prelude::*;
-            diesel::update(supporters::table.filter(supporters::email.eq("late@example.org")))
-                .set(supporters::status.eq("unsubscribed"))
-                .execute(c)
-                .map_err(clarion::db::DbError::from)
+            diesel::update(
+                supporters::table.filter(
+                    supporters::email_hash
+                        .eq(clarion::db::supporters::email_hash("late@example.org").unwrap()),
+                ),
+            )
+            .set(supporters::status.eq("unsubscribed"))
+            .execute(c)
+            .map_err(clarion::db::DbError::from)
         })
         .await
         .unwrap();

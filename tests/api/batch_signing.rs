@@ -109,8 +109,14 @@ async fn a_mixed_batch_stores_what_signing_one_by_one_would(b: Backend) {
                     supporters::locale,
                     supporters::first_name,
                 ))
-                .order(supporters::email)
-                .load(c)?;
+                .load::<(String, bool, Option<String>, Option<String>, Option<String>)>(c)?;
+            // Sealed at rest: opened and ordered here, not in SQL.
+            let open = |v: String| clarion::vault::open(&v).unwrap();
+            let mut people: Vec<_> = people
+                .into_iter()
+                .map(|(e, o, s, l, f)| (open(e), o, s, l, clarion::vault::open_opt(f).unwrap()))
+                .collect();
+            people.sort_by(|a, b| a.0.cmp(&b.0));
             let sigs = signatures::table
                 .inner_join(supporters::table)
                 .select((
@@ -120,8 +126,12 @@ async fn a_mixed_batch_stores_what_signing_one_by_one_would(b: Backend) {
                     signatures::confirm_secret_hash,
                     signatures::expires_at.is_not_null(),
                 ))
-                .order((supporters::email, signatures::petition_id))
-                .load(c)?;
+                .load::<(String, String, String, Option<String>, bool)>(c)?;
+            let mut sigs: Vec<_> = sigs
+                .into_iter()
+                .map(|(e, p, st, h, x)| (open(e), p, st, h, x))
+                .collect();
+            sigs.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
             let mails = deliveries::table
                 .inner_join(
                     signatures::table.on(deliveries::signature_id.eq(signatures::id.nullable())),
@@ -132,8 +142,10 @@ async fn a_mixed_batch_stores_what_signing_one_by_one_would(b: Backend) {
                     supporters::email.assume_not_null(),
                     deliveries::supporter_id,
                 ))
-                .order(supporters::email)
-                .load(c)?;
+                .order(deliveries::id)
+                .load::<(String, Option<String>)>(c)?;
+            let mut mails: Vec<_> = mails.into_iter().map(|(e, s)| (open(e), s)).collect();
+            mails.sort_by(|a, b| a.0.cmp(&b.0));
             let counts = petitions::table
                 .filter(petitions::id.eq_any([&p2, &i2]))
                 .select((
@@ -221,7 +233,12 @@ async fn the_sweep_deletes_expired_pending_signatures_and_what_only_they_held(b:
     app.db
         .run(move |c| {
             let ids = supporters::table
-                .filter(supporters::email.eq_any(["gone@example.org", "listed@example.org"]))
+                .filter(
+                    supporters::email_hash.eq_any(
+                        ["gone@example.org", "listed@example.org"]
+                            .map(|e| clarion::db::supporters::email_hash(e).unwrap()),
+                    ),
+                )
                 .select(supporters::id);
             diesel::update(signatures::table.filter(signatures::supporter_id.eq_any(ids)))
                 .set(signatures::expires_at.eq(expired_at))

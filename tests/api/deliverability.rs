@@ -94,7 +94,7 @@ async fn rows(app: &TestApp, alert: &str) -> HashMap<String, Row> {
                 rows.into_iter()
                     .map(|(e, status, reply_class, last_error, attempts, domain)| {
                         (
-                            e.unwrap_or_default(),
+                            clarion::vault::open_opt(e).unwrap().unwrap_or_default(),
                             Row {
                                 status,
                                 reply_class,

@@ -355,7 +355,10 @@ impl TestApp {
                     .execute(c)?;
                 for (email, first, last, status) in people {
                     let existing: Option<String> = supporters::table
-                        .filter(supporters::email.eq(&email))
+                        .filter(
+                            supporters::email_hash
+                                .eq(clarion::db::supporters::email_hash(&email).unwrap()),
+                        )
                         .select(supporters::id)
                         .first(c)
                         .optional()?;
@@ -366,9 +369,15 @@ impl TestApp {
                             diesel::insert_into(supporters::table)
                                 .values((
                                     supporters::id.eq(&id),
-                                    supporters::email.eq(&email),
-                                    supporters::first_name.eq(&first),
-                                    supporters::last_name.eq(&last),
+                                    // Sealed and hashed as the service
+                                    // stores them (contract §11).
+                                    supporters::email.eq(clarion::vault::seal(&email)),
+                                    supporters::email_hash
+                                        .eq(clarion::db::supporters::email_hash(&email).unwrap()),
+                                    supporters::email_domain
+                                        .eq(email.split('@').nth(1).map(str::to_ascii_lowercase)),
+                                    supporters::first_name.eq(clarion::vault::seal(&first)),
+                                    supporters::last_name.eq(clarion::vault::seal(&last)),
                                     supporters::status.eq(&status),
                                     supporters::created_at.eq(now),
                                     supporters::updated_at.eq(now),
@@ -391,6 +400,14 @@ impl TestApp {
             .expect("list seeded")
     }
 
+    /// A stored value opened with this app's data keys (the database holds
+    /// names and addresses sealed, contract §11).
+    pub fn open(&self, v: Option<String>) -> Option<String> {
+        clarion::vault::scope(self.db.data_keys(), || {
+            clarion::vault::open_opt(v).expect("opens under the app's keys")
+        })
+    }
+
     pub async fn supporter_status(&self, email: &str) -> String {
         use clarion::db::schema::supporters;
         use diesel::prelude::*;
@@ -398,7 +415,10 @@ impl TestApp {
         self.db
             .run(move |c| {
                 supporters::table
-                    .filter(supporters::email.eq(&email))
+                    .filter(
+                        supporters::email_hash
+                            .eq(clarion::db::supporters::email_hash(&email).unwrap()),
+                    )
                     .select(supporters::status)
                     .first::<String>(c)
                     .map_err(clarion::db::DbError::from)

@@ -270,7 +270,10 @@ async fn delivery_reply(app: &TestApp, email: &str) -> (Option<String>, Option<S
     app.db
         .run(move |c| {
             let sid: String = clarion::db::schema::supporters::table
-                .filter(clarion::db::schema::supporters::email.eq(&email))
+                .filter(
+                    clarion::db::schema::supporters::email_hash
+                        .eq(clarion::db::supporters::email_hash(&email).unwrap()),
+                )
                 .select(clarion::db::schema::supporters::id)
                 .first(c)?;
             deliveries::table
@@ -885,7 +888,10 @@ async fn a_report_to_a_verp_address_finds_its_delivery_and_a_forged_tag_finds_no
                         supporters::table
                             .on(deliveries::supporter_id.eq(supporters::id.nullable())),
                     )
-                    .filter(supporters::email.eq("gone@example.com"))
+                    .filter(
+                        supporters::email_hash
+                            .eq(clarion::db::supporters::email_hash("gone@example.com").unwrap()),
+                    )
                     .select(deliveries::id)
                     .first::<i64>(c)
                     .map_err(clarion::db::DbError::from)

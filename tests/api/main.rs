@@ -10,6 +10,7 @@ mod alert_targeting;
 mod alert_variants;
 mod alerts;
 mod api_auth;
+mod at_rest;
 mod batch_signing;
 mod cases;
 mod cli;

@@ -206,8 +206,16 @@ fn per_recipient(sink: &SmtpSink) -> HashMap<String, usize> {
 }
 
 /// Emails of the signatures stored for petition `slug`.
-async fn stored_emails(database_url: &str, slug: &str) -> HashSet<String> {
-    let db = clarion::db::Db::connect(database_url, 1).unwrap();
+/// `key_dir` holds the service's data keys (addresses are sealed at rest).
+async fn stored_emails(
+    database_url: &str,
+    key_dir: &std::path::Path,
+    slug: &str,
+) -> HashSet<String> {
+    let keys = clarion::vault::DataKeys::from_file(key_dir.join("data.key"), true).unwrap();
+    let db = clarion::db::Db::connect(database_url, 1)
+        .unwrap()
+        .with_data_keys(std::sync::Arc::new(keys));
     let slug = slug.to_string();
     db.run(move |c| {
         use clarion::db::schema::{petitions, signatures, supporters};
@@ -217,7 +225,10 @@ async fn stored_emails(database_url: &str, slug: &str) -> HashSet<String> {
             .inner_join(supporters::table)
             .filter(petitions::slug.eq(slug))
             .select(supporters::email)
-            .load::<Option<String>>(c)
+            .load::<Option<String>>(c)?
+            .into_iter()
+            .map(clarion::vault::open_opt)
+            .collect::<Result<Vec<_>, _>>()
             .map_err(clarion::db::DbError::from)
     })
     .await
@@ -785,13 +796,13 @@ async fn two_serve_nodes_and_a_worker_behind_nginx_behave_as_one_service() {
     let load = tokio::spawn(sign_through(proxy.clone(), "crash", 50, 20, 5));
     wait_until("signing under way", Duration::from_secs(30), || async {
         let by = requests_by_status(p1, "/petitions/{slug}/signatures").await;
-        let done = stored_emails(&url, "crash").await.len();
+        let done = stored_emails(&url, dir.path(), "crash").await.len();
         (done >= 20 && by.get("303").copied().unwrap_or(0.0) > 0.0).then_some(())
     })
     .await;
     node1.0.kill().unwrap(); // SIGKILL
     node1.0.wait().unwrap();
-    let at_kill = stored_emails(&url, "crash").await.len();
+    let at_kill = stored_emails(&url, dir.path(), "crash").await.len();
     assert!(
         at_kill < 100,
         "the node died mid-run ({at_kill} of 100 stored)"
@@ -822,7 +833,7 @@ async fn two_serve_nodes_and_a_worker_behind_nginx_behave_as_one_service() {
         .into_iter()
         .chain(after.into_iter().map(|(e, _)| e))
         .collect();
-    let stored = stored_emails(&url, "crash").await;
+    let stored = stored_emails(&url, dir.path(), "crash").await;
     let lost: Vec<_> = accepted.difference(&stored).collect();
     assert!(
         lost.is_empty(),

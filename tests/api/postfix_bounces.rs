@@ -203,7 +203,9 @@ async fn reply_class(app: &TestApp, email: &str) -> Option<String> {
                 .inner_join(
                     deliveries::table.on(deliveries::supporter_id.eq(supporters::id.nullable())),
                 )
-                .filter(supporters::email.eq(&email))
+                .filter(
+                    supporters::email_hash.eq(clarion::db::supporters::email_hash(&email).unwrap()),
+                )
                 .select(deliveries::reply_class)
                 .first::<Option<String>>(c)
                 .map_err(clarion::db::DbError::from)

@@ -243,7 +243,10 @@ impl TestApp {
         self.db
             .run(move |c| {
                 supporters::table
-                    .filter(supporters::email.eq(email))
+                    .filter(
+                        supporters::email_hash
+                            .eq(clarion::db::supporters::email_hash(&email).unwrap()),
+                    )
                     .select((
                         supporters::id,
                         supporters::status,

@@ -1,0 +1,356 @@
+//! Which data keys the database's personal data is sealed under
+//! (`data_keys`: ids only, never a key), and re-sealing it: plaintext left
+//! from before encryption (`clarion migrate`) and values under an older key
+//! (`clarion keys rotate`).
+//!
+//! Policy: a pass walks each table in id order, a batch per transaction,
+//! and re-seals only what is not yet under the current key, so it can be
+//! stopped at any moment and run again; rows written meanwhile by other
+//! processes are found by the next pass. A key is retired only once no row
+//! holds a value sealed under it.
+
+use diesel::prelude::*;
+
+use super::schema::{data_keys, deliveries, signatures, supporters};
+use super::{write_tx, DbConnection, DbResult};
+use crate::vault::{self, Vault};
+
+/// The ids of the keys not retired: a process must hold every one.
+pub fn live_key_ids(conn: &mut DbConnection) -> DbResult<Vec<String>> {
+    Ok(data_keys::table
+        .filter(data_keys::retired_at.is_null())
+        .order(data_keys::created_at.asc())
+        .select(data_keys::key_id)
+        .load(conn)?)
+}
+
+/// Whether some supporter's address is sealed under `key_id` (an indexed
+/// walk over hashed rows, stopping at the first).
+pub fn anything_under(conn: &mut DbConnection, key_id: &str) -> DbResult<bool> {
+    Ok(diesel::select(diesel::dsl::exists(
+        supporters::table
+            .filter(supporters::email_hash.is_not_null())
+            .filter(supporters::email.like(vault::sealed_under_pattern(key_id))),
+    ))
+    .get_result(conn)?)
+}
+
+/// Records that values may be sealed under `key_id` from now on (once).
+pub fn register(conn: &mut DbConnection, key_id: &str, at: chrono::NaiveDateTime) -> DbResult<()> {
+    let known: Option<String> = data_keys::table
+        .find(key_id)
+        .select(data_keys::key_id)
+        .first(conn)
+        .optional()?;
+    if known.is_some() {
+        // A key in use again (restored from a backup) is live again.
+        diesel::update(data_keys::table.find(key_id))
+            .set(data_keys::retired_at.eq(None::<chrono::NaiveDateTime>))
+            .execute(conn)?;
+    } else {
+        let r = diesel::insert_into(data_keys::table)
+            .values((data_keys::key_id.eq(key_id), data_keys::created_at.eq(at)))
+            .execute(conn);
+        match r {
+            // Another node registered it at the same moment.
+            Err(e) if super::is_unique_violation(&e) => {}
+            other => {
+                other?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Marks `key_id` retired: no row uses it any more.
+pub fn retire(conn: &mut DbConnection, key_id: &str, at: chrono::NaiveDateTime) -> DbResult<()> {
+    diesel::update(data_keys::table.find(key_id))
+        .set(data_keys::retired_at.eq(at))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Which table a pass is in, and the last id it did there.
+#[derive(Debug, Clone, Default)]
+pub struct Cursor {
+    pub table: usize,
+    pub after: Option<String>,
+}
+
+/// The tables a pass walks, in order.
+pub const TABLES: [&str; 3] = ["supporters", "signatures", "deliveries"];
+
+/// How many rows the tables hold (a pass's total, for its progress line).
+pub fn rows_to_walk(conn: &mut DbConnection) -> DbResult<u64> {
+    let a: i64 = supporters::table.count().get_result(conn)?;
+    let b: i64 = signatures::table.count().get_result(conn)?;
+    let c: i64 = deliveries::table
+        .filter(deliveries::to_email.is_not_null())
+        .count()
+        .get_result(conn)?;
+    Ok((a + b + c) as u64)
+}
+
+/// What one batch did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Batch {
+    /// Rows read.
+    pub walked: u64,
+    /// Rows re-sealed.
+    pub sealed: u64,
+    /// The pass is over.
+    pub done: bool,
+}
+
+/// Re-seals, in one transaction, what the next `limit` rows after `cursor`
+/// hold that is not under the current key (the scope's keys, which must
+/// seal), and moves the cursor on.
+pub fn reseal_batch(conn: &mut DbConnection, cursor: &mut Cursor, limit: i64) -> DbResult<Batch> {
+    let v = vault::current_vault().ok_or(vault::VaultError::NoKeys)?;
+    if !v.sealing() {
+        return Ok(Batch {
+            done: true,
+            ..Batch::default()
+        });
+    }
+    write_tx(conn, |conn| {
+        let (walked, sealed, last) = match cursor.table {
+            0 => supporters_batch(conn, &v, cursor.after.as_deref(), limit)?,
+            1 => signatures_batch(conn, &v, cursor.after.as_deref(), limit)?,
+            2 => deliveries_batch(conn, &v, cursor.after.as_deref(), limit)?,
+            _ => {
+                return Ok(Batch {
+                    done: true,
+                    ..Batch::default()
+                })
+            }
+        };
+        match last {
+            Some(id) if walked as i64 == limit => cursor.after = Some(id),
+            _ => {
+                cursor.table += 1;
+                cursor.after = None;
+            }
+        }
+        Ok(Batch {
+            walked,
+            sealed,
+            done: cursor.table >= TABLES.len(),
+        })
+    })
+}
+
+/// `stored` under the current key: opened and sealed again if it is not.
+fn resealed(v: &Vault, stored: &Option<String>) -> DbResult<Option<String>> {
+    match stored.as_deref() {
+        Some(s) if vault::key_id_of(s) != Some(v.current_id()) => Ok(Some(v.seal(&v.open(s)?))),
+        other => Ok(other.map(str::to_string)),
+    }
+}
+
+type SupporterFields = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+fn supporters_batch(
+    conn: &mut DbConnection,
+    v: &Vault,
+    after: Option<&str>,
+    limit: i64,
+) -> DbResult<(u64, u64, Option<String>)> {
+    let mut q = supporters::table
+        .select((
+            supporters::id,
+            supporters::email,
+            supporters::email_hash,
+            supporters::first_name,
+            supporters::last_name,
+            supporters::postcode,
+        ))
+        .order(supporters::id.asc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        q = q.filter(supporters::id.gt(after.to_string()));
+    }
+    let rows: Vec<SupporterFields> = q.load(conn)?;
+    let mut sealed = 0;
+    for (id, email, hash, first, last, postcode) in &rows {
+        let new = (
+            resealed(v, email)?,
+            resealed(v, first)?,
+            resealed(v, last)?,
+            resealed(v, postcode)?,
+        );
+        let plain_email = email.as_deref().map(|e| v.open(e)).transpose()?;
+        let new_hash = plain_email.as_deref().map(|e| v.lookup_hash(e));
+        if (&new.0, &new.1, &new.2, &new.3, &new_hash) == (email, first, last, postcode, hash) {
+            continue;
+        }
+        diesel::update(supporters::table.find(id))
+            .set((
+                supporters::email.eq(&new.0),
+                supporters::email_hash.eq(&new_hash),
+                supporters::email_domain.eq(plain_email
+                    .as_deref()
+                    .and_then(super::deliveries::domain_of)),
+                supporters::first_name.eq(&new.1),
+                supporters::last_name.eq(&new.2),
+                supporters::postcode.eq(&new.3),
+            ))
+            .execute(conn)?;
+        sealed += 1;
+    }
+    Ok((rows.len() as u64, sealed, rows.last().map(|r| r.0.clone())))
+}
+
+type SignatureFields = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+fn signatures_batch(
+    conn: &mut DbConnection,
+    v: &Vault,
+    after: Option<&str>,
+    limit: i64,
+) -> DbResult<(u64, u64, Option<String>)> {
+    let mut q = signatures::table
+        .select((
+            signatures::id,
+            signatures::first_name,
+            signatures::last_name,
+            signatures::postcode,
+            signatures::comment,
+        ))
+        .order(signatures::id.asc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        q = q.filter(signatures::id.gt(after.to_string()));
+    }
+    let rows: Vec<SignatureFields> = q.load(conn)?;
+    let mut sealed = 0;
+    for (id, first, last, postcode, comment) in &rows {
+        let new = (
+            resealed(v, first)?,
+            resealed(v, last)?,
+            resealed(v, postcode)?,
+            resealed(v, comment)?,
+        );
+        if (&new.0, &new.1, &new.2, &new.3) == (first, last, postcode, comment) {
+            continue;
+        }
+        diesel::update(signatures::table.find(id))
+            .set((
+                signatures::first_name.eq(&new.0),
+                signatures::last_name.eq(&new.1),
+                signatures::postcode.eq(&new.2),
+                signatures::comment.eq(&new.3),
+            ))
+            .execute(conn)?;
+        sealed += 1;
+    }
+    Ok((rows.len() as u64, sealed, rows.last().map(|r| r.0.clone())))
+}
+
+fn deliveries_batch(
+    conn: &mut DbConnection,
+    v: &Vault,
+    after: Option<&str>,
+    limit: i64,
+) -> DbResult<(u64, u64, Option<String>)> {
+    let after: i64 = after.and_then(|a| a.parse().ok()).unwrap_or(i64::MIN);
+    let rows: Vec<(i64, Option<String>)> = deliveries::table
+        .filter(deliveries::to_email.is_not_null())
+        .filter(deliveries::id.gt(after))
+        .order(deliveries::id.asc())
+        .limit(limit)
+        .select((deliveries::id, deliveries::to_email))
+        .load(conn)?;
+    let mut sealed = 0;
+    for (id, to) in &rows {
+        let new = resealed(v, to)?;
+        if &new == to {
+            continue;
+        }
+        diesel::update(deliveries::table.find(id))
+            .set(deliveries::to_email.eq(&new))
+            .execute(conn)?;
+        sealed += 1;
+    }
+    Ok((
+        rows.len() as u64,
+        sealed,
+        rows.last().map(|r| r.0.to_string()),
+    ))
+}
+
+/// How many values are still sealed under `key_id` (a full scan: run once
+/// before retiring the key).
+pub fn sealed_under(conn: &mut DbConnection, key_id: &str) -> DbResult<i64> {
+    let p = vault::sealed_under_pattern(key_id);
+    let a: i64 = supporters::table
+        .filter(
+            supporters::email
+                .like(&p)
+                .or(supporters::first_name.like(&p))
+                .or(supporters::last_name.like(&p))
+                .or(supporters::postcode.like(&p)),
+        )
+        .count()
+        .get_result(conn)?;
+    let b: i64 = signatures::table
+        .filter(
+            signatures::first_name
+                .like(&p)
+                .or(signatures::last_name.like(&p))
+                .or(signatures::postcode.like(&p))
+                .or(signatures::comment.like(&p)),
+        )
+        .count()
+        .get_result(conn)?;
+    let c: i64 = deliveries::table
+        .filter(deliveries::to_email.like(&p))
+        .count()
+        .get_result(conn)?;
+    Ok(a + b + c)
+}
+
+/// How many values are still plaintext (not sealed at all).
+pub fn unsealed(conn: &mut DbConnection) -> DbResult<i64> {
+    let p = format!("{}%", vault::PREFIX);
+    let a: i64 = supporters::table
+        .filter(
+            supporters::email
+                .not_like(&p)
+                .or(supporters::first_name.not_like(&p))
+                .or(supporters::last_name.not_like(&p))
+                .or(supporters::postcode.not_like(&p)),
+        )
+        .count()
+        .get_result(conn)?;
+    let b: i64 = signatures::table
+        .filter(
+            signatures::first_name
+                .not_like(&p)
+                .or(signatures::last_name.not_like(&p))
+                .or(signatures::postcode.not_like(&p))
+                .or(signatures::comment.not_like(&p)),
+        )
+        .count()
+        .get_result(conn)?;
+    let c: i64 = deliveries::table
+        .filter(deliveries::to_email.not_like(&p))
+        .count()
+        .get_result(conn)?;
+    Ok(a + b + c)
+}

@@ -1,0 +1,269 @@
+//! Contract §11 "At rest": supporters' addresses, names, postcodes and
+//! comments are sealed in the database, found by a keyed hash, readable
+//! through the service, and unreadable without the data key file.
+
+use clarion::db::schema::supporters;
+use diesel::prelude::*;
+use serde_json::{json, Value};
+
+use crate::backend_tests;
+use crate::helpers::{clarion_bin, spawn_app, spawn_app_with, Backend, TestApp};
+use crate::public_support::form_with;
+use crate::signers::create_list;
+
+backend_tests!(
+    nothing_personal_is_in_the_clear_in_the_database_yet_the_service_shows_it,
+    a_database_written_in_the_clear_is_sealed_by_migrate_and_a_rotation_leaves_no_old_key,
+);
+
+/// What the tests sign and import with: every one must stay out of the
+/// database's files.
+const SECRETS: [&str; 8] = [
+    "zorvath.q@example.org",
+    "Zorvathine",
+    "Quillimore",
+    "ZX-4471",
+    "a comment only Zorvath would write",
+    "merwinkle.p@example.org",
+    "Merwinkleton",
+    "MW-9913",
+];
+
+fn signing_form() -> Vec<(String, String)> {
+    form_with(
+        SECRETS[0],
+        &[
+            ("first_name", SECRETS[1]),
+            ("last_name", SECRETS[2]),
+            ("postcode", SECRETS[3]),
+            ("comment", SECRETS[4]),
+        ],
+    )
+}
+
+async fn import(app: &TestApp, token: &str) -> String {
+    let list = create_list(app, token, "Imported").await;
+    let csv = format!(
+        "email,first_name,last_name,country,postcode\n{},{},Ray,KG,{}\n",
+        SECRETS[5], SECRETS[6], SECRETS[7]
+    );
+    let r = app
+        .client
+        .post(format!("{}/api/v1/lists/{list}/import", app.address))
+        .bearer_auth(token)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    list
+}
+
+/// Every needle found in `text`.
+fn found_in(text: &[u8], needles: &[&str]) -> Vec<String> {
+    let lower = text.to_ascii_lowercase();
+    needles
+        .iter()
+        .filter(|n| {
+            let n = n.to_ascii_lowercase().into_bytes();
+            lower.windows(n.len()).any(|w| w == n.as_slice())
+        })
+        .map(|n| n.to_string())
+        .collect()
+}
+
+/// The raw bytes of the database: the SQLite file, its WAL and shared
+/// memory, or a `pg_dump` of the test's schema.
+async fn raw_database(app: &TestApp) -> Vec<u8> {
+    if let Some(path) = app.database_url.strip_prefix("sqlite://") {
+        let mut out = Vec::new();
+        for suffix in ["", "-wal", "-shm"] {
+            out.extend(std::fs::read(format!("{path}{suffix}")).unwrap_or_default());
+        }
+        return out;
+    }
+    let url = app.database_url.clone();
+    let (base, schema) = url.split_once("options=-csearch_path%3D").unwrap();
+    let base = base.trim_end_matches(['?', '&']).to_string();
+    let schema = schema.to_string();
+    tokio::task::spawn_blocking(move || {
+        let bin = ["/usr/lib/postgresql/15/bin/pg_dump", "pg_dump"]
+            .into_iter()
+            .find(|b| std::path::Path::new(b).exists())
+            .unwrap_or("pg_dump");
+        let out = std::process::Command::new(bin)
+            .args(["--schema", &schema, "--data-only", &base])
+            .output()
+            .expect("pg_dump runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.stdout.is_empty());
+        out.stdout
+    })
+    .await
+    .unwrap()
+}
+
+async fn cli(app: &TestApp, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let url = app.database_url.clone();
+    let keys = app.settings.key_dir.clone();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(clarion_bin())
+            .args(&args)
+            .env("CLARION_DATABASE_URL", &url)
+            .env("CLARION_KEY_DIR", &keys)
+            .env("CLARION_LOG", "warn")
+            .env_remove("CLARION_CONFIG")
+            .env_remove("CLARION_DATA_KEY")
+            .envs(env)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+/// Everything the API shows of the supporters, as text.
+async fn shown(app: &TestApp, token: &str, petition: &str) -> String {
+    let people = app.get("/api/v1/supporters?limit=100", token).await;
+    assert_eq!(people.status(), 200);
+    let people: Value = people.json().await.unwrap();
+    let signed = app
+        .get(&format!("/api/v1/petitions/{petition}/signatures"), token)
+        .await;
+    assert_eq!(signed.status(), 200);
+    let signed: Value = signed.json().await.unwrap();
+    format!("{people} {signed}")
+}
+
+async fn nothing_personal_is_in_the_clear_in_the_database_yet_the_service_shows_it(b: Backend) {
+    let app = spawn_app(b).await;
+    let organiser = app.token("organiser").await;
+    let p = app
+        .open_petition("free-them", json!({"require_confirmation": false}))
+        .await;
+    let petition = p["id"].as_str().unwrap().to_string();
+    assert_eq!(app.sign("free-them", &signing_form()).await.status(), 303);
+    // The same address in other letters is the same person.
+    let again = form_with(&SECRETS[0].to_uppercase(), &[]);
+    assert_eq!(app.sign("free-them", &again).await.status(), 303);
+    import(&app, &app.token("campaigner").await).await;
+    let n: i64 = app
+        .db
+        .run(|c| {
+            supporters::table
+                .count()
+                .get_result(c)
+                .map_err(clarion::db::DbError::from)
+        })
+        .await
+        .unwrap();
+    assert_eq!(n, 2, "one supporter per address");
+    assert_eq!(app.signature_count().await, 1, "one signature per address");
+
+    let text = shown(&app, &organiser, &petition).await;
+    assert!(
+        found_in(text.as_bytes(), &SECRETS).len() == SECRETS.len(),
+        "{text}"
+    );
+    let found = found_in(&raw_database(&app).await, &SECRETS);
+    assert!(found.is_empty(), "in the clear in the database: {found:?}");
+}
+
+async fn a_database_written_in_the_clear_is_sealed_by_migrate_and_a_rotation_leaves_no_old_key(
+    b: Backend,
+) {
+    let app = spawn_app_with(b, |raw| raw.encrypt_at_rest = false).await;
+    let organiser = app.token("organiser").await;
+    let p = app
+        .open_petition("free-them", json!({"require_confirmation": false}))
+        .await;
+    let petition = p["id"].as_str().unwrap().to_string();
+    assert_eq!(app.sign("free-them", &signing_form()).await.status(), 303);
+    import(&app, &app.token("campaigner").await).await;
+    let unsealed = || async { app.db.run(clarion::db::sealing::unsealed).await.unwrap() };
+    assert!(
+        unsealed().await > 0,
+        "written in the clear with encryption off"
+    );
+
+    // Twice: the second run finds nothing left to do (a killed run is
+    // the same as one that did part of the work).
+    for _ in 0..2 {
+        let out = cli(&app, &["migrate"], &[]).await;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(unsealed().await, 0, "every value sealed");
+    let text = shown(&app, &organiser, &petition).await;
+    assert_eq!(
+        found_in(text.as_bytes(), &SECRETS).len(),
+        SECRETS.len(),
+        "{text}"
+    );
+
+    // Rotation while the service runs.
+    let file = app.settings.key_dir.join("data.key");
+    let before = std::fs::read_to_string(&file).unwrap();
+    let old: Vec<String> = clarion::vault::Vault::parse(&before).unwrap().ids();
+    let out = cli(&app, &["keys", "rotate", "--data"], &[]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = clarion::vault::Vault::parse(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert!(!old.contains(&after.current_id().to_string()));
+    assert_eq!(after.ids().len(), 1, "the old key left the file");
+    for id in old {
+        let id2 = id.clone();
+        let left = app
+            .db
+            .run(move |c| clarion::db::sealing::sealed_under(c, &id2))
+            .await
+            .unwrap();
+        assert_eq!(left, 0, "nothing under the old key {id}");
+    }
+    // The running service picked the new key up and reads everything.
+    let text = shown(&app, &organiser, &petition).await;
+    assert_eq!(
+        found_in(text.as_bytes(), &SECRETS).len(),
+        SECRETS.len(),
+        "{text}"
+    );
+    let again = form_with(SECRETS[0], &[]);
+    assert_eq!(app.sign("free-them", &again).await.status(), 303);
+    assert_eq!(app.signature_count().await, 1, "still found by its hash");
+
+    // A copy of the database without the key file is refused.
+    if let Some(path) = app.database_url.strip_prefix("sqlite://") {
+        let copy = tempfile::tempdir().unwrap();
+        let db = copy.path().join("clarion.db");
+        assert!(app.db.truncate_wal().await.unwrap());
+        std::fs::copy(path, &db).unwrap();
+        let out = std::process::Command::new(clarion_bin())
+            .args(["migrate"])
+            .env("CLARION_DATABASE_URL", format!("sqlite://{}", db.display()))
+            .env("CLARION_KEY_DIR", copy.path())
+            .env("CLARION_LOG", "warn")
+            .env_remove("CLARION_CONFIG")
+            .env_remove("CLARION_DATA_KEY")
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("data key file"), "{err}");
+    }
+}
