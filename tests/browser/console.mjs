@@ -240,8 +240,8 @@ try {
   await page.getByLabel('Case').selectOption({ label: 'Free Aziz Karimov' });
   await page.getByLabel(/^Petition/).selectOption({ label: 'Release Aziz now' });
   await page.getByLabel(/Urgent action network/).check();
-  await page.getByLabel('Subject').fill('Aziz needs you today');
-  await page.getByLabel('Message (Markdown)').fill('Aziz was **detained** on Monday.\n\nPlease sign and share.');
+  await page.locator('#subject').fill('Aziz needs you today');
+  await page.locator('#body_markdown').fill('Aziz was **detained** on Monday.\n\nPlease sign and share.');
   await check(page, 'compose alert');
   await page.getByRole('button', { name: 'Save draft' }).click();
   await page.waitForURL(/\/admin\/alerts\/[0-9a-f-]+$/);
@@ -250,7 +250,7 @@ try {
   await frame.locator('strong', { hasText: 'detained' }).waitFor();
   const text = await page.locator('#preview-text').textContent();
   if (!/Alex/.test(text)) throw new Error('text preview does not greet the sample supporter');
-  await page.getByLabel('Message (Markdown)').fill('Aziz was **detained** on Monday.\n\nPlease *sign now*.');
+  await page.locator('#body_markdown').fill('Aziz was **detained** on Monday.\n\nPlease *sign now*.');
   await waitFor('the live text preview', async () => /sign now/.test(await page.locator('#preview-text').textContent()));
   await frame.locator('em', { hasText: 'sign now' }).waitFor();
   console.log('ok preview shows the HTML and text parts, and follows the edits live');
