@@ -17,6 +17,14 @@
             var el = progress.querySelector('[data-count="' + k + '"]');
             if (el) { el.textContent = p[k]; }
           });
+          // The expected end and its warning appear once a pace is known.
+          var eta = document.getElementById("alert-eta");
+          if (eta) { eta.hidden = !p.eta; }
+          var late = document.getElementById("eta-late");
+          if (late) {
+            late.hidden = !p.late_text;
+            late.querySelector("p").textContent = p.late_text || "";
+          }
           var bar = document.getElementById("progress-bar");
           if (bar) {
             bar.max = Math.max(p.recipients, p.done, 1);

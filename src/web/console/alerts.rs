@@ -483,14 +483,8 @@ async fn alert_page(
                 "action": format!("/admin/alerts/{}/domains/{}/resume", view.id, urlencoding(domain)),
                 "can_resume": can_resume,
             })),
-            Warning::LateEta { eta, send_by } => Some(json!({
-                "text": loc.format("admin_alert_eta_late", &[
-                    ("eta", &super::when(*eta)), ("send_by", &super::when(*send_by)),
-                ]),
-                "kind": "eta_after_send_by",
-                "can_resume": false,
-            })),
-            Warning::NoDkim { .. } | Warning::Complaints { .. } => None,
+            // Shown beside the pace it follows from (see `late_text`).
+            Warning::LateEta { .. } | Warning::NoDkim { .. } | Warning::Complaints { .. } => None,
         })
         .collect();
     let domains: Vec<Value> = if is_draft {
@@ -522,8 +516,9 @@ async fn alert_page(
                 "approved_by": view.approved_by,
                 "awaiting_approval": view.status == AlertStatus::AwaitingApproval,
                 "expired": n.expired,
-                "rate": loc.format("admin_alert_rate", &[("rate", &format!("{:.1}", detail.rate_per_s))]),
+                "rate": loc.format("admin_alert_rate", &[("rate", &loc.decimal(detail.rate_per_s, 1))]),
                 "eta": detail.eta.map(super::when),
+                "late": late_text(c, detail.eta, view.send_by),
                 "recipients": view.recipients, "queued": n.queued, "sent": n.sent,
                 "failed": n.failed, "done": done_count, "max": view.recipients.max(done_count).max(1),
                 // Late reports (contract §8): bounces, complaints, a pause.
@@ -633,6 +628,25 @@ fn email_document(html: String) -> HttpResponse {
 #[derive(serde::Deserialize)]
 pub struct PreviewQuery {
     locale: Option<String>,
+}
+
+/// The warning of a send whose last message is expected (`eta`) after its
+/// deadline, in the console's language.
+fn late_text(
+    c: &Console,
+    eta: Option<chrono::NaiveDateTime>,
+    send_by: Option<chrono::NaiveDateTime>,
+) -> Option<String> {
+    match alerts::eta_warning(eta, send_by)? {
+        Warning::LateEta { eta, send_by } => Some(c.page.locale.format(
+            "admin_alert_eta_late",
+            &[
+                ("eta", &super::when(eta)),
+                ("send_by", &super::when(send_by)),
+            ],
+        )),
+        _ => None,
+    }
 }
 
 /// The languages a test copy may be written in: the alert's own text
@@ -895,9 +909,10 @@ pub async fn progress(c: Console, id: web::Path<String>) -> HttpResponse {
                 "failed": n.failed, "cancelled": n.cancelled, "expired": n.expired,
                 "done": n.sent + n.failed + n.cancelled + n.expired,
                 "rate_per_s": p.rate_per_s,
-                "rate": c.page.locale.format("admin_alert_rate", &[("rate", &format!("{:.1}", p.rate_per_s))]),
+                "rate": c.page.locale.format("admin_alert_rate", &[("rate", &c.page.locale.decimal(p.rate_per_s, 1))]),
                 "eta": p.eta.map(super::when),
                 "late": alerts::eta_warning(p.eta, p.send_by).is_some(),
+                "late_text": late_text(&c, p.eta, p.send_by),
             })))
     }
     .await;
