@@ -65,7 +65,10 @@
       // The HTML part: the same form submitted into the preview frame.
       form.requestSubmit ? form.requestSubmit(button) : button.click();
     };
-    form.addEventListener("input", function () {
+    form.addEventListener("input", function (e) {
+      // Only the alert's own text is previewed live: a language row has
+      // its own button, whose preview the frame keeps.
+      if (e.target.id !== "subject" && e.target.id !== "body_markdown") { return; }
       clearTimeout(timer);
       timer = setTimeout(refresh, 800);
     });
