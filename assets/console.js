@@ -17,6 +17,14 @@
             var el = progress.querySelector('[data-count="' + k + '"]');
             if (el) { el.textContent = p[k]; }
           });
+          // The expected end and its warning appear once a pace is known.
+          var eta = document.getElementById("alert-eta");
+          if (eta) { eta.hidden = !p.eta; }
+          var late = document.getElementById("eta-late");
+          if (late) {
+            late.hidden = !p.late_text;
+            late.querySelector("p").textContent = p.late_text || "";
+          }
           var bar = document.getElementById("progress-bar");
           if (bar) {
             bar.max = Math.max(p.recipients, p.done, 1);
@@ -57,7 +65,10 @@
       // The HTML part: the same form submitted into the preview frame.
       form.requestSubmit ? form.requestSubmit(button) : button.click();
     };
-    form.addEventListener("input", function () {
+    form.addEventListener("input", function (e) {
+      // Only the alert's own text is previewed live: a language row has
+      // its own button, whose preview the frame keeps.
+      if (e.target.id !== "subject" && e.target.id !== "body_markdown") { return; }
       clearTimeout(timer);
       timer = setTimeout(refresh, 800);
     });

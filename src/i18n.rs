@@ -7,7 +7,8 @@
 //! file must have exactly the same flat keys (a unit test holds them to it).
 //! Beside the strings, a file says what the code needs to know of its
 //! language: `locale_name` (its own name, for the language menu),
-//! `locale_dir` (`ltr` or `rtl`), `number_group_separator`, and optionally a
+//! `locale_dir` (`ltr` or `rtl`), `number_group_separator`,
+//! `number_decimal_separator`, `number_percent`, and optionally a
 //! `[countries]` table of country names by ISO code (without it, countries
 //! show their English names).
 //!
@@ -251,6 +252,28 @@ impl Locale {
         out
     }
 
+    /// A rate with `places` decimals, written the local way: `1,234.5` in
+    /// English, `1 234,5` in French (`number_decimal_separator`).
+    pub fn decimal(self, x: f64, places: usize) -> String {
+        let fixed = format!("{:.places$}", x.abs());
+        let (whole, fraction) = fixed.split_once('.').unwrap_or((&fixed, ""));
+        let mut out = self.number(whole.parse().unwrap_or(0));
+        if x < 0.0 && fixed.bytes().any(|b| (b'1'..=b'9').contains(&b)) {
+            out.insert(0, '-');
+        }
+        if !fraction.is_empty() {
+            out.push_str(self.get("number_decimal_separator"));
+            out.push_str(fraction);
+        }
+        out
+    }
+
+    /// A whole per cent written the local way: `50%` in English, `50 %` in
+    /// French (`number_percent`).
+    pub fn percent(self, n: i64) -> String {
+        self.format("number_percent", &[("n", &self.number(n))])
+    }
+
     /// Name of a country in this locale, from its ISO code.
     pub fn country_name(self, code: &CountryCode) -> &'static str {
         self.language()
@@ -445,6 +468,24 @@ mod tests {
         assert_eq!(locale("fr").number(12345), "12\u{202f}345");
         assert_eq!(locale("es").number(12345), "12.345");
         assert_eq!(locale("ar").number(12345), "12,345");
+    }
+
+    #[test]
+    fn decimals_and_per_cents_are_written_per_locale() {
+        assert_eq!(Locale::EN.decimal(1234.56, 1), "1,234.6");
+        assert_eq!(Locale::EN.decimal(0.0, 1), "0.0");
+        assert_eq!(Locale::EN.decimal(-2.25, 1), "-2.2");
+        assert_eq!(Locale::EN.decimal(-0.01, 1), "0.0");
+        assert_eq!(Locale::EN.decimal(7.0, 0), "7");
+        assert_eq!(locale("fr").decimal(1234.5, 1), "1\u{202f}234,5");
+        assert_eq!(ru().decimal(0.1, 1), "0,1");
+        assert_eq!(locale("es").decimal(0.1, 1), "0,1");
+        assert_eq!(locale("ar").decimal(0.1, 1), "0.1");
+        assert_eq!(Locale::EN.percent(50), "50%");
+        assert_eq!(locale("fr").percent(50), "50\u{202f}%");
+        assert_eq!(locale("es").percent(50), "50\u{a0}%");
+        assert_eq!(ru().percent(50), "50\u{a0}%");
+        assert_eq!(locale("ar").percent(50), "50٪");
     }
 
     #[test]

@@ -295,9 +295,12 @@ pub struct PreviewOf {
     /// A supporter's id as given (a malformed one is reported like an
     /// unknown one, once the alert is found); `None`: a sample supporter.
     pub supporter_id: Option<String>,
-    /// Unsaved edits to show instead of the stored subject.
+    /// Unsaved edits to show instead of the stored subject (of the text in
+    /// `locale` when one is given: a language the alert has no text in yet
+    /// is shown as the variant these edits would make once saved).
     pub subject: Option<String>,
-    /// Unsaved edits to show instead of the stored body (Markdown).
+    /// Unsaved edits to show instead of the stored body (Markdown), as
+    /// `subject`.
     pub body_markdown: Option<String>,
     /// The language of the supporter it is shown to, as given (a shipped
     /// locale's tag): its variant and fixed parts. `None`: the supporter's
@@ -1156,12 +1159,24 @@ pub async fn preview(
         .unwrap_or(crate::i18n::Locale::EN);
     // A supporter reads their language's text, as the worker would send
     // it; a sample supporter with no language given, the alert's own.
+    let edited = subject.is_some() || body_markdown.is_some();
+    if let (Some(new), true) = (locale, edited) {
+        // Unsaved text in a language the alert has none in yet (the
+        // console's "add a language" row): shown as the variant it would be.
+        if content.text_for(new, default).1 != new {
+            let mut variant = content.texts[0].clone();
+            variant.locale = Some(new);
+            variant.is_variant = true;
+            variant.frame = Default::default();
+            content.texts.push(variant);
+        }
+    }
     let locale = locale.unwrap_or(match supporter_locale {
         Some(theirs) => theirs.unwrap_or(default),
         None => content.texts[0].locale.unwrap_or(default),
     });
     let (shown, _) = content.text_for(locale, default);
-    if subject.is_some() || body_markdown.is_some() {
+    if edited {
         let text = &mut content.texts[shown];
         if let Some(s) = subject {
             // A subject is one header line.
@@ -1183,19 +1198,26 @@ pub async fn preview(
     })
 }
 
-/// Queues one `[TEST]` copy of alert `id` to `email` and wakes the worker.
+/// Queues one `[TEST]` copy of alert `id` to `email` and wakes the worker:
+/// the copy a supporter of `locale` (a shipped locale's tag, as given) gets,
+/// or with none the alert's own text.
 pub async fn queue_test(
     ctx: &Context,
     actor: &Actor,
     id: &AlertId,
     email: Email,
+    locale: Option<String>,
 ) -> CampaignResult<()> {
     actor.require(Role::Campaigner)?;
+    let locale = match locale.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(raw) => Some(shipped_locale(raw).map_err(|e| CampaignError::invalid("locale", e))?),
+    };
     let actor_name = actor.audit_name();
     let id = id.clone();
     ctx.write(move |c| {
         db::alerts::get(c, &id)?.ok_or(CampaignError::not_found("alert"))?;
-        db::deliveries::enqueue_test(c, &id, email.as_str())?;
+        db::deliveries::enqueue_test(c, &id, email.as_str(), locale.as_deref())?;
         db::audit::record(
             c,
             &actor_name,

@@ -92,14 +92,21 @@ pub fn enqueue_about_signature(
     Ok(())
 }
 
-/// Queues a test copy of an alert to one address.
-pub fn enqueue_test(conn: &mut DbConnection, alert_id: &AlertId, to_email: &str) -> DbResult<()> {
+/// Queues a test copy of an alert to one address. A test copy's `payload` is the language it is written for (its variant
+/// and fixed parts), if one was asked for.
+pub fn enqueue_test(
+    conn: &mut DbConnection,
+    alert_id: &AlertId,
+    to_email: &str,
+    locale: Option<&str>,
+) -> DbResult<()> {
     let t = now();
     diesel::insert_into(deliveries::table)
         .values((
             deliveries::kind.eq(DeliveryKind::Test),
             deliveries::alert_id.eq(alert_id),
             deliveries::to_email.eq(crate::vault::seal(to_email)),
+            deliveries::payload.eq(locale),
             deliveries::domain.eq(domain_of(to_email)),
             deliveries::status.eq(DeliveryStatus::Queued),
             deliveries::attempts.eq(0),

@@ -968,6 +968,12 @@ async fn progress_shows_the_rate_over_the_last_minute_and_warns_when_the_eta_is_
             .any(|w| w["kind"] == "eta_after_send_by"),
         "{a}"
     );
+    let br = signed_in(&app, "campaigner").await;
+    let page = br.page(&format!("/admin/alerts/{id}")).await;
+    assert!(
+        page.contains("id=\"eta-late\" data-warning=\"eta_after_send_by\" hidden>"),
+        "no warning while the eta is before the deadline: {page}"
+    );
     // A deadline 20 s away comes before the last delivery.
     let id3 = id.clone();
     set_alert(&app, &id3, |c, id| {
@@ -987,6 +993,48 @@ async fn progress_shows_the_rate_over_the_last_minute_and_warns_when_the_eta_is_
     assert_eq!(w["eta"], a["eta"]);
     assert_eq!(w["send_by"], a["send_by"]);
     assert!(w["message"].as_str().unwrap().contains("deadline"), "{w}");
+
+    // The console's progress page shows the same pace, the deadline and the
+    // warning, and its JSON (polled while sending) says it is late.
+    let page = br.page(&format!("/admin/alerts/{id}")).await;
+    assert!(
+        page.contains(
+            "<span data-count=\"rate\">0.1 messages a second over the last minute</span>"
+        ),
+        "{page}"
+    );
+    assert!(
+        page.contains("Expected to finish: <strong data-count=\"eta\">"),
+        "{page}"
+    );
+    assert!(page.contains("id=\"alert-send-by\""), "{page}");
+    assert!(
+        page.contains("data-warning=\"eta_after_send_by\"><p>At this rate the last messages"),
+        "shown, not hidden: {page}"
+    );
+    assert!(page.contains("after the deadline"), "{page}");
+    let p: Value = br
+        .get(&format!("/admin/alerts/{id}/progress.json"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (p["rate_per_s"].as_f64(), p["late"].as_bool()),
+        (Some(0.1), Some(true)),
+        "{p}"
+    );
+    assert!(p["eta"].is_string(), "{p}");
+    assert!(
+        p["late_text"]
+            .as_str()
+            .unwrap()
+            .contains("after the deadline"),
+        "{p}"
+    );
+    // In French, a decimal comma.
+    let fr = br.page(&format!("/admin/alerts/{id}?lang=fr")).await;
+    assert!(fr.contains(": 0,1 par seconde</span>"), "{fr}");
 }
 
 async fn the_console_counts_the_audience_live_and_leaves_out_signers_by_default(b: Backend) {

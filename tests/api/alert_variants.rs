@@ -22,6 +22,7 @@ backend_tests!(
     bad_variants_are_refused_naming_every_bad_field,
     variants_change_only_while_the_alert_is_a_draft,
     in_the_console_a_campaigner_adds_a_language_and_previews_it,
+    a_test_copy_comes_in_the_language_asked_for,
 );
 
 const FRENCH: &str = "Audience le 11 juillet";
@@ -393,6 +394,63 @@ async fn in_the_console_a_campaigner_adds_a_language_and_previews_it(b: Backend)
     assert!(preview.contains("lang=\"fr\""), "{preview}");
     assert!(preview.contains("Bonjour Alex,"), "{preview}");
     assert!(preview.contains("<strong>maintenant</strong>"), "{preview}");
+    // Add a language and see its preview before saving it: each row has a
+    // "Preview this language" button posting the form into the frame.
+    let html = br.page(&page).await;
+    for i in [0, 1] {
+        assert!(
+            html.contains(&format!("name=\"preview_variant\" value=\"{i}\"")),
+            "row {i} has a preview button: {html}"
+        );
+    }
+    let preview_path = format!("/admin/alerts/{id}/preview");
+    let mut unsaved = base.to_vec();
+    unsaved.extend([
+        ("variant_locale_0", "fr"),
+        ("variant_subject_0", FRENCH),
+        ("variant_body_0", FRENCH_BODY),
+        ("variant_locale_1", "es"),
+        ("variant_subject_1", "Audiencia"),
+        ("variant_body_1", "Actúa **hoy**."),
+        ("preview_variant", "1"),
+    ]);
+    let r = br.submit(&page, &preview_path, &unsaved).await;
+    assert_eq!(r.status(), 200);
+    let es = r.text().await.unwrap();
+    assert!(es.contains("<html lang=\"es\""), "{es}");
+    assert!(es.contains("Hola, Alex:"), "Spanish greeting: {es}");
+    assert!(es.contains("Actúa <strong>hoy</strong>."), "{es}");
+    assert!(es.contains(">Darse de baja</a>"), "{es}");
+    assert!(!es.contains("Please act now"), "{es}");
+    // Nothing was saved by previewing.
+    assert_eq!(app.alert(&token, &id).await["variants"], json!([french()]));
+    // A saved language's row previews its unsaved edits.
+    unsaved.retain(|(k, _)| *k != "preview_variant");
+    let mut edited = unsaved.clone();
+    edited.retain(|(k, _)| *k != "variant_body_0");
+    edited.extend([
+        ("variant_body_0", "Agissez *demain*."),
+        ("preview_variant", "0"),
+    ]);
+    let fr = br
+        .submit(&page, &preview_path, &edited)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(fr.contains("<html lang=\"fr\""), "{fr}");
+    assert!(fr.contains("<em>demain</em>"), "{fr}");
+    // A row with no language yet says what is missing, in the frame.
+    let mut nameless = unsaved.clone();
+    nameless.retain(|(k, _)| *k != "variant_locale_1");
+    nameless.push(("preview_variant", "1"));
+    let r = br.submit(&page, &preview_path, &nameless).await;
+    assert_eq!(r.status(), 422);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("Choose the language of this text"));
     // Add Spanish beside French, then remove French.
     let mut edit = base.to_vec();
     edit.extend([
@@ -419,4 +477,69 @@ async fn in_the_console_a_campaigner_adds_a_language_and_previews_it(b: Backend)
     let a = app.alert(&token, &id).await;
     assert_eq!(a["variants"][0]["locale"], "es");
     assert_eq!(a["variants"].as_array().unwrap().len(), 1);
+}
+
+async fn a_test_copy_comes_in_the_language_asked_for(b: Backend) {
+    let app = spawn_app(b).await;
+    let token = app.token("campaigner").await;
+    let list = app
+        .seed_list("everyone", &[Person::active("anne@example.org", "Anne")])
+        .await;
+    let a = draft(&app, &token, &list, json!({"variants": [french()]})).await;
+    let id = a["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/alerts/{id}/test");
+    let test = |locale: &str| {
+        let body = json!({"email": "me@example.org", "locale": locale});
+        app.post(&path, &token, body)
+    };
+    let p = assert_problem(test("de").await, 422).await;
+    assert_eq!(p["errors"][0]["field"], "locale");
+    // The API: the French copy, fixed parts in French.
+    assert_eq!(test("fr").await.status(), 202);
+    let mails = app.smtp.wait_for(1, Duration::from_secs(20)).await;
+    let (subject, text, html) = read(&to(&mails, "me@example.org"));
+    assert_eq!(subject, format!("[TEST] {FRENCH}"));
+    assert!(text.contains("Agissez maintenant."), "{text}");
+    assert!(html.contains("<html lang=\"fr\""), "{html}");
+    assert!(html.contains(">Se désabonner</a>"), "{html}");
+
+    // The console offers the alert's own text and each saved language; the
+    // console's own language is chosen when the alert has it.
+    let br = signed_in(&app, "campaigner").await;
+    let page = format!("/admin/alerts/{id}");
+    let html = br.page(&page).await;
+    assert!(html.contains("id=\"test-locale\""), "{html}");
+    assert!(html.contains("<option value=\"\" selected>"), "{html}");
+    assert!(
+        html.contains("<option value=\"fr\">Français</option>"),
+        "{html}"
+    );
+    let fr_console = br.page(&format!("{page}?lang=fr")).await;
+    assert!(
+        fr_console.contains("<option value=\"fr\" selected>Français</option>"),
+        "{fr_console}"
+    );
+    for locale in ["fr", ""] {
+        let r = br
+            .submit(&page, &format!("{page}/test"), &[("locale", locale)])
+            .await;
+        assert_eq!(r.status(), 303, "a test copy in {locale:?}");
+    }
+    let mails = app.smtp.wait_for(3, Duration::from_secs(20)).await;
+    let mine: Vec<(String, String, String)> = mails
+        .iter()
+        .filter(|m| m.rcpt_to.iter().any(|r| r == "campaigner@example.org"))
+        .map(read)
+        .collect();
+    let subjects: Vec<&str> = mine.iter().map(|m| m.0.as_str()).collect();
+    assert!(
+        subjects.contains(&format!("[TEST] {FRENCH}").as_str()),
+        "{subjects:?}"
+    );
+    assert!(
+        subjects.contains(&"[TEST] Hearing on 11 July"),
+        "{subjects:?}"
+    );
+    let own = mine.iter().find(|m| m.0.contains("Hearing")).unwrap();
+    assert!(own.2.contains("<html lang=\"en\""), "{}", own.2);
 }

@@ -145,6 +145,17 @@ async fn a_pending_signature_is_reminded_once_with_the_same_link_that_confirms_i
     );
     assert!(page.contains("<strong id=\"reminders-sent\">2</strong>"));
     assert!(page.contains("<strong id=\"confirmed-after-reminder\">1</strong>"));
+    // A per cent is written the French way on the French console.
+    let fr = br
+        .page(&format!(
+            "/admin/petitions/{}?lang=fr",
+            p["id"].as_str().unwrap()
+        ))
+        .await;
+    assert!(
+        fr.contains("<strong id=\"confirmation-rate\">50\u{202f}%</strong>"),
+        "{fr}"
+    );
 }
 
 async fn no_reminder_goes_when_they_are_off_after_the_petition_closes_or_once_the_signature_expired(

@@ -1,9 +1,9 @@
 // The web console in Debian's headless Chromium (playwright-core): a
 // campaigner signs in, creates a case and a petition, uploads a list,
-// composes an alert, previews it (HTML and text, live), test-sends it to
-// herself and sends it to a real SMTP receiver (a small one in this file),
-// watching the progress page count every recipient; downloads an export and
-// checks it. An organiser cannot reach the send button or its route. axe-core
+// composes an alert, previews it (HTML and text, live; a language added to
+// it, before it is saved), test-sends it to herself and sends it to a real
+// SMTP receiver (a small one in this file), watching the progress page count
+// every recipient; downloads an export and checks it. An organiser cannot reach the send button or its route. axe-core
 // must find no serious or critical violation on any console page, at phone
 // (360 px) and laptop (1280 px) widths; every page is screenshotted under
 // target/browser/console/ for review.
@@ -254,6 +254,16 @@ try {
   await waitFor('the live text preview', async () => /sign now/.test(await page.locator('#preview-text').textContent()));
   await frame.locator('em', { hasText: 'sign now' }).waitFor();
   console.log('ok preview shows the HTML and text parts, and follows the edits live');
+  // Add a language and see its preview before saving it.
+  await page.locator('#variant_locale_0').selectOption('fr');
+  await page.locator('#variant_subject_0').fill('Aziz a besoin de vous');
+  await page.locator('#variant_body_0').fill('Aziz a été **arrêté** lundi.');
+  await page.locator('#variant_preview_0').click();
+  await frame.locator('strong', { hasText: 'arrêté' }).waitFor();
+  await frame.getByText('Bonjour Alex,').waitFor();
+  const frameLang = await frame.locator('html').getAttribute('lang');
+  if (frameLang !== 'fr') throw new Error(`the French row previews as lang=${frameLang}`);
+  console.log('ok a new language previews in the frame, in French, before it is saved');
   await page.getByRole('button', { name: 'Save draft' }).click();
   await page.getByText('Saved.').waitFor();
   await check(page, 'alert draft');

@@ -22,7 +22,8 @@ pub enum Mail {
     /// Shares the alert's content (rendered once) with every other copy;
     /// the supporter's language picks its text.
     Alert(Arc<AlertContent>, Option<Locale>),
-    Test(Arc<AlertContent>),
+    /// A campaigner's `[TEST]` copy, in the language asked for.
+    Test(Arc<AlertContent>, Option<Locale>),
     Confirmation(confirmation::Confirmation),
     Receipt(receipt::Receipt),
 }
@@ -38,7 +39,7 @@ impl Mail {
     ) -> Result<Outgoing, ComposeError> {
         match self {
             Mail::Alert(content, locale) => composer.alert(content, r, *locale, false, delivery),
-            Mail::Test(content) => test::compose(composer, content, r, delivery),
+            Mail::Test(content, locale) => test::compose(composer, content, *locale, r, delivery),
             Mail::Confirmation(mail) => composer.confirmation(mail, r, delivery),
             Mail::Receipt(mail) => composer.receipt(mail, r, delivery),
         }
@@ -49,7 +50,7 @@ impl Mail {
     pub fn stopped_by_cancelling(&self) -> Option<&AlertId> {
         match self {
             Mail::Alert(content, _) => Some(&content.alert_id),
-            Mail::Test(_) | Mail::Confirmation(_) | Mail::Receipt(_) => None,
+            Mail::Test(..) | Mail::Confirmation(_) | Mail::Receipt(_) => None,
         }
     }
 }

@@ -445,7 +445,7 @@ pub async fn preview(
 }
 
 #[utoipa::path(post, path = "/api/v1/alerts/{id}/test", tag = "alerts",
-    request_body(content = Object, description = "{email}"),
+    request_body(content = Object, description = "{email, locale?}: one copy to that address, as a supporter of that language (else the alert's own text) gets it"),
     responses((status = 202), (status = 404), (status = 422)), security(("bearer" = [])))]
 pub async fn test_send(
     state: web::Data<AppState>,
@@ -456,10 +456,11 @@ pub async fn test_send(
     caller.require(Role::Campaigner)?;
     let mut f = input::fields(body.json().await?)?;
     let email = f.string("email", true, Email::parse);
+    let locale = f.string("locale", false, |s| Ok::<_, String>(s.trim().to_string()));
     f.finish()?;
     let email = email.expect("checked by finish");
     let id = alert_id(&id)?;
-    alerts::queue_test(&state.ctx, &caller.actor(), &id, email).await?;
+    alerts::queue_test(&state.ctx, &caller.actor(), &id, email, locale).await?;
     Ok(HttpResponse::Accepted().json(serde_json::json!({"queued": 1})))
 }
 

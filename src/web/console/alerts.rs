@@ -1,7 +1,8 @@
 //! Alerts in the console: compose a draft (with its translations, one row
 //! per language and an empty one to add a language), preview its HTML and
-//! text parts for a sample supporter (per saved language too), test-send it
-//! to yourself, send it behind a
+//! text parts for a sample supporter (per saved language, and per language
+//! row before it is saved), test-send it to yourself in one of its
+//! languages, send it behind a
 //! confirmation that shows the exact audience (and warns when a big send
 //! goes out without DKIM), watch its progress by receiving domain, resume
 //! a domain paused after policy refusals, cancel.
@@ -482,14 +483,8 @@ async fn alert_page(
                 "action": format!("/admin/alerts/{}/domains/{}/resume", view.id, urlencoding(domain)),
                 "can_resume": can_resume,
             })),
-            Warning::LateEta { eta, send_by } => Some(json!({
-                "text": loc.format("admin_alert_eta_late", &[
-                    ("eta", &super::when(*eta)), ("send_by", &super::when(*send_by)),
-                ]),
-                "kind": "eta_after_send_by",
-                "can_resume": false,
-            })),
-            Warning::NoDkim { .. } | Warning::Complaints { .. } => None,
+            // Shown beside the pace it follows from (see `late_text`).
+            Warning::LateEta { .. } | Warning::NoDkim { .. } | Warning::Complaints { .. } => None,
         })
         .collect();
     let domains: Vec<Value> = if is_draft {
@@ -521,8 +516,9 @@ async fn alert_page(
                 "approved_by": view.approved_by,
                 "awaiting_approval": view.status == AlertStatus::AwaitingApproval,
                 "expired": n.expired,
-                "rate": loc.format("admin_alert_rate", &[("rate", &format!("{:.1}", detail.rate_per_s))]),
+                "rate": loc.format("admin_alert_rate", &[("rate", &loc.decimal(detail.rate_per_s, 1))]),
                 "eta": detail.eta.map(super::when),
+                "late": late_text(c, detail.eta, view.send_by),
                 "recipients": view.recipients, "queued": n.queued, "sent": n.sent,
                 "failed": n.failed, "done": done_count, "max": view.recipients.max(done_count).max(1),
                 // Late reports (contract §8): bounces, complaints, a pause.
@@ -564,6 +560,7 @@ async fn alert_page(
             "domains": domains,
             "preview": {"subject": preview.subject, "text": preview.text},
             "test_hint": loc.format("admin_test_send_hint", &[("email", &c.user.email)]),
+            "test_languages": test_languages(c, detail.locale.as_deref(), &detail.variants),
             "notice": notice,
             "refresh": if view.status == AlertStatus::Sending { json!(5) } else { Value::Null },
         }),
@@ -633,6 +630,45 @@ pub struct PreviewQuery {
     locale: Option<String>,
 }
 
+/// The warning of a send whose last message is expected (`eta`) after its
+/// deadline, in the console's language.
+fn late_text(
+    c: &Console,
+    eta: Option<chrono::NaiveDateTime>,
+    send_by: Option<chrono::NaiveDateTime>,
+) -> Option<String> {
+    match alerts::eta_warning(eta, send_by)? {
+        Warning::LateEta { eta, send_by } => Some(c.page.locale.format(
+            "admin_alert_eta_late",
+            &[
+                ("eta", &super::when(eta)),
+                ("send_by", &super::when(send_by)),
+            ],
+        )),
+        _ => None,
+    }
+}
+
+/// The languages a test copy may be written in: the alert's own text
+/// (empty) and each saved variant; the variant in the console's language is
+/// chosen when there is one, as that is the one its reader checks best.
+fn test_languages(c: &Console, own: Option<&str>, variants: &[alerts::Variant]) -> Vec<Value> {
+    let mine = c.page.locale.code();
+    let own_name = own
+        .and_then(Locale::from_tag)
+        .or_else(|| Locale::from_tag(&c.state.ctx.settings.default_locale))
+        .unwrap_or(Locale::EN)
+        .name();
+    let theirs = variants.iter().any(|v| v.locale == mine);
+    let mut out = vec![json!({"code": "", "selected": !theirs,
+        "name": c.page.locale.format("admin_test_own_text", &[("language", own_name)])})];
+    out.extend(variants.iter().map(|v| {
+        let name = Locale::from_tag(&v.locale).map(|l| l.name()).unwrap_or("");
+        json!({"code": v.locale, "name": name, "selected": v.locale == mine})
+    }));
+    out
+}
+
 /// The select of the alert's own language: the default first (empty).
 fn own_language_options(c: &Console, v: &Value) -> Vec<Value> {
     let chosen = v.get("locale").and_then(Value::as_str).unwrap_or("");
@@ -666,19 +702,63 @@ pub async fn preview_saved(
     c.finish(r)
 }
 
+/// The form's text to preview: the language row named by `preview_variant`
+/// (its "Preview this language" button), saved or not, else the alert's own.
+/// `None`: that row names no language yet.
+fn preview_of(form: &super::Form) -> Option<PreviewOf> {
+    let row = form
+        .get("preview_variant")
+        .and_then(|i| i.trim().parse::<usize>().ok())
+        .filter(|i| *i < VARIANT_ROWS);
+    let (subject, body, locale) = match row {
+        Some(i) => (
+            format!("variant_subject_{i}"),
+            format!("variant_body_{i}"),
+            Some(form.value(&format!("variant_locale_{i}"))?),
+        ),
+        None => ("subject".into(), "body_markdown".into(), None),
+    };
+    Some(PreviewOf {
+        supporter_id: None,
+        subject: form.value(&subject),
+        body_markdown: form.get(&body).map(str::to_string),
+        locale,
+    })
+}
+
+/// Why there is no preview, in the preview frame the button aimed at.
+fn no_preview(c: &Console, messages: &[&str]) -> HttpResponse {
+    let items: String = messages
+        .iter()
+        .map(|m| format!("<p>{}</p>", handlebars::html_escape(m)))
+        .collect();
+    let loc = c.page.locale;
+    let mut r = email_document(format!(
+        "<!DOCTYPE html><html lang=\"{}\" dir=\"{}\"><body>{items}</body></html>",
+        loc.code(),
+        loc.get("locale_dir"),
+    ));
+    *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    r
+}
+
 pub async fn preview(p: Posted, id: web::Path<String>) -> HttpResponse {
     let Posted { c, form } = p;
     let r = async {
         let id = alert_id(&id)?;
-        let of = PreviewOf {
-            supporter_id: None,
-            subject: form.value("subject"),
-            body_markdown: form.get("body_markdown").map(str::to_string),
-            locale: None,
+        let Some(of) = preview_of(&form) else {
+            return Ok(no_preview(&c, &[c.t("admin_variant_choose_language")]));
         };
-        let p = alerts::preview(&c.state.ctx, &c.actor(), &id, of)
-            .await
-            .map_err(|e| c.campaign_fail(e))?;
+        let p = match alerts::preview(&c.state.ctx, &c.actor(), &id, of).await {
+            Ok(p) => p,
+            Err(e) => match c.outcome(e) {
+                Outcome::Fields(errors) => {
+                    let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
+                    return Ok(no_preview(&c, &messages));
+                }
+                Outcome::Fail(f) => return Err(f),
+            },
+        };
         if form.get("format") == Some("json") {
             return Ok(HttpResponse::Ok()
                 .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -691,13 +771,14 @@ pub async fn preview(p: Posted, id: web::Path<String>) -> HttpResponse {
 }
 
 pub async fn test_send(p: Posted, id: web::Path<String>) -> HttpResponse {
-    let Posted { c, form: _ } = p;
+    let Posted { c, form } = p;
     let r = async {
         c.require(Role::Campaigner)?;
         let email = Email::parse(&c.user.email)
             .map_err(|e| Fail::Internal(anyhow::anyhow!("user email: {e}")))?;
         let id = alert_id(&id)?;
-        alerts::queue_test(&c.state.ctx, &c.actor(), &id, email)
+        let locale = form.get("locale").map(str::to_string);
+        alerts::queue_test(&c.state.ctx, &c.actor(), &id, email, locale)
             .await
             .map_err(|e| c.campaign_fail(e))?;
         Ok(see_other(&format!("/admin/alerts/{id}?done=test")))
@@ -828,9 +909,10 @@ pub async fn progress(c: Console, id: web::Path<String>) -> HttpResponse {
                 "failed": n.failed, "cancelled": n.cancelled, "expired": n.expired,
                 "done": n.sent + n.failed + n.cancelled + n.expired,
                 "rate_per_s": p.rate_per_s,
-                "rate": c.page.locale.format("admin_alert_rate", &[("rate", &format!("{:.1}", p.rate_per_s))]),
+                "rate": c.page.locale.format("admin_alert_rate", &[("rate", &c.page.locale.decimal(p.rate_per_s, 1))]),
                 "eta": p.eta.map(super::when),
                 "late": alerts::eta_warning(p.eta, p.send_by).is_some(),
+                "late_text": late_text(&c, p.eta, p.send_by),
             })))
     }
     .await;

@@ -118,7 +118,7 @@ async fn petition_page(
             // Whole per cent: a rate is read at a glance.
             "confirmation_rate": reminders
                 .confirmation_rate
-                .map(|r| format!("{}%", (r * 100.0).round() as i64)),
+                .map(|r| loc.percent((r * 100.0).round() as i64)),
         })
     });
     Ok(c.render_status(
