@@ -229,12 +229,25 @@ impl Vault {
         if !self.sealing {
             return plain.to_string();
         }
+        self.seal_raw(plain.as_bytes())
+    }
+
+    /// Bytes (a kept message) sealed under the current key, in the same
+    /// text form as [`Vault::seal`] (or as they are with sealing off).
+    pub fn seal_bytes(&self, plain: &[u8]) -> Vec<u8> {
+        if !self.sealing {
+            return plain.to_vec();
+        }
+        self.seal_raw(plain).into_bytes()
+    }
+
+    fn seal_raw(&self, plain: &[u8]) -> String {
         let key = &self.keys[0];
         let mut nonce = [0u8; 12];
         rand::thread_rng().fill_bytes(&mut nonce);
         let ct = key
             .cipher
-            .encrypt(Nonce::from_slice(&nonce), plain.as_bytes())
+            .encrypt(Nonce::from_slice(&nonce), plain)
             .expect("AES-GCM seals any length a column holds");
         let mut raw = Vec::with_capacity(12 + ct.len());
         raw.extend_from_slice(&nonce);
@@ -253,6 +266,19 @@ impl Vault {
         let Some((id, body)) = split_sealed(stored) else {
             return Ok(stored.to_string());
         };
+        String::from_utf8(self.open_raw(id, body)?).map_err(|_| VaultError::Damaged)
+    }
+
+    /// The bytes of a stored message: sealed ones opened, plaintext (from
+    /// before encryption) as it is.
+    pub fn open_bytes(&self, stored: &[u8]) -> Result<Vec<u8>, VaultError> {
+        match split_sealed_bytes(stored) {
+            Some((id, body)) => self.open_raw(id, body),
+            None => Ok(stored.to_vec()),
+        }
+    }
+
+    fn open_raw(&self, id: &str, body: &str) -> Result<Vec<u8>, VaultError> {
         let key = self
             .keys
             .iter()
@@ -265,11 +291,9 @@ impl Vault {
             return Err(VaultError::Damaged);
         }
         let (nonce, ct) = raw.split_at(12);
-        let plain = key
-            .cipher
+        key.cipher
             .decrypt(Nonce::from_slice(nonce), ct)
-            .map_err(|_| VaultError::Damaged)?;
-        String::from_utf8(plain).map_err(|_| VaultError::Damaged)
+            .map_err(|_| VaultError::Damaged)
     }
 
     /// The keyed hash an address is found by (lower-case hex of the first
@@ -288,9 +312,38 @@ fn split_sealed(stored: &str) -> Option<(&str, &str)> {
     stored.strip_prefix(PREFIX)?.split_once('$')
 }
 
+/// [`split_sealed`] of stored bytes: a sealed value is ASCII text, so
+/// bytes that are not UTF-8 are plaintext.
+fn split_sealed_bytes(stored: &[u8]) -> Option<(&str, &str)> {
+    if !stored.starts_with(PREFIX.as_bytes()) {
+        return None;
+    }
+    split_sealed(std::str::from_utf8(stored).ok()?)
+}
+
 /// The id of the key `stored` is sealed under; `None` for plaintext.
 pub fn key_id_of(stored: &str) -> Option<&str> {
     split_sealed(stored).map(|(id, _)| id)
+}
+
+/// [`key_id_of`] for sealed bytes.
+pub fn key_id_of_bytes(stored: &[u8]) -> Option<&str> {
+    split_sealed_bytes(stored).map(|(id, _)| id)
+}
+
+/// The range of byte strings `[from, to)` that holds exactly the values
+/// sealed under `key_id` (under any key with `None`): those starting with
+/// its prefix, `…$`, and nothing else, since `%` is the byte after `$`.
+/// Binary columns have no portable `LIKE`; both backends compare bytes as
+/// `memcmp` does.
+pub fn sealed_bytes_range(key_id: Option<&str>) -> (Vec<u8>, Vec<u8>) {
+    let from = match key_id {
+        Some(id) => format!("{PREFIX}{id}$"),
+        None => PREFIX.to_string(),
+    };
+    let mut to = from.clone().into_bytes();
+    *to.last_mut().expect("never empty") = b'$' + 1;
+    (from.into_bytes(), to)
 }
 
 /// SQL `LIKE` pattern of values sealed under `key_id` (ids are hex, and
@@ -386,10 +439,19 @@ impl DataKeys {
     /// Opens `stored`, reading the file again once if it names a key not
     /// held (a process that has not yet seen a rotation).
     pub fn open(&self, stored: &str) -> Result<String, VaultError> {
-        match self.vault().open(stored) {
+        self.opening(|v| v.open(stored))
+    }
+
+    /// [`DataKeys::open`] for a stored message.
+    pub fn open_bytes(&self, stored: &[u8]) -> Result<Vec<u8>, VaultError> {
+        self.opening(|v| v.open_bytes(stored))
+    }
+
+    fn opening<T>(&self, open: impl Fn(&Vault) -> Result<T, VaultError>) -> Result<T, VaultError> {
+        match open(&self.vault()) {
             Err(VaultError::UnknownKey(_)) if self.file.is_some() => {
                 self.maybe_reload(true);
-                self.vault().open(stored)
+                open(&self.vault())
             }
             other => other,
         }
@@ -473,6 +535,24 @@ pub fn open(stored: &str) -> Result<String, VaultError> {
     }
 }
 
+/// `plain` bytes sealed under the scope's current key (as they are outside
+/// a scope).
+pub fn seal_bytes(plain: &[u8]) -> Vec<u8> {
+    match current() {
+        Some(k) => k.vault().seal_bytes(plain),
+        None => plain.to_vec(),
+    }
+}
+
+/// The plaintext of stored bytes (see [`Vault::open_bytes`]); plaintext is
+/// handed back without a copy.
+pub fn open_bytes(stored: Vec<u8>) -> Result<Vec<u8>, VaultError> {
+    if key_id_of_bytes(&stored).is_none() {
+        return Ok(stored);
+    }
+    current().ok_or(VaultError::NoKeys)?.open_bytes(&stored)
+}
+
 pub fn open_opt(stored: Option<String>) -> Result<Option<String>, VaultError> {
     match stored {
         Some(s) if s.starts_with(PREFIX) => open(&s).map(Some),
@@ -517,6 +597,30 @@ mod tests {
         assert_eq!(key_id_of(&s), Some(v.current_id()));
         assert_eq!(v.open("plain text").unwrap(), "plain text");
         assert_eq!(v.open(&v.seal("")).unwrap(), "");
+    }
+
+    #[test]
+    fn sealed_bytes_open_to_themselves_and_fall_in_their_keys_range() {
+        let v = Vault::parse(&Vault::generate_text()).unwrap();
+        let message = b"From: MAILER-DAEMON\r\n\r\n<ann@example.org> \xff\xfe".to_vec();
+        let s = v.seal_bytes(&message);
+        assert!(!s.windows(3).any(|w| w == b"ann"));
+        assert_eq!(v.open_bytes(&s).unwrap(), message);
+        assert_eq!(
+            v.open_bytes(&message).unwrap(),
+            message,
+            "plaintext as it is"
+        );
+        assert_eq!(key_id_of_bytes(&s), Some(v.current_id()));
+        assert_eq!(key_id_of_bytes(&message), None);
+        let (from, to) = sealed_bytes_range(Some(v.current_id()));
+        assert!(from <= s && s < to);
+        let (from, to) = sealed_bytes_range(None);
+        assert!(from <= s && s < to);
+        assert!(!(from <= message && message < to));
+        let other = Vault::parse(&Vault::generate_text()).unwrap();
+        let (from, to) = sealed_bytes_range(Some(other.current_id()));
+        assert!(!(from <= s && s < to));
     }
 
     #[test]

@@ -3,6 +3,10 @@
 //! reports that named nothing (`inbound_reports`), and an alert's pause
 //! for complaints.
 //!
+//! A kept report's message quotes addresses (the recipient it bounced
+//! for), so it is sealed like a supporter's address (`vault`): written
+//! sealed, opened when read, and searched only after opening.
+//!
 //! Storage only: which report does what is `campaign::reports`' decision;
 //! nothing here reads a message. Run the writes inside one transaction per
 //! report.
@@ -139,13 +143,13 @@ pub fn unsubscribe_for_complaint(
     Ok(n > 0)
 }
 
-/// Keeps a report that named no delivery, with its message.
+/// Keeps a report that named no delivery, with its message (sealed).
 pub fn keep_unmatched(conn: &mut DbConnection, at: NaiveDateTime, raw: &[u8]) -> DbResult<()> {
     diesel::insert_into(inbound_reports::table)
         .values((
             inbound_reports::received_at.eq(at),
             inbound_reports::kind.eq("unmatched"),
-            inbound_reports::raw.eq(raw),
+            inbound_reports::raw.eq(crate::vault::seal_bytes(raw)),
         ))
         .execute(conn)?;
     Ok(())
@@ -157,8 +161,8 @@ pub fn unmatched_count(conn: &mut DbConnection) -> DbResult<i64> {
 }
 
 /// Deletes the kept reports whose text holds `email` (case-insensitive):
-/// part of an erasure. Reads the table in pages, so a large one costs no
-/// more memory than a page. Returns how many went.
+/// part of an erasure. Reads the table in pages, opening each message, so
+/// a large one costs no more memory than a page. Returns how many went.
 pub fn erase_naming(conn: &mut DbConnection, email: &str) -> DbResult<usize> {
     let needle = email.to_ascii_lowercase().into_bytes();
     if needle.is_empty() {
@@ -178,7 +182,7 @@ pub fn erase_naming(conn: &mut DbConnection, email: &str) -> DbResult<usize> {
         };
         after = *last;
         for (id, raw) in page {
-            let lower = raw.to_ascii_lowercase();
+            let lower = crate::vault::open_bytes(raw)?.to_ascii_lowercase();
             if lower.windows(needle.len()).any(|w| w == needle.as_slice()) {
                 doomed.push(id);
             }
@@ -283,13 +287,13 @@ pub fn resume(conn: &mut DbConnection, alert_id: &AlertId, at: NaiveDateTime) ->
 }
 
 /// One page of kept reports, oldest first, after the report numbered
-/// `after`: (id, received_at, message).
+/// `after`: (id, received_at, message opened).
 pub fn unmatched_page(
     conn: &mut DbConnection,
     after: Option<i64>,
     limit: i64,
 ) -> DbResult<Vec<(i64, NaiveDateTime, Vec<u8>)>> {
-    Ok(inbound_reports::table
+    let rows: Vec<(i64, NaiveDateTime, Vec<u8>)> = inbound_reports::table
         .filter(inbound_reports::id.gt(after.unwrap_or(0)))
         .order(inbound_reports::id.asc())
         .limit(limit)
@@ -298,16 +302,20 @@ pub fn unmatched_page(
             inbound_reports::received_at,
             inbound_reports::raw,
         ))
-        .load(conn)?)
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(id, at, raw)| Ok((id, at, crate::vault::open_bytes(raw)?)))
+        .collect()
 }
 
-/// One kept report's message.
+/// One kept report's message, opened.
 pub fn unmatched_message(conn: &mut DbConnection, id: i64) -> DbResult<Option<Vec<u8>>> {
-    Ok(inbound_reports::table
+    let raw: Option<Vec<u8>> = inbound_reports::table
         .filter(inbound_reports::id.eq(id))
         .select(inbound_reports::raw)
         .first(conn)
-        .optional()?)
+        .optional()?;
+    Ok(raw.map(crate::vault::open_bytes).transpose()?)
 }
 
 /// Deletes one kept report (a campaigner has dealt with it); whether it was

@@ -11,7 +11,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::{data_keys, deliveries, signatures, supporters};
+use super::schema::{data_keys, deliveries, inbound_reports, signatures, supporters};
 use super::{write_tx, DbConnection, DbResult};
 use crate::vault::{self, Vault};
 
@@ -24,14 +24,23 @@ pub fn live_key_ids(conn: &mut DbConnection) -> DbResult<Vec<String>> {
         .load(conn)?)
 }
 
-/// Whether some supporter's address is sealed under `key_id` (an indexed
-/// walk over hashed rows, stopping at the first).
+/// Whether some supporter's address (an indexed walk over hashed rows) or
+/// some kept report (a table that stays small) is sealed under `key_id`,
+/// stopping at the first.
 pub fn anything_under(conn: &mut DbConnection, key_id: &str) -> DbResult<bool> {
-    Ok(diesel::select(diesel::dsl::exists(
-        supporters::table
-            .filter(supporters::email_hash.is_not_null())
-            .filter(supporters::email.like(vault::sealed_under_pattern(key_id))),
-    ))
+    let (from, to) = vault::sealed_bytes_range(Some(key_id));
+    Ok(diesel::select(
+        diesel::dsl::exists(
+            supporters::table
+                .filter(supporters::email_hash.is_not_null())
+                .filter(supporters::email.like(vault::sealed_under_pattern(key_id))),
+        )
+        .or(diesel::dsl::exists(
+            inbound_reports::table
+                .filter(inbound_reports::raw.ge(from))
+                .filter(inbound_reports::raw.lt(to)),
+        )),
+    )
     .get_result(conn)?)
 }
 
@@ -78,7 +87,10 @@ pub struct Cursor {
 }
 
 /// The tables a pass walks, in order.
-pub const TABLES: [&str; 3] = ["supporters", "signatures", "deliveries"];
+pub const TABLES: [&str; 4] = ["supporters", "signatures", "deliveries", "inbound_reports"];
+
+/// Kept reports per batch, at most: each is a whole message, not a field.
+const REPORTS_PER_BATCH: i64 = 50;
 
 /// How many rows the tables hold (a pass's total, for its progress line).
 pub fn rows_to_walk(conn: &mut DbConnection) -> DbResult<u64> {
@@ -88,7 +100,8 @@ pub fn rows_to_walk(conn: &mut DbConnection) -> DbResult<u64> {
         .filter(deliveries::to_email.is_not_null())
         .count()
         .get_result(conn)?;
-    Ok((a + b + c) as u64)
+    let d: i64 = inbound_reports::table.count().get_result(conn)?;
+    Ok((a + b + c + d) as u64)
 }
 
 /// What one batch did.
@@ -113,11 +126,17 @@ pub fn reseal_batch(conn: &mut DbConnection, cursor: &mut Cursor, limit: i64) ->
             ..Batch::default()
         });
     }
+    let limit = if cursor.table == 3 {
+        limit.min(REPORTS_PER_BATCH)
+    } else {
+        limit
+    };
     write_tx(conn, |conn| {
         let (walked, sealed, last) = match cursor.table {
             0 => supporters_batch(conn, &v, cursor.after.as_deref(), limit)?,
             1 => signatures_batch(conn, &v, cursor.after.as_deref(), limit)?,
             2 => deliveries_batch(conn, &v, cursor.after.as_deref(), limit)?,
+            3 => reports_batch(conn, &v, cursor.after.as_deref(), limit)?,
             _ => {
                 return Ok(Batch {
                     done: true,
@@ -262,13 +281,28 @@ fn signatures_batch(
     Ok((rows.len() as u64, sealed, rows.last().map(|r| r.0.clone())))
 }
 
+/// The cursor of a table numbered by `BIGINT` ids.
+fn number_after(after: Option<&str>) -> i64 {
+    after.and_then(|a| a.parse().ok()).unwrap_or(i64::MIN)
+}
+
+/// What a batch over a numbered table did: rows read, rows re-sealed, the
+/// last id.
+fn numbered_page<T>(rows: &[(i64, T)], sealed: u64) -> (u64, u64, Option<String>) {
+    (
+        rows.len() as u64,
+        sealed,
+        rows.last().map(|r| r.0.to_string()),
+    )
+}
+
 fn deliveries_batch(
     conn: &mut DbConnection,
     v: &Vault,
     after: Option<&str>,
     limit: i64,
 ) -> DbResult<(u64, u64, Option<String>)> {
-    let after: i64 = after.and_then(|a| a.parse().ok()).unwrap_or(i64::MIN);
+    let after = number_after(after);
     let rows: Vec<(i64, Option<String>)> = deliveries::table
         .filter(deliveries::to_email.is_not_null())
         .filter(deliveries::id.gt(after))
@@ -287,11 +321,33 @@ fn deliveries_batch(
             .execute(conn)?;
         sealed += 1;
     }
-    Ok((
-        rows.len() as u64,
-        sealed,
-        rows.last().map(|r| r.0.to_string()),
-    ))
+    Ok(numbered_page(&rows, sealed))
+}
+
+fn reports_batch(
+    conn: &mut DbConnection,
+    v: &Vault,
+    after: Option<&str>,
+    limit: i64,
+) -> DbResult<(u64, u64, Option<String>)> {
+    let after = number_after(after);
+    let rows: Vec<(i64, Vec<u8>)> = inbound_reports::table
+        .filter(inbound_reports::id.gt(after))
+        .order(inbound_reports::id.asc())
+        .limit(limit)
+        .select((inbound_reports::id, inbound_reports::raw))
+        .load(conn)?;
+    let mut sealed = 0;
+    for (id, raw) in &rows {
+        if vault::key_id_of_bytes(raw) == Some(v.current_id()) {
+            continue;
+        }
+        diesel::update(inbound_reports::table.find(id))
+            .set(inbound_reports::raw.eq(v.seal_bytes(&v.open_bytes(raw)?)))
+            .execute(conn)?;
+        sealed += 1;
+    }
+    Ok(numbered_page(&rows, sealed))
 }
 
 /// How many values are still sealed under `key_id` (a full scan: run once
@@ -322,7 +378,13 @@ pub fn sealed_under(conn: &mut DbConnection, key_id: &str) -> DbResult<i64> {
         .filter(deliveries::to_email.like(&p))
         .count()
         .get_result(conn)?;
-    Ok(a + b + c)
+    let (from, to) = vault::sealed_bytes_range(Some(key_id));
+    let d: i64 = inbound_reports::table
+        .filter(inbound_reports::raw.ge(from))
+        .filter(inbound_reports::raw.lt(to))
+        .count()
+        .get_result(conn)?;
+    Ok(a + b + c + d)
 }
 
 /// How many values are still plaintext (not sealed at all).
@@ -352,5 +414,14 @@ pub fn unsealed(conn: &mut DbConnection) -> DbResult<i64> {
         .filter(deliveries::to_email.not_like(&p))
         .count()
         .get_result(conn)?;
-    Ok(a + b + c)
+    let (from, to) = vault::sealed_bytes_range(None);
+    let d: i64 = inbound_reports::table
+        .filter(
+            inbound_reports::raw
+                .lt(from)
+                .or(inbound_reports::raw.ge(to)),
+        )
+        .count()
+        .get_result(conn)?;
+    Ok(a + b + c + d)
 }

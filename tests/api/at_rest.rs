@@ -1,6 +1,7 @@
 //! Contract §11 "At rest": supporters' addresses, names, postcodes and
-//! comments are sealed in the database, found by a keyed hash, readable
-//! through the service, and unreadable without the data key file.
+//! comments, and the kept late reports that quote them, are sealed in the
+//! database, found by a keyed hash, readable through the service, and
+//! unreadable without the data key file.
 
 use clarion::db::schema::supporters;
 use diesel::prelude::*;
@@ -8,12 +9,14 @@ use serde_json::{json, Value};
 
 use crate::backend_tests;
 use crate::helpers::{clarion_bin, spawn_app, spawn_app_with, Backend, TestApp};
+use crate::late_reports::{dsn, ingest_api};
 use crate::public_support::form_with;
 use crate::signers::create_list;
 
 backend_tests!(
     nothing_personal_is_in_the_clear_in_the_database_yet_the_service_shows_it,
     a_database_written_in_the_clear_is_sealed_by_migrate_and_a_rotation_leaves_no_old_key,
+    erasing_a_supporter_deletes_the_sealed_and_the_older_plain_reports_that_name_them,
 );
 
 /// What the tests sign and import with: every one must stay out of the
@@ -60,6 +63,41 @@ async fn import(app: &TestApp, token: &str) -> String {
     list
 }
 
+/// A bounce for `to` that names no delivery of ours (so it is kept whole),
+/// quoting the address and the name the message was sent to.
+fn unmatched_bounce(to: &str, name: &str) -> String {
+    dsn(
+        to,
+        "<lost.1@elsewhere.example>",
+        "5.1.1",
+        &format!("550 5.1.1 <{to}>: Recipient address rejected"),
+    )
+    .replace("To: Someone <", &format!("To: {name} <"))
+}
+
+/// Hands `message` in; it must be kept as unmatched.
+async fn keep_report(app: &TestApp, message: String) {
+    let admin = app.token("admin").await;
+    assert_eq!(ingest_api(app, &admin, message).await["unmatched"], 1);
+}
+
+/// The kept reports' messages, as the API hands them out.
+async fn kept_messages(app: &TestApp, token: &str) -> Vec<String> {
+    let r = app.get("/api/v1/mail/unmatched?limit=100", token).await;
+    assert_eq!(r.status(), 200);
+    let listed: Value = r.json().await.unwrap();
+    let mut out = Vec::new();
+    for item in listed["items"].as_array().unwrap() {
+        let id = item["id"].as_i64().unwrap();
+        let r = app
+            .get(&format!("/api/v1/mail/unmatched/{id}"), token)
+            .await;
+        assert_eq!(r.status(), 200);
+        out.push(r.text().await.unwrap());
+    }
+    out
+}
+
 /// Every needle found in `text`.
 fn found_in(text: &[u8], needles: &[&str]) -> Vec<String> {
     let lower = text.to_ascii_lowercase();
@@ -77,9 +115,20 @@ fn found_in(text: &[u8], needles: &[&str]) -> Vec<String> {
 /// memory, or a `pg_dump` of the test's schema.
 async fn raw_database(app: &TestApp) -> Vec<u8> {
     if let Some(path) = app.database_url.strip_prefix("sqlite://") {
+        // Read by another process: closing a file of our own on the
+        // database would drop every POSIX lock this process's connections
+        // hold on it (fcntl locks belong to the process), and they would
+        // go on reading an old snapshot of the WAL.
         let mut out = Vec::new();
         for suffix in ["", "-wal", "-shm"] {
-            out.extend(std::fs::read(format!("{path}{suffix}")).unwrap_or_default());
+            let file = format!("{path}{suffix}");
+            if std::path::Path::new(&file).exists() {
+                let cat = std::process::Command::new("cat")
+                    .arg(&file)
+                    .output()
+                    .unwrap();
+                out.extend(cat.stdout);
+            }
         }
         return out;
     }
@@ -157,6 +206,7 @@ async fn nothing_personal_is_in_the_clear_in_the_database_yet_the_service_shows_
     let again = form_with(&SECRETS[0].to_uppercase(), &[]);
     assert_eq!(app.sign("free-them", &again).await.status(), 303);
     import(&app, &app.token("campaigner").await).await;
+    keep_report(&app, unmatched_bounce(SECRETS[0], "Zorvathine Quillimore")).await;
     let n: i64 = app
         .db
         .run(|c| {
@@ -175,6 +225,14 @@ async fn nothing_personal_is_in_the_clear_in_the_database_yet_the_service_shows_
         found_in(text.as_bytes(), &SECRETS).len() == SECRETS.len(),
         "{text}"
     );
+    let kept = kept_messages(&app, &app.token("campaigner").await).await;
+    assert_eq!(kept.len(), 1);
+    assert_eq!(
+        found_in(kept[0].as_bytes(), &SECRETS[..3]).len(),
+        3,
+        "the report reads back whole: {}",
+        kept[0]
+    );
     let found = found_in(&raw_database(&app).await, &SECRETS);
     assert!(found.is_empty(), "in the clear in the database: {found:?}");
 }
@@ -190,6 +248,13 @@ async fn a_database_written_in_the_clear_is_sealed_by_migrate_and_a_rotation_lea
     let petition = p["id"].as_str().unwrap().to_string();
     assert_eq!(app.sign("free-them", &signing_form()).await.status(), 303);
     import(&app, &app.token("campaigner").await).await;
+    let campaigner = app.token("campaigner").await;
+    let report = unmatched_bounce(SECRETS[5], SECRETS[6]);
+    keep_report(&app, report.clone()).await;
+    assert!(
+        !found_in(&raw_database(&app).await, &[SECRETS[5]]).is_empty(),
+        "the report kept in the clear with encryption off"
+    );
     let unsealed = || async { app.db.run(clarion::db::sealing::unsealed).await.unwrap() };
     assert!(
         unsealed().await > 0,
@@ -212,6 +277,10 @@ async fn a_database_written_in_the_clear_is_sealed_by_migrate_and_a_rotation_lea
         found_in(text.as_bytes(), &SECRETS).len(),
         SECRETS.len(),
         "{text}"
+    );
+    assert_eq!(
+        kept_messages(&app, &campaigner).await,
+        std::slice::from_ref(&report)
     );
 
     // Rotation while the service runs.
@@ -243,6 +312,7 @@ async fn a_database_written_in_the_clear_is_sealed_by_migrate_and_a_rotation_lea
         SECRETS.len(),
         "{text}"
     );
+    assert_eq!(kept_messages(&app, &campaigner).await, [report]);
     let again = form_with(SECRETS[0], &[]);
     assert_eq!(app.sign("free-them", &again).await.status(), 303);
     assert_eq!(app.signature_count().await, 1, "still found by its hash");
@@ -266,4 +336,54 @@ async fn a_database_written_in_the_clear_is_sealed_by_migrate_and_a_rotation_lea
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("data key file"), "{err}");
     }
+}
+
+async fn erasing_a_supporter_deletes_the_sealed_and_the_older_plain_reports_that_name_them(
+    b: Backend,
+) {
+    let app = spawn_app(b).await;
+    app.open_petition("free-them", json!({"require_confirmation": false}))
+        .await;
+    assert_eq!(app.sign("free-them", &signing_form()).await.status(), 303);
+    // One report kept in the clear, as a database from before encryption
+    // holds it; the others sealed as they arrive.
+    let older = unmatched_bounce(SECRETS[0], "Zorvathine Quillimore").into_bytes();
+    app.db
+        .run(move |c| {
+            use clarion::db::schema::inbound_reports;
+            diesel::insert_into(inbound_reports::table)
+                .values((
+                    inbound_reports::received_at.eq(clarion::db::now()),
+                    inbound_reports::kind.eq("unmatched"),
+                    inbound_reports::raw.eq(older),
+                ))
+                .execute(c)
+                .map_err(clarion::db::DbError::from)
+        })
+        .await
+        .unwrap();
+    let newer = unmatched_bounce(&SECRETS[0].to_uppercase(), "Z. Quillimore");
+    keep_report(&app, newer).await;
+    let other = unmatched_bounce("someone.else@example.net", "Someone Else");
+    keep_report(&app, other.clone()).await;
+    let campaigner = app.token("campaigner").await;
+    assert_eq!(kept_messages(&app, &campaigner).await.len(), 3);
+
+    app.erase_supporter(SECRETS[0], &app.token("admin").await)
+        .await;
+
+    assert_eq!(
+        kept_messages(&app, &campaigner).await,
+        [other],
+        "both reports naming the erased address are gone, the other stays"
+    );
+    let n: i64 = app
+        .db
+        .run(clarion::db::reports::unmatched_count)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    // The plain report's bytes went with its row (secure_delete on SQLite).
+    let found = found_in(&raw_database(&app).await, &SECRETS);
+    assert!(found.is_empty(), "in the clear in the database: {found:?}");
 }

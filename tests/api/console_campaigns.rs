@@ -4,12 +4,13 @@ use reqwest::StatusCode;
 
 use crate::backend_tests;
 use crate::console::{location, signed_in};
-use crate::helpers::{spawn_app, Backend};
+use crate::helpers::{spawn_app, Backend, TestApp};
 use crate::signers::{parse_csv, sign_all, Signer};
 
 backend_tests!(
     a_campaigner_creates_edits_and_closes_a_case_and_a_petition,
     exports_download_the_signatures_and_counts_and_show_countries,
+    the_petition_form_sets_how_few_signatures_keep_a_country_unnamed,
 );
 
 async fn a_campaigner_creates_edits_and_closes_a_case_and_a_petition(b: Backend) {
@@ -228,4 +229,83 @@ async fn exports_download_the_signatures_and_counts_and_show_countries(b: Backen
         anon.get(&format!("{page}/signatures.csv")).await.status(),
         StatusCode::SEE_OTHER
     );
+}
+
+/// The `public_min_count` of petition `slug` as the API shows it.
+async fn public_min_count(app: &TestApp, token: &str, slug: &str) -> serde_json::Value {
+    let slug = slug.to_string();
+    let id = app
+        .db
+        .run(move |c| clarion::db::petitions::get_by_slug(c, &slug))
+        .await
+        .unwrap()
+        .expect("the petition")
+        .id;
+    let r = app.get(&format!("/api/v1/petitions/{id}"), token).await;
+    assert_eq!(r.status(), 200);
+    let p: serde_json::Value = r.json().await.unwrap();
+    p["public_min_count"].clone()
+}
+
+/// A new petition's form, its threshold field holding `min`.
+fn petition_fields<'a>(case: &'a str, slug: &'a str, min: &'a str) -> [(&'static str, &'a str); 7] {
+    [
+        ("case_id", case),
+        ("title", "Release Aziz"),
+        ("slug", slug),
+        ("target", "The prosecutor"),
+        ("body", "Release him."),
+        ("status", "open"),
+        ("public_min_count", min),
+    ]
+}
+
+async fn the_petition_form_sets_how_few_signatures_keep_a_country_unnamed(b: Backend) {
+    let app = spawn_app(b).await;
+    let token = app.token("campaigner").await;
+    let case = app.create_case(&token, "free-aziz").await;
+    let case_id = case["id"].as_str().unwrap().to_string();
+    let br = signed_in(&app, "campaigner").await;
+    let form = br.page("/admin/petitions/new").await;
+    assert!(form.contains("name=\"public_min_count\""), "{form}");
+    assert!(form.contains("Fewest signatures for a country to be named"));
+    assert!(form.contains("0 names every country; safety mode sets 10."));
+    let new = "/admin/petitions/new";
+    let (fields, case) = (petition_fields, case_id.as_str());
+    // Not a whole number of 0 or more: refused beside the field, kept.
+    for bad in ["-1", "ten", "2.5", "99999999999999999999"] {
+        let r = br
+            .submit(new, "/admin/petitions", &fields(case, "release-aziz", bad))
+            .await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        let html = r.text().await.unwrap();
+        assert!(
+            html.contains("id=\"public_min_count-error\">Enter a whole number: 0 or more.</p>"),
+            "{bad}: {html}"
+        );
+        assert!(html.contains(&format!("value=\"{bad}\"")), "{bad}");
+    }
+    let r = br
+        .submit(new, "/admin/petitions", &fields(case, "release-aziz", "7"))
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(public_min_count(&app, &token, "release-aziz").await, 7);
+    // The edit form shows it and changes it.
+    let page = location(&r);
+    assert!(br.page(&page).await.contains("value=\"7\""));
+    let r = br
+        .submit(&page, &page, &fields(case, "release-aziz", "12")[1..])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(public_min_count(&app, &token, "release-aziz").await, 12);
+    // Left empty, a new petition takes its case's threshold.
+    let r = br
+        .submit(
+            new,
+            "/admin/petitions",
+            &fields(case, "release-aziz-now", ""),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(public_min_count(&app, &token, "release-aziz-now").await, 12);
 }

@@ -211,6 +211,30 @@ impl TestApp {
         req.send().await.expect("request sent")
     }
 
+    /// Erases the supporter with address `email` (`DELETE /supporters/{id}`,
+    /// an admin's token).
+    pub async fn erase_supporter(&self, email: &str, admin: &str) {
+        let r = self
+            .get(&format!("/api/v1/supporters?email={email}"), admin)
+            .await;
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await.unwrap();
+        let id = v["items"][0]["id"]
+            .as_str()
+            .or(v["id"].as_str())
+            .expect("a supporter with that address")
+            .to_string();
+        let r = self
+            .request(
+                Method::DELETE,
+                &format!("/api/v1/supporters/{id}"),
+                Some(admin),
+                None,
+            )
+            .await;
+        assert!(r.status().is_success(), "{}", r.status());
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> Response {
         self.request(Method::GET, path, Some(token), None).await
     }

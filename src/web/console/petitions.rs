@@ -78,6 +78,10 @@ async fn petition_page(
         .map(|k| (k.to_string(), json!(text(values, k))))
         .collect();
     form.insert("goal".into(), json!(text(values, "goal")));
+    form.insert(
+        "public_min_count".into(),
+        json!(text(values, "public_min_count")),
+    );
     let require = values
         .get("require_confirmation")
         .and_then(Value::as_bool)
@@ -159,6 +163,7 @@ pub async fn edit(c: Console, id: web::Path<String>) -> HttpResponse {
             "case_id": p.case_id, "slug": p.slug, "title": p.title, "target": p.target,
             "body": p.body, "goal": p.goal, "status": p.status,
             "require_confirmation": p.require_confirmation,
+            "public_min_count": p.public_min_count,
         });
         petition_page(&c, StatusCode::OK, Some(pid.as_str()), &values, &[]).await
     }
@@ -178,6 +183,13 @@ fn petition_body(form: &Form, create: bool) -> Value {
         v["goal"] = g.parse::<i64>().map(|n| json!(n)).unwrap_or(json!(g));
     }
     v["require_confirmation"] = json!(form.get("require_confirmation") == Some("true"));
+    // Left empty it is not sent: a new petition then takes its case's
+    // threshold (the highest of its siblings, so safety mode holds), an
+    // edited one keeps its own. Text that is not a number goes on as text,
+    // for the action to refuse beside the field.
+    if let Some(n) = form.value("public_min_count") {
+        v["public_min_count"] = n.parse::<i64>().map(|n| json!(n)).unwrap_or(json!(n));
+    }
     v
 }
 
@@ -201,9 +213,13 @@ async fn save(p: Posted, id: Option<String>) -> HttpResponse {
         match saved {
             Ok(p) => Ok(see_other(&format!("/admin/petitions/{}", p.id))),
             Err(e) => match c.outcome(e) {
-                Outcome::Fields(errors) => {
+                Outcome::Fields(mut errors) => {
+                    for e in errors.iter_mut().filter(|e| e.field == "public_min_count") {
+                        e.message = c.t("admin_public_min_count_invalid").to_string();
+                    }
                     let mut values = form.json(&PETITION_FIELDS);
                     values["goal"] = json!(form.get("goal").unwrap_or(""));
+                    values["public_min_count"] = json!(form.get("public_min_count").unwrap_or(""));
                     values["require_confirmation"] = body["require_confirmation"].clone();
                     petition_page(
                         &c,
