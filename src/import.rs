@@ -13,7 +13,8 @@
 //!   exact).
 //! * An import never re-subscribes anyone: unsubscribed and bounced
 //!   supporters are left exactly as they are, and addresses of erased people
-//!   (remembered only as a hash) are not brought back. Such rows are
+//!   (remembered only as a keyed hash, or the unkeyed one of older
+//!   erasures: `db::supporters::erased_among`) are not brought back. Such rows are
 //!   reported as `skipped`.
 //! * Importing the same rows again changes nothing: existing supporters are
 //!   only written when a non-empty cell differs from what is stored, and a

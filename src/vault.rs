@@ -14,7 +14,9 @@
 //!   The file lists the lookup key and the data keys, the current one first.
 //! - The lookup key (HMAC-SHA256 of the normalised address) is not rotated
 //!   with the data keys: a new data key re-seals rows, it does not move
-//!   every supporter's hash.
+//!   every supporter's hash. It also keys the hash an erased address is
+//!   remembered by ([`Vault::erased_hash`]), under a label of its own so the
+//!   two never compare equal.
 //! - Opening a value sealed under a key this process does not hold is an
 //!   error, never the ciphertext shown as if it were data.
 //! - Storage code reaches the keys through [`scope`], which `Db` enters for
@@ -41,6 +43,10 @@ use sha2::{Digest, Sha256};
 
 /// What every sealed value starts with (version 1 of the format).
 pub const PREFIX: &str = "$c1$";
+
+/// What every keyed erasure record starts with; records without it are the
+/// unkeyed SHA-256 hex written before (64 hex digits, never a `$`).
+pub const ERASED_PREFIX: &str = "$e1$";
 
 /// How often a running process looks at the key file for a new key.
 const RELOAD_EVERY: Duration = Duration::from_millis(500);
@@ -304,6 +310,21 @@ impl Vault {
         mac.update(b"email\0");
         mac.update(email.as_bytes());
         hex::encode(&mac.finalize().into_bytes()[..16])
+    }
+
+    /// The keyed hash an erased address is remembered by: [`ERASED_PREFIX`]
+    /// then lower-case hex of the first 16 bytes of HMAC-SHA256 under the
+    /// lookup key, with a label other than [`Vault::lookup_hash`]'s so that
+    /// no erasure record equals any supporter's `email_hash` (see
+    /// `db::supporters`). `email` must be normalised.
+    pub fn erased_hash(&self, email: &str) -> String {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.lookup).expect("any length");
+        mac.update(b"erased-email\0");
+        mac.update(email.as_bytes());
+        format!(
+            "{ERASED_PREFIX}{}",
+            hex::encode(&mac.finalize().into_bytes()[..16])
+        )
     }
 }
 
@@ -577,6 +598,13 @@ pub fn lookup_hash(email: &str) -> Result<String, VaultError> {
         .ok_or(VaultError::NoKeys)
 }
 
+/// [`Vault::erased_hash`] under the scope's lookup key.
+pub fn erased_hash(email: &str) -> Result<String, VaultError> {
+    current()
+        .map(|k| k.vault().erased_hash(email))
+        .ok_or(VaultError::NoKeys)
+}
+
 /// The scope's keys of now (rotation and `migrate` work with them).
 pub fn current_vault() -> Option<Arc<Vault>> {
     current().map(|k| k.vault())
@@ -651,6 +679,22 @@ mod tests {
     }
 
     #[test]
+    fn an_erased_address_hash_is_keyed_kept_through_rotation_and_unlike_its_lookup_hash() {
+        let v = Vault::parse(&Vault::generate_text()).unwrap();
+        let h = v.erased_hash("a@b.org");
+        assert!(h.starts_with(ERASED_PREFIX), "{h}");
+        assert_eq!(h, v.erased_hash("a@b.org"));
+        assert_eq!(v.with_new_key().erased_hash("a@b.org"), h);
+        assert!(
+            !h.contains(&v.lookup_hash("a@b.org")),
+            "joinable with email_hash"
+        );
+        let other = Vault::parse(&Vault::generate_text()).unwrap();
+        assert_ne!(other.erased_hash("a@b.org"), h, "the key is in it");
+        assert_ne!(v.erased_hash("c@b.org"), h);
+    }
+
+    #[test]
     fn a_bare_key_is_a_key_text_and_garbage_is_not() {
         let bare = URL_SAFE_NO_PAD.encode([7u8; 32]);
         let v = Vault::parse(&bare).unwrap();
@@ -674,5 +718,6 @@ mod tests {
         assert!(open(&sealed).is_err());
         assert_eq!(seal("Ann"), "Ann");
         assert!(lookup_hash("a@b.org").is_err());
+        assert!(erased_hash("a@b.org").is_err());
     }
 }

@@ -9,6 +9,25 @@
 //! (`email_hash`, unique); [`Supporter`] always holds them opened. Rows
 //! written before encryption (no hash yet) are found by their plain address
 //! until `clarion migrate` seals them.
+//!
+//! Erased addresses (`erased_emails`) are remembered so that an import never
+//! brings an erased person back, and only as a keyed hash
+//! ([`crate::vault::erased_hash`]): a copy of the database alone must not
+//! answer "did this address once support us?" to whoever hashes a guess.
+//! The key is the lookup key, which never rotates (so no rotation can undo
+//! an erasure), under a label of its own rather than `email_hash` itself: an
+//! erased person may sign again and become a new supporter, and with one
+//! derivation a reader could join `erased_emails` to `supporters.email_hash`
+//! and pick out who once asked to be erased. (The `erased_emails` migration
+//! chose an unkeyed hash so that a rotated secret key could not undo
+//! erasures; the lookup key is not that key and never rotates.)
+//!
+//! Records written before that are an unkeyed SHA-256 ([`plain_erased_hash`],
+//! 64 hex digits). They cannot be converted — keying needs the address, and
+//! the erasure removed it — so every check accepts both forms, and a new
+//! erasure of an address replaces its old record with the keyed one. They
+//! stay a guessable hash until someone decides they may be dropped; this
+//! module never drops one.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -337,19 +356,30 @@ pub fn update_details(
     Ok(())
 }
 
-/// The hash under which an erased address is remembered (see the
-/// `erased_emails` migration for why it is unkeyed).
-pub fn erased_email_hash(email: &str) -> String {
+/// The unkeyed hash erased addresses were remembered by before the keyed
+/// one: SHA-256 of a label and the normalised address. Only read, to keep
+/// honouring those old records; never written.
+pub fn plain_erased_hash(email: &str) -> String {
     let mut h = Sha256::new();
     h.update(b"clarion-erased-email\0");
     h.update(email.as_bytes());
     hex::encode(h.finalize())
 }
 
-/// Which of `emails` (normalised) belonged to erased supporters.
+/// The record an erasure of `email` (normalised) writes: the keyed hash.
+pub fn erased_email_hash(email: &str) -> DbResult<String> {
+    Ok(crate::vault::erased_hash(email)?)
+}
+
+/// Which of `emails` (normalised) belonged to erased supporters, by either
+/// form of record.
 pub fn erased_among(conn: &mut DbConnection, emails: &[&str]) -> DbResult<Vec<String>> {
     let mut by_hash: std::collections::HashMap<String, &str> =
-        emails.iter().map(|e| (erased_email_hash(e), *e)).collect();
+        std::collections::HashMap::with_capacity(emails.len() * 2);
+    for e in emails {
+        by_hash.insert(erased_email_hash(e)?, *e);
+        by_hash.insert(plain_erased_hash(e), *e);
+    }
     let hashes: Vec<String> = by_hash.keys().cloned().collect();
     let mut out = Vec::new();
     for chunk in hashes.chunks(5000) {
@@ -363,6 +393,8 @@ pub fn erased_among(conn: &mut DbConnection, emails: &[&str]) -> DbResult<Vec<St
             }
         }
     }
+    out.sort_unstable();
+    out.dedup();
     Ok(out)
 }
 
@@ -377,7 +409,7 @@ pub struct Erasure {
 /// Erases a supporter: every personal field gone, status `erased`; their
 /// signatures stay (so counts do not move) without comment, postcode, IP hash
 /// or confirmation token; memberships removed; mail not yet sent cancelled;
-/// the address remembered only as a hash so imports cannot bring it back;
+/// the address remembered only as a keyed hash so imports cannot bring it back;
 /// kept unmatched reports that quote the address deleted.
 /// Run inside a write transaction. Returns `None` if there is no such
 /// supporter.
@@ -390,7 +422,7 @@ pub fn erase(
         return Ok(None);
     };
     if let Some(email) = &s.email {
-        let hash = erased_email_hash(email);
+        let hash = erased_email_hash(email)?;
         let known = erased_emails::table
             .find(&hash)
             .select(erased_emails::email_hash)
@@ -401,6 +433,9 @@ pub fn erase(
                 .values(erased_emails::email_hash.eq(&hash))
                 .execute(conn)?;
         }
+        // The address is at hand once more: an old unkeyed record of it
+        // (an erased person who signed again) gives way to the keyed one.
+        diesel::delete(erased_emails::table.find(plain_erased_hash(email))).execute(conn)?;
         // Kept late reports that quote the address go too.
         super::reports::erase_naming(conn, email)?;
     }
