@@ -99,7 +99,7 @@ async fn kept_messages(app: &TestApp, token: &str) -> Vec<String> {
 }
 
 /// Every needle found in `text`.
-fn found_in(text: &[u8], needles: &[&str]) -> Vec<String> {
+pub(crate) fn found_in(text: &[u8], needles: &[&str]) -> Vec<String> {
     let lower = text.to_ascii_lowercase();
     needles
         .iter()
@@ -113,7 +113,7 @@ fn found_in(text: &[u8], needles: &[&str]) -> Vec<String> {
 
 /// The raw bytes of the database: the SQLite file, its WAL and shared
 /// memory, or a `pg_dump` of the test's schema.
-async fn raw_database(app: &TestApp) -> Vec<u8> {
+pub(crate) async fn raw_database(app: &TestApp) -> Vec<u8> {
     if let Some(path) = app.database_url.strip_prefix("sqlite://") {
         // Read by another process: closing a file of our own on the
         // database would drop every POSIX lock this process's connections

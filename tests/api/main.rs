@@ -29,6 +29,7 @@ mod deliverability;
 mod demo;
 mod dkim;
 mod edge;
+mod erased_addresses;
 mod evidence;
 mod hardening;
 mod hardening_mail;
