@@ -30,6 +30,7 @@
 
 use std::cell::RefCell;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -382,6 +383,10 @@ pub struct DataKeys {
     sealing: bool,
     state: RwLock<Arc<Vault>>,
     seen: Mutex<(Instant, Option<SystemTime>)>,
+    /// When to look at the file next, in milliseconds after `born`: read
+    /// without the lock, so sealing a value costs a clock read, not a lock.
+    born: Instant,
+    next_look_ms: AtomicU64,
 }
 
 impl DataKeys {
@@ -405,6 +410,8 @@ impl DataKeys {
             sealing,
             state: RwLock::new(Arc::new(vault)),
             seen: Mutex::new((Instant::now(), mtime)),
+            born: Instant::now(),
+            next_look_ms: AtomicU64::new(RELOAD_EVERY.as_millis() as u64),
         })
     }
 
@@ -415,12 +422,23 @@ impl DataKeys {
             sealing: vault.sealing,
             state: RwLock::new(Arc::new(vault)),
             seen: Mutex::new((Instant::now(), None)),
+            born: Instant::now(),
+            next_look_ms: AtomicU64::new(RELOAD_EVERY.as_millis() as u64),
         }
     }
 
-    /// The keys of now, after a look at the file if it is time.
+    /// The keys of now, after a look at the file if it is time: what a
+    /// value is sealed with.
     pub fn vault(&self) -> Arc<Vault> {
         self.maybe_reload(false);
+        self.held()
+    }
+
+    /// The keys held, without a look at the file: enough to open a value
+    /// (one under a key not held makes [`DataKeys::open`] read the file at
+    /// once) and to hash an address (the lookup key never rotates). Opening
+    /// a million values of an export then costs no lock and no clock each.
+    fn held(&self) -> Arc<Vault> {
         self.state.read().expect("not poisoned").clone()
     }
 
@@ -428,11 +446,19 @@ impl DataKeys {
     /// longer parses keeps the keys held (and says so).
     fn maybe_reload(&self, force: bool) {
         let Some(file) = &self.file else { return };
+        let since_born = || self.born.elapsed().as_millis() as u64;
+        if !force && since_born() < self.next_look_ms.load(Ordering::Relaxed) {
+            return;
+        }
         let mut seen = self.seen.lock().expect("not poisoned");
         if !force && seen.0.elapsed() < RELOAD_EVERY {
             return;
         }
         seen.0 = Instant::now();
+        self.next_look_ms.store(
+            since_born() + RELOAD_EVERY.as_millis() as u64,
+            Ordering::Relaxed,
+        );
         let mtime = std::fs::metadata(file).and_then(|m| m.modified()).ok();
         if !force && mtime == seen.1 {
             return;
@@ -469,10 +495,10 @@ impl DataKeys {
     }
 
     fn opening<T>(&self, open: impl Fn(&Vault) -> Result<T, VaultError>) -> Result<T, VaultError> {
-        match open(&self.vault()) {
+        match open(&self.held()) {
             Err(VaultError::UnknownKey(_)) if self.file.is_some() => {
                 self.maybe_reload(true);
-                open(&self.vault())
+                open(&self.held())
             }
             other => other,
         }
@@ -594,14 +620,14 @@ pub fn open_in(v: &mut Option<String>) -> Result<(), VaultError> {
 /// The keyed hash of a normalised address under the scope's lookup key.
 pub fn lookup_hash(email: &str) -> Result<String, VaultError> {
     current()
-        .map(|k| k.vault().lookup_hash(email))
+        .map(|k| k.held().lookup_hash(email))
         .ok_or(VaultError::NoKeys)
 }
 
 /// [`Vault::erased_hash`] under the scope's lookup key.
 pub fn erased_hash(email: &str) -> Result<String, VaultError> {
     current()
-        .map(|k| k.vault().erased_hash(email))
+        .map(|k| k.held().erased_hash(email))
         .ok_or(VaultError::NoKeys)
 }
 
