@@ -92,8 +92,9 @@ pub fn enqueue_about_signature(
     Ok(())
 }
 
-/// Queues a test copy of an alert to one address. A test copy's `payload` is the language it is written for (its variant
-/// and fixed parts), if one was asked for.
+/// Queues a test copy of an alert to one address. Its `payload` is the
+/// language it is written for (its variant and fixed parts), if one was
+/// asked for.
 pub fn enqueue_test(
     conn: &mut DbConnection,
     alert_id: &AlertId,
