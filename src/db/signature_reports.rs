@@ -12,7 +12,7 @@ use diesel::prelude::*;
 use super::schema::{petitions, signatures, supporters};
 use super::{DbConnection, DbResult};
 use crate::domain::{PetitionId, SignatureId, SignatureStatus, SupporterId};
-use crate::vault::open_in;
+use crate::vault::Opener;
 
 /// A signature with the signer's name as they signed, their address as it is
 /// now (all empty once the signer is erased).
@@ -63,6 +63,7 @@ pub fn page(
         q = q.filter(signatures::id.gt(after.to_string()));
     }
     let mut rows: Vec<SignatureRow> = q.order(signatures::id.asc()).limit(limit).load(conn)?;
+    let mut opener = Opener::new();
     for r in &mut rows {
         for v in [
             &mut r.first_name,
@@ -71,7 +72,7 @@ pub fn page(
             &mut r.postcode,
             &mut r.comment,
         ] {
-            open_in(v)?;
+            opener.open_in(v)?;
         }
     }
     Ok(rows)
@@ -128,8 +129,10 @@ pub fn csv_page(
         q = q.filter(signatures::id.gt(after.to_string()));
     }
     let mut rows: Vec<CsvRow> = q.order(signatures::id.asc()).limit(limit).load(conn)?;
+    // Opened as they stream: one page at a time, each value in its own
+    // buffer.
+    let mut opener = Opener::new();
     for r in &mut rows {
-        // Opened as they stream: one page at a time.
         for v in [
             &mut r.first_name,
             &mut r.last_name,
@@ -137,7 +140,7 @@ pub fn csv_page(
             &mut r.postcode,
             &mut r.comment,
         ] {
-            open_in(v)?;
+            opener.open_in(v)?;
         }
         rfc3339_from_text(&mut r.signed_at);
         if let Some(t) = &mut r.confirmed_at {
@@ -251,6 +254,7 @@ pub fn for_supporter(
             signatures::last_name,
         ))
         .load(conn)?;
+    let mut opener = Opener::new();
     rows.into_iter()
         .map(|mut r| {
             for v in [
@@ -259,7 +263,7 @@ pub fn for_supporter(
                 &mut r.postcode,
                 &mut r.comment,
             ] {
-                open_in(v)?;
+                opener.open_in(v)?;
             }
             Ok(r)
         })
@@ -311,10 +315,11 @@ pub fn confirmed_names(
             signatures::confirmed_at,
         ))
         .load(conn)?;
+    let mut opener = Opener::new();
     rows.into_iter()
         .map(|(mut first, mut last, country, at)| {
-            open_in(&mut first)?;
-            open_in(&mut last)?;
+            opener.open_in(&mut first)?;
+            opener.open_in(&mut last)?;
             Ok((first, last, country, at))
         })
         .collect()
