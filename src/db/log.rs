@@ -14,6 +14,11 @@
 //!   (as the counter caches are updated), so two writers never wait on each
 //!   other in a circle.
 //! - Entries are never updated or deleted here. Erasure deletes a salt.
+//! - Salts are sealed under the data key like any personal field
+//!   ([`crate::vault`]): a salt in the clear beside its commitment would let
+//!   whoever holds a copy of the database test a guessed address against
+//!   the public log, which the sealed addresses are meant to prevent. A
+//!   salt written before sealing (plain hex) reads as it is.
 
 use std::collections::BTreeMap;
 
@@ -40,6 +45,7 @@ pub struct NewEntry {
 #[derive(Debug, Default)]
 pub struct Pending {
     per_petition: BTreeMap<String, Vec<NewEntry>>,
+    /// `(signature, salt)`, the salt as stored (sealed).
     salts: Vec<(String, String)>,
 }
 
@@ -49,7 +55,8 @@ impl Pending {
     pub fn confirm(&mut self, petition_id: &str, signature_id: &str, normalised_email: &str) {
         let salt = ledger::new_salt();
         let commitment = ledger::commitment(&salt, normalised_email);
-        self.salts.push((signature_id.to_string(), salt));
+        self.salts
+            .push((signature_id.to_string(), crate::vault::seal(&salt)));
         self.push(
             petition_id,
             NewEntry {
@@ -247,13 +254,14 @@ pub fn confirmation_of(conn: &mut DbConnection, signature_id: &str) -> DbResult<
     Ok(row.map(Entry::from))
 }
 
-/// The salt behind a signature's commitment, unless erased.
+/// The salt behind a signature's commitment (opened), unless erased.
 pub fn salt_of(conn: &mut DbConnection, signature_id: &str) -> DbResult<Option<String>> {
-    Ok(signature_salts::table
+    let stored = signature_salts::table
         .find(signature_id)
         .select(signature_salts::salt)
         .first(conn)
-        .optional()?)
+        .optional()?;
+    Ok(crate::vault::open_opt(stored)?)
 }
 
 /// Erasure: for each of these confirmed signatures `(petition, signature)`,

@@ -11,7 +11,9 @@
 
 use diesel::prelude::*;
 
-use super::schema::{data_keys, deliveries, inbound_reports, signatures, supporters};
+use super::schema::{
+    data_keys, deliveries, inbound_reports, signature_salts, signatures, supporters,
+};
 use super::{write_tx, DbConnection, DbResult};
 use crate::vault::{self, Vault};
 
@@ -24,16 +26,19 @@ pub fn live_key_ids(conn: &mut DbConnection) -> DbResult<Vec<String>> {
         .load(conn)?)
 }
 
-/// Whether some supporter's address (an indexed walk over hashed rows) or
-/// some kept report (a table that stays small) is sealed under `key_id`,
-/// stopping at the first.
+/// Whether some supporter's address (an indexed walk over hashed rows),
+/// some kept report (a table that stays small) or some commitment salt is
+/// sealed under `key_id`, stopping at the first. The salts are asked last
+/// and on their own: while any address is under the key (the usual case)
+/// their table is not read at all.
 pub fn anything_under(conn: &mut DbConnection, key_id: &str) -> DbResult<bool> {
+    let pattern = vault::sealed_under_pattern(key_id);
     let (from, to) = vault::sealed_bytes_range(Some(key_id));
-    Ok(diesel::select(
+    let found = diesel::select(
         diesel::dsl::exists(
             supporters::table
                 .filter(supporters::email_hash.is_not_null())
-                .filter(supporters::email.like(vault::sealed_under_pattern(key_id))),
+                .filter(supporters::email.like(&pattern)),
         )
         .or(diesel::dsl::exists(
             inbound_reports::table
@@ -41,6 +46,13 @@ pub fn anything_under(conn: &mut DbConnection, key_id: &str) -> DbResult<bool> {
                 .filter(inbound_reports::raw.lt(to)),
         )),
     )
+    .get_result(conn)?;
+    if found {
+        return Ok(true);
+    }
+    Ok(diesel::select(diesel::dsl::exists(
+        signature_salts::table.filter(signature_salts::salt.like(&pattern)),
+    ))
     .get_result(conn)?)
 }
 
@@ -87,7 +99,13 @@ pub struct Cursor {
 }
 
 /// The tables a pass walks, in order.
-pub const TABLES: [&str; 4] = ["supporters", "signatures", "deliveries", "inbound_reports"];
+pub const TABLES: [&str; 5] = [
+    "supporters",
+    "signatures",
+    "deliveries",
+    "inbound_reports",
+    "signature_salts",
+];
 
 /// Kept reports per batch, at most: each is a whole message, not a field.
 const REPORTS_PER_BATCH: i64 = 50;
@@ -101,7 +119,8 @@ pub fn rows_to_walk(conn: &mut DbConnection) -> DbResult<u64> {
         .count()
         .get_result(conn)?;
     let d: i64 = inbound_reports::table.count().get_result(conn)?;
-    Ok((a + b + c + d) as u64)
+    let e: i64 = signature_salts::table.count().get_result(conn)?;
+    Ok((a + b + c + d + e) as u64)
 }
 
 /// What one batch did.
@@ -137,6 +156,7 @@ pub fn reseal_batch(conn: &mut DbConnection, cursor: &mut Cursor, limit: i64) ->
             1 => signatures_batch(conn, &v, cursor.after.as_deref(), limit)?,
             2 => deliveries_batch(conn, &v, cursor.after.as_deref(), limit)?,
             3 => reports_batch(conn, &v, cursor.after.as_deref(), limit)?,
+            4 => salts_batch(conn, &v, cursor.after.as_deref(), limit)?,
             _ => {
                 return Ok(Batch {
                     done: true,
@@ -350,6 +370,34 @@ fn reports_batch(
     Ok(numbered_page(&rows, sealed))
 }
 
+fn salts_batch(
+    conn: &mut DbConnection,
+    v: &Vault,
+    after: Option<&str>,
+    limit: i64,
+) -> DbResult<(u64, u64, Option<String>)> {
+    let mut q = signature_salts::table
+        .select((signature_salts::signature_id, signature_salts::salt))
+        .order(signature_salts::signature_id.asc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        q = q.filter(signature_salts::signature_id.gt(after.to_string()));
+    }
+    let rows: Vec<(String, String)> = q.load(conn)?;
+    let mut sealed = 0;
+    for (id, salt) in &rows {
+        if vault::key_id_of(salt) == Some(v.current_id()) {
+            continue;
+        }
+        diesel::update(signature_salts::table.find(id))
+            .set(signature_salts::salt.eq(v.seal(&v.open(salt)?)))
+            .execute(conn)?;
+        sealed += 1;
+    }
+    Ok((rows.len() as u64, sealed, rows.last().map(|r| r.0.clone())))
+}
+
 /// How many values are still sealed under `key_id` (a full scan: run once
 /// before retiring the key).
 pub fn sealed_under(conn: &mut DbConnection, key_id: &str) -> DbResult<i64> {
@@ -384,7 +432,11 @@ pub fn sealed_under(conn: &mut DbConnection, key_id: &str) -> DbResult<i64> {
         .filter(inbound_reports::raw.lt(to))
         .count()
         .get_result(conn)?;
-    Ok(a + b + c + d)
+    let e: i64 = signature_salts::table
+        .filter(signature_salts::salt.like(&p))
+        .count()
+        .get_result(conn)?;
+    Ok(a + b + c + d + e)
 }
 
 /// How many values are still plaintext (not sealed at all).
@@ -423,5 +475,9 @@ pub fn unsealed(conn: &mut DbConnection) -> DbResult<i64> {
         )
         .count()
         .get_result(conn)?;
-    Ok(a + b + c + d)
+    let e: i64 = signature_salts::table
+        .filter(signature_salts::salt.not_like(&p))
+        .count()
+        .get_result(conn)?;
+    Ok(a + b + c + d + e)
 }

@@ -1,13 +1,19 @@
 //! Contract §11 "At rest": supporters' addresses, names, postcodes and
 //! comments, and the kept late reports that quote them, are sealed in the
 //! database, found by a keyed hash, readable through the service, and
-//! unreadable without the data key file.
+//! unreadable without the data key file. The salts behind the signature
+//! log's commitments are sealed too: with one in the clear, a copy of the
+//! database could test a guessed address against the public log.
 
-use clarion::db::schema::supporters;
+use std::collections::HashSet;
+
+use clarion::db::schema::{signature_salts, supporters};
 use diesel::prelude::*;
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 
 use crate::backend_tests;
+use crate::evidence::{receipt_code_on, receipt_json, sign_and_confirm};
 use crate::helpers::{clarion_bin, spawn_app, spawn_app_with, Backend, TestApp};
 use crate::late_reports::{dsn, ingest_api};
 use crate::public_support::form_with;
@@ -17,6 +23,8 @@ backend_tests!(
     nothing_personal_is_in_the_clear_in_the_database_yet_the_service_shows_it,
     a_database_written_in_the_clear_is_sealed_by_migrate_and_a_rotation_leaves_no_old_key,
     erasing_a_supporter_deletes_the_sealed_and_the_older_plain_reports_that_name_them,
+    no_salt_in_the_database_ties_an_address_to_the_log_yet_the_signers_receipt_verifies,
+    a_salt_kept_in_the_clear_is_sealed_by_migrate_resealed_by_a_rotation_and_erased_with_its_signer,
 );
 
 /// What the tests sign and import with: every one must stay out of the
@@ -386,4 +394,246 @@ async fn erasing_a_supporter_deletes_the_sealed_and_the_older_plain_reports_that
     // The plain report's bytes went with its row (secure_delete on SQLite).
     let found = found_in(&raw_database(&app).await, &SECRETS);
     assert!(found.is_empty(), "in the clear in the database: {found:?}");
+}
+
+/// The signers of the salt tests, as the log commits to them (normalised).
+const SIGNERS: [&str; 2] = ["zorvath.q@example.org", "merwinkle.p@example.org"];
+
+/// Every commitment in `slug`'s public log.
+async fn commitments(app: &TestApp, slug: &str) -> HashSet<String> {
+    let r = app.page(&format!("/petitions/{slug}/log.json")).await;
+    assert_eq!(r.status(), 200);
+    let log: Value = r.json().await.unwrap();
+    assert_eq!(log["next_after"], Value::Null, "one page");
+    log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["commitment"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Every run of 32 hex digits in `dump` (at any offset, so one that touches
+/// other hex text counts too) that, taken as a salt with one of `emails`,
+/// makes a commitment of the log: what a reader of a copy of the database
+/// could test a guessed address with.
+fn salts_that_test(dump: &[u8], emails: &[&str], commitments: &HashSet<String>) -> Vec<String> {
+    let hex = |b: &u8| b.is_ascii_digit() || (b'a'..=b'f').contains(b);
+    let mut candidates: HashSet<&[u8]> = HashSet::new();
+    let mut start = 0;
+    while start < dump.len() {
+        if !hex(&dump[start]) {
+            start += 1;
+            continue;
+        }
+        let end = start + dump[start..].iter().take_while(|b| hex(b)).count();
+        for i in start..end.saturating_sub(31) {
+            candidates.insert(&dump[i..i + 32]);
+        }
+        start = end;
+    }
+    let mut found: Vec<String> = candidates
+        .into_iter()
+        .filter(|salt| {
+            emails.iter().any(|e| {
+                let mut h = Sha256::new();
+                h.update(salt);
+                h.update(e.as_bytes());
+                commitments.contains(&hex::encode(h.finalize()))
+            })
+        })
+        .map(|salt| String::from_utf8(salt.to_vec()).unwrap())
+        .collect();
+    found.sort();
+    found
+}
+
+/// The salts as `signature_salts` holds them.
+async fn stored_salts(app: &TestApp) -> Vec<String> {
+    app.db
+        .run(|c| {
+            signature_salts::table
+                .select(signature_salts::salt)
+                .load::<String>(c)
+                .map_err(clarion::db::DbError::from)
+        })
+        .await
+        .unwrap()
+}
+
+/// The salt the receipt `code` hands its signer `email`, checked against
+/// the commitment of the receipt's entry as the signer would check it.
+async fn receipt_salt(app: &TestApp, code: &str, email: &str) -> Option<String> {
+    let receipt = receipt_json(app, code).await;
+    let salt = receipt["salt"].as_str()?.to_string();
+    assert_eq!(salt.len(), 32, "the salt opened: {salt}");
+    assert_eq!(
+        receipt["entry"]["commitment"].as_str().unwrap(),
+        hex::encode(Sha256::digest(format!("{salt}{email}"))),
+        "the salt verifies the signer's commitment"
+    );
+    Some(salt)
+}
+
+/// What the public and the authority are shown of `slug` (id `id`): the
+/// public log's bytes, and the dossier's files but for the printable page.
+async fn evidence_shown(app: &TestApp, id: &str, slug: &str) -> Vec<(String, String)> {
+    use std::io::Read;
+    let log = app.page(&format!("/petitions/{slug}/log.json")).await;
+    assert_eq!(log.status(), 200);
+    let mut shown = vec![("log.json".to_string(), log.text().await.unwrap())];
+    let organiser = app.token("organiser").await;
+    let r = app
+        .get(&format!("/api/v1/petitions/{id}/dossier"), &organiser)
+        .await;
+    assert_eq!(r.status(), 200);
+    let bytes = r.bytes().await.unwrap().to_vec();
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    for name in ["log.json", "snapshot.json", "keys.json"] {
+        let mut text = String::new();
+        zip.by_name(name)
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        shown.push((format!("dossier/{name}"), text));
+    }
+    shown
+}
+
+/// The current data key in the app's key file.
+fn current_data_key(app: &TestApp) -> String {
+    let file = app.settings.key_dir.join("data.key");
+    clarion::vault::Vault::parse(&std::fs::read_to_string(file).unwrap())
+        .unwrap()
+        .current_id()
+        .to_string()
+}
+
+/// Every stored salt is sealed under `key`.
+async fn assert_salts_sealed_under(app: &TestApp, key: &str) {
+    let stored = stored_salts(app).await;
+    assert!(!stored.is_empty());
+    for s in &stored {
+        assert_eq!(clarion::vault::key_id_of(s), Some(key), "{s}");
+    }
+}
+
+async fn no_salt_in_the_database_ties_an_address_to_the_log_yet_the_signers_receipt_verifies(
+    b: Backend,
+) {
+    let app = spawn_app(b).await;
+    app.open_petition("free-them", json!({})).await;
+    let pages = sign_and_confirm(&app, "free-them", &SIGNERS).await;
+    // And one counted at once, without a confirmation.
+    app.open_petition("free-all", json!({"require_confirmation": false}))
+        .await;
+    assert_eq!(
+        app.sign("free-all", &form_with(SIGNERS[0], &[]))
+            .await
+            .status(),
+        303
+    );
+    let mut log = commitments(&app, "free-them").await;
+    log.extend(commitments(&app, "free-all").await);
+    assert_eq!(log.len(), 3);
+
+    assert_eq!(stored_salts(&app).await.len(), 3);
+    assert_salts_sealed_under(&app, &current_data_key(&app)).await;
+    let dump = raw_database(&app).await;
+    assert_eq!(salts_that_test(&dump, &SIGNERS, &log), Vec::<String>::new());
+
+    for (page, email) in pages.iter().zip(SIGNERS) {
+        let salt = receipt_salt(&app, &receipt_code_on(page), email)
+            .await
+            .expect("a salt on the receipt");
+        assert!(found_in(&dump, &[&salt]).is_empty(), "{salt} in the clear");
+    }
+}
+
+async fn a_salt_kept_in_the_clear_is_sealed_by_migrate_resealed_by_a_rotation_and_erased_with_its_signer(
+    b: Backend,
+) {
+    let app = spawn_app_with(b, |raw| raw.encrypt_at_rest = false).await;
+    let p = app.open_petition("free-them", json!({})).await;
+    let petition = p["id"].as_str().unwrap().to_string();
+    let pages = sign_and_confirm(&app, "free-them", &SIGNERS).await;
+    let evidence = evidence_shown(&app, &petition, "free-them").await;
+    let codes: Vec<String> = pages.iter().map(|p| receipt_code_on(p)).collect();
+    let log = commitments(&app, "free-them").await;
+    let mut salts = Vec::new();
+    for (code, email) in codes.iter().zip(SIGNERS) {
+        salts.push(receipt_salt(&app, code, email).await.unwrap());
+    }
+    salts.sort();
+    // The check finds what it looks for: salts kept in the clear, as before
+    // sealing, each tie an address to its entry.
+    assert_eq!(
+        salts_that_test(&raw_database(&app).await, &SIGNERS, &log),
+        salts
+    );
+    let mut stored = stored_salts(&app).await;
+    stored.sort();
+    assert_eq!(stored, salts, "written in the clear with encryption off");
+
+    let out = cli(&app, &["migrate"], &[]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        app.db.run(clarion::db::sealing::unsealed).await.unwrap(),
+        0,
+        "every value sealed"
+    );
+    assert_salts_sealed_under(&app, &current_data_key(&app)).await;
+    // The pages the clear salts were written to leave the WAL at its next
+    // checkpoint; the test does not wait for one.
+    assert!(app.db.truncate_wal().await.unwrap());
+    assert_eq!(
+        salts_that_test(&raw_database(&app).await, &SIGNERS, &log),
+        Vec::<String>::new()
+    );
+    for (code, email) in codes.iter().zip(SIGNERS) {
+        let salt = receipt_salt(&app, code, email).await.unwrap();
+        assert!(salts.contains(&salt), "the same salt, opened");
+    }
+
+    let before = current_data_key(&app);
+    let out = cli(&app, &["keys", "rotate", "--data"], &[]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = current_data_key(&app);
+    assert_ne!(before, after);
+    assert_salts_sealed_under(&app, &after).await;
+    assert_eq!(
+        salts_that_test(&raw_database(&app).await, &SIGNERS, &log),
+        Vec::<String>::new()
+    );
+    for (code, email) in codes.iter().zip(SIGNERS) {
+        let salt = receipt_salt(&app, code, email).await.unwrap();
+        assert!(salts.contains(&salt), "the same salt, under the new key");
+    }
+    // The log commits to the salts, not to how they are kept: what the
+    // public and the authority see is unchanged, and verifies.
+    assert_eq!(evidence_shown(&app, &petition, "free-them").await, evidence);
+    let out = cli(&app, &["verify", "--petition", "free-them"], &[]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    app.erase_supporter(SIGNERS[0], &app.token("admin").await)
+        .await;
+    assert_eq!(
+        stored_salts(&app).await.len(),
+        1,
+        "the erased signer's salt is gone"
+    );
+    assert_eq!(receipt_salt(&app, &codes[0], SIGNERS[0]).await, None);
+    assert!(receipt_salt(&app, &codes[1], SIGNERS[1]).await.is_some());
 }

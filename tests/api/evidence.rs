@@ -30,7 +30,7 @@ backend_tests!(
 );
 
 /// Signs `emails` on `slug` and confirms each; the confirmed pages' HTML.
-async fn sign_and_confirm(app: &TestApp, slug: &str, emails: &[&str]) -> Vec<String> {
+pub(crate) async fn sign_and_confirm(app: &TestApp, slug: &str, emails: &[&str]) -> Vec<String> {
     let already = app.confirmation_mails();
     for e in emails {
         assert_eq!(app.sign(slug, &form(e)).await.status(), 303);
@@ -43,6 +43,28 @@ async fn sign_and_confirm(app: &TestApp, slug: &str, emails: &[&str]) -> Vec<Str
         pages.push(r.text().await.unwrap());
     }
     pages
+}
+
+/// The receipt code a confirmed page shows.
+pub(crate) fn receipt_code_on(html: &str) -> String {
+    let s = html
+        .find("<code class=\"receipt-code\">")
+        .expect("a receipt on the page")
+        + 27;
+    html[s..].split('<').next().unwrap().to_string()
+}
+
+/// The receipt `code` stands for, as JSON (it must be found).
+pub(crate) async fn receipt_json(app: &TestApp, code: &str) -> Value {
+    let r = app
+        .client
+        .get(format!("{}/receipts/{code}", app.address))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
 }
 
 async fn json_of(app: &TestApp, path: &str) -> Value {
@@ -324,14 +346,7 @@ async fn a_receipt_names_the_entry_and_its_snapshot_and_nobody_else_can_make_one
     let app = spawn_app(b).await;
     app.open_petition("free-them", json!({})).await;
     let pages = sign_and_confirm(&app, "free-them", &["ann@example.org", "bob@example.org"]).await;
-    let code_of = |html: &str| {
-        let s = html
-            .find("<code class=\"receipt-code\">")
-            .expect("a receipt on the page")
-            + 27;
-        html[s..].split('<').next().unwrap().to_string()
-    };
-    let bob = code_of(&pages[1]);
+    let bob = receipt_code_on(&pages[1]);
     assert_eq!(bob.len(), 52);
 
     // The confirmation is answered by a short mail with the same code.
@@ -352,15 +367,7 @@ async fn a_receipt_names_the_entry_and_its_snapshot_and_nobody_else_can_make_one
     assert!(text.contains(&format!("{}/receipts/{bob}", app.settings.base_url)));
     assert!(!text.contains("ann@"), "nobody else's receipt");
 
-    let r = app
-        .client
-        .get(format!("{}/receipts/{bob}", app.address))
-        .header("accept", "application/json")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let receipt: Value = r.json().await.unwrap();
+    let receipt = receipt_json(&app, &bob).await;
     assert_eq!(receipt["petition"], "free-them");
     assert_eq!(receipt["entry"]["seq"], 2);
     assert_eq!(
@@ -381,16 +388,7 @@ async fn a_receipt_names_the_entry_and_its_snapshot_and_nobody_else_can_make_one
     );
 
     let snap = json_of(&app, "/petitions/free-them/snapshot.json").await;
-    let receipt: Value = app
-        .client
-        .get(format!("{}/receipts/{bob}", app.address))
-        .header("accept", "application/json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let receipt = receipt_json(&app, &bob).await;
     assert_eq!(
         receipt["snapshot"], snap,
         "the first snapshot that counts it"
@@ -414,7 +412,7 @@ async fn a_receipt_names_the_entry_and_its_snapshot_and_nobody_else_can_make_one
         .text()
         .await
         .unwrap();
-    assert_eq!(code_of(&again), bob);
+    assert_eq!(receipt_code_on(&again), bob);
 }
 
 async fn verify_finds_an_edited_row_a_deleted_entry_a_false_count_and_a_forged_snapshot(
