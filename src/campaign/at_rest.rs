@@ -51,6 +51,13 @@ pub async fn seal_all(
         done.sealed += batch.sealed;
         progress(done.walked.min(total), total);
         if batch.done {
+            // On SQLite the WAL still holds the pages as they were in the
+            // clear: write it back and truncate it now, as an erasure does.
+            if done.sealed > 0 && !ctx.db.truncate_wal().await? {
+                tracing::warn!(
+                    "the WAL could not be truncated after sealing; values in the clear may stay in it until the server stops"
+                );
+            }
             return Ok(done);
         }
     }
