@@ -346,6 +346,26 @@ pub fn record(
     Ok(())
 }
 
+/// [`record`] as one atomic write: in a write transaction of its own, or,
+/// where a single statement does it all (PostgreSQL, every outcome a sent
+/// message: `backend::record_sent_many`), as that statement alone, two
+/// round trips fewer per batch than BEGIN and COMMIT around it.
+pub fn record_atomically(
+    conn: &mut DbConnection,
+    worker: &str,
+    outcomes: &[(DeliveryId, Outcome)],
+) -> DbResult<()> {
+    let one_statement = !conn.is_sqlite()
+        && outcomes
+            .iter()
+            .all(|(_, o)| matches!(o, Outcome::Sent { .. }));
+    if one_statement {
+        record(conn, worker, outcomes)
+    } else {
+        super::write_tx(conn, |c| record(c, worker, outcomes))
+    }
+}
+
 /// Whether any delivery of an alert still waits to be sent (queued, held
 /// or being sent): one index probe on SQLite, unlike counting them.
 pub fn alert_has_waiting(conn: &mut DbConnection, alert_id: &AlertId) -> DbResult<bool> {
