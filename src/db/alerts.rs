@@ -206,6 +206,15 @@ pub fn lists_found(conn: &mut DbConnection, ids: &[ListId]) -> DbResult<i64> {
 }
 
 pub fn counts(conn: &mut DbConnection, alert_id: &AlertId) -> DbResult<AlertCounts> {
+    if let Some(p) = super::backend::alert_progress(conn, alert_id.as_str())? {
+        return Ok(AlertCounts {
+            queued: p.waiting,
+            sent: p.sent,
+            failed: p.failed,
+            cancelled: p.cancelled,
+            expired: p.expired,
+        });
+    }
     let rows: Vec<(DeliveryStatus, i64)> = deliveries::table
         .filter(deliveries::alert_id.eq(alert_id))
         .filter(deliveries::kind.eq(DeliveryKind::Alert))
@@ -307,6 +316,11 @@ pub fn mark_finished(
     alert_id: &AlertId,
     now: NaiveDateTime,
 ) -> DbResult<()> {
+    // The worker looks here a few times a second during a send: the place
+    // to keep the alert's progress rows few (PostgreSQL). Sent counts of
+    // the last rate windows keep their seconds.
+    let keep_since = now - chrono::Duration::seconds(2 * 60);
+    super::backend::compact_alert_progress(conn, alert_id.as_str(), keep_since)?;
     if !super::deliveries::alert_has_waiting(conn, alert_id)? {
         diesel::update(
             alerts::table
@@ -448,10 +462,15 @@ pub fn undelivered_of_case(conn: &mut DbConnection, case: &CaseId) -> DbResult<V
         .load(conn)?)
 }
 
-/// Deliveries of alert `id` sent since `since`, for its rate.
+/// Deliveries of alert `id` sent since `since`, for its rate (on
+/// PostgreSQL counted to the second, see `backend::alert_sent_since`).
 pub fn sent_since(conn: &mut DbConnection, id: &AlertId, since: NaiveDateTime) -> DbResult<i64> {
+    if let Some(n) = super::backend::alert_sent_since(conn, id.as_str(), since)? {
+        return Ok(n);
+    }
     Ok(deliveries::table
         .filter(deliveries::alert_id.eq(id))
+        .filter(deliveries::kind.eq(DeliveryKind::Alert))
         .filter(deliveries::status.eq(DeliveryStatus::Sent))
         .filter(deliveries::sent_at.ge(since))
         .count()

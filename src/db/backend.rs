@@ -106,6 +106,108 @@ pub fn record_sent_many(
     }
 }
 
+/// An alert's deliveries counted, as PostgreSQL keeps them in
+/// `alert_progress` (migration 000020: triggers append what each statement
+/// changed, in its transaction, under the keys named here).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeptProgress {
+    /// Queued, held or being sent (`waiting`).
+    pub waiting: i64,
+    pub sent: i64,
+    pub failed: i64,
+    pub cancelled: i64,
+    pub expired: i64,
+    /// Reply class `mailbox_gone` (`reply:mailbox_gone`).
+    pub bounced: i64,
+    /// Reply class `complaint` (`reply:complaint`).
+    pub complaints: i64,
+}
+
+/// Alert `alert_id`'s [`KeptProgress`]: a sum over a few rows. `None` on
+/// SQLite, which counts the deliveries themselves, cheaply in-process.
+pub fn alert_progress(conn: &mut DbConnection, alert_id: &str) -> DbResult<Option<KeptProgress>> {
+    #[derive(diesel::QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Text)]
+        key: String,
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let DbConnection::Postgres(c) = conn else {
+        return Ok(None);
+    };
+    let rows: Vec<Row> = diesel::sql_query(
+        "SELECT key, CAST(SUM(n) AS BIGINT) AS n FROM alert_progress \
+         WHERE alert_id = $1 GROUP BY key",
+    )
+    .bind::<Text, _>(alert_id)
+    .load(c)?;
+    let mut p = KeptProgress::default();
+    for Row { key, n } in rows {
+        let field = match key.as_str() {
+            "waiting" => &mut p.waiting,
+            "sent" => &mut p.sent,
+            "failed" => &mut p.failed,
+            "cancelled" => &mut p.cancelled,
+            "expired" => &mut p.expired,
+            "reply:mailbox_gone" => &mut p.bounced,
+            "reply:complaint" => &mut p.complaints,
+            _ => continue,
+        };
+        *field += n;
+    }
+    Ok(Some(p))
+}
+
+/// How many of an alert's deliveries were sent at or after `since`, to
+/// the second, from `alert_progress` on PostgreSQL; `None` on SQLite.
+pub fn alert_sent_since(
+    conn: &mut DbConnection,
+    alert_id: &str,
+    since: NaiveDateTime,
+) -> DbResult<Option<i64>> {
+    match conn {
+        DbConnection::Sqlite(_) => Ok(None),
+        DbConnection::Postgres(c) => {
+            let row: Count = diesel::sql_query(
+                "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) AS n FROM alert_progress \
+                 WHERE alert_id = $1 AND key = 'sent' AND at >= date_trunc('second', $2)",
+            )
+            .bind::<Text, _>(alert_id)
+            .bind::<Timestamp, _>(since)
+            .get_result(c)?;
+            Ok(Some(row.n))
+        }
+    }
+}
+
+/// Folds an alert's `alert_progress` rows together once there are more
+/// than a few: one row per key, plus the sent counts per second from
+/// `keep_since` on, which rate windows still read. Sums are unchanged;
+/// rows appended meanwhile are not touched (the DELETE sees only what was
+/// committed before it), so any number of workers may fold at once.
+/// Nothing to do on SQLite.
+pub fn compact_alert_progress(
+    conn: &mut DbConnection,
+    alert_id: &str,
+    keep_since: NaiveDateTime,
+) -> DbResult<()> {
+    if let DbConnection::Postgres(c) = conn {
+        diesel::sql_query(
+            "WITH gone AS (DELETE FROM alert_progress WHERE alert_id = $1 \
+                 AND (SELECT COUNT(*) FROM alert_progress WHERE alert_id = $1) > 64 \
+                 RETURNING key, at, n) \
+             INSERT INTO alert_progress (alert_id, key, at, n) \
+             SELECT $1, key, CASE WHEN at >= $2 THEN at END, SUM(n) FROM gone \
+             GROUP BY key, CASE WHEN at >= $2 THEN at END HAVING SUM(n) <> 0",
+        )
+        .bind::<Text, _>(alert_id)
+        .bind::<Timestamp, _>(keep_since)
+        .execute(c)?;
+    }
+    Ok(())
+}
+
 /// "May be mailed" in SQL, for supporters under the alias `s`: a status
 /// that [`SupporterStatus::mailable`] allows, written into the SQL as
 /// literals (as the planner likes them), and an address. The one SQL

@@ -346,9 +346,34 @@ pub fn record(
     Ok(())
 }
 
+/// [`record`] as one atomic write: in a write transaction of its own, or,
+/// where a single statement does it all (PostgreSQL, every outcome a sent
+/// message: `backend::record_sent_many`), as that statement alone, two
+/// round trips fewer per batch than BEGIN and COMMIT around it.
+pub fn record_atomically(
+    conn: &mut DbConnection,
+    worker: &str,
+    outcomes: &[(DeliveryId, Outcome)],
+) -> DbResult<()> {
+    let one_statement = !conn.is_sqlite()
+        && outcomes
+            .iter()
+            .all(|(_, o)| matches!(o, Outcome::Sent { .. }));
+    if one_statement {
+        record(conn, worker, outcomes)
+    } else {
+        super::write_tx(conn, |c| record(c, worker, outcomes))
+    }
+}
+
 /// Whether any delivery of an alert still waits to be sent (queued, held
-/// or being sent): one index probe, unlike counting them.
+/// or being sent): one index probe on SQLite, unlike counting them.
 pub fn alert_has_waiting(conn: &mut DbConnection, alert_id: &AlertId) -> DbResult<bool> {
+    // PostgreSQL keeps the count: the probe would walk the index entries
+    // every status change of the send left behind.
+    if let Some(p) = super::backend::alert_progress(conn, alert_id.as_str())? {
+        return Ok(p.waiting > 0);
+    }
     Ok(diesel::select(diesel::dsl::exists(
         deliveries::table
             .filter(deliveries::alert_id.eq(alert_id))
@@ -454,10 +479,13 @@ pub fn by_reply_class(conn: &mut DbConnection) -> DbResult<Vec<(String, i64)>> {
         .load(conn)?)
 }
 
-/// `status = 'sending'` written into the SQL rather than bound, so that the
-/// planner sees it matches the partial index `deliveries_leased`.
+/// The rows that hold a lease, for the partial index `deliveries_leased`:
+/// `status = 'sending'` written into the SQL rather than bound, as SQLite's
+/// index is defined by it, and `locked_until IS NOT NULL`, PostgreSQL's
+/// (migration 000020; the claim sets `locked_until`, every way out of
+/// `sending` clears it, so the two say the same).
 fn leased() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
-    diesel::dsl::sql("deliveries.status = 'sending'")
+    diesel::dsl::sql("deliveries.status = 'sending' AND deliveries.locked_until IS NOT NULL")
 }
 
 /// Puts back deliveries whose lease ran out (their worker died): they are

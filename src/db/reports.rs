@@ -199,6 +199,9 @@ pub fn erase_naming(conn: &mut DbConnection, email: &str) -> DbResult<usize> {
 /// An alert's deliveries whose supporter bounced through them
 /// (`mailbox_gone`) and those complained about (`complaint`).
 pub fn figures(conn: &mut DbConnection, alert_id: &AlertId) -> DbResult<(i64, i64)> {
+    if let Some(p) = super::backend::alert_progress(conn, alert_id.as_str())? {
+        return Ok((p.bounced, p.complaints));
+    }
     let rows: Vec<(Option<String>, i64)> = deliveries::table
         .filter(deliveries::alert_id.eq(alert_id))
         .filter(deliveries::kind.eq(DeliveryKind::Alert))

@@ -36,6 +36,7 @@ backend_tests!(
     progress_shows_the_rate_over_the_last_minute_and_warns_when_the_eta_is_after_send_by,
     the_console_counts_the_audience_live_and_leaves_out_signers_by_default,
     in_the_console_a_second_campaigner_approves_and_anyone_can_schedule,
+    an_alerts_counts_follow_every_change_to_its_deliveries,
 );
 
 /// An app on `database_url` (made by `fresh_database`), with or without
@@ -899,26 +900,33 @@ async fn a_case_that_is_resolved_cancels_its_alerts_undelivered_messages(b: Back
     );
 }
 
+/// An alert sent to a list of twelve people (by an app without its worker,
+/// nothing goes out): its id and the send's answer.
+async fn sent_to_twelve(app: &TestApp, token: &str) -> (String, Value) {
+    let (case_id, _) = case_and_petition(app, token).await;
+    let people: Vec<String> = (0..12).map(|i| format!("p{i}@example.org")).collect();
+    let seeded: Vec<Person> = people.iter().map(|e| Person::active(e, "P")).collect();
+    let list = app.seed_list("l", &seeded).await;
+    let a = draft(app, token, &case_id, &[&list], json!({})).await;
+    let id = a["id"].as_str().unwrap().to_string();
+    let answer = post_ok(
+        app,
+        token,
+        &format!("/api/v1/alerts/{id}/send"),
+        json!({}),
+        202,
+    )
+    .await;
+    (id, answer)
+}
+
 async fn progress_shows_the_rate_over_the_last_minute_and_warns_when_the_eta_is_after_send_by(
     b: Backend,
 ) {
     let (url, _dir) = fresh_database(&b).await;
     let app = app_on(&url, false, |_| {}).await;
     let token = app.token("campaigner").await;
-    let (case_id, _) = case_and_petition(&app, &token).await;
-    let people: Vec<String> = (0..12).map(|i| format!("p{i}@example.org")).collect();
-    let seeded: Vec<Person> = people.iter().map(|e| Person::active(e, "P")).collect();
-    let list = app.seed_list("l", &seeded).await;
-    let a = draft(&app, &token, &case_id, &[&list], json!({})).await;
-    let id = a["id"].as_str().unwrap().to_string();
-    let fresh = post_ok(
-        &app,
-        &token,
-        &format!("/api/v1/alerts/{id}/send"),
-        json!({}),
-        202,
-    )
-    .await;
+    let (id, fresh) = sent_to_twelve(&app, &token).await;
     assert_eq!(
         (fresh["rate_per_s"].as_f64(), fresh["eta"].clone()),
         (Some(0.0), Value::Null)
@@ -1206,4 +1214,111 @@ async fn in_the_console_a_second_campaigner_approves_and_anyone_can_schedule(b: 
     );
     let html = second.page(&page).await;
     assert!(html.contains("2099-01-01 08:00 UTC"));
+}
+
+/// The counts of `GET /alerts/{id}` are the alert's deliveries counted,
+/// whatever statement changed them (on PostgreSQL they are kept apart from
+/// the rows, by triggers, and folded together by the worker's look at
+/// whether the alert is finished).
+async fn an_alerts_counts_follow_every_change_to_its_deliveries(b: Backend) {
+    let (url, _dir) = fresh_database(&b).await;
+    let app = app_on(&url, false, |_| {}).await;
+    let token = app.token("campaigner").await;
+    let (id, _) = sent_to_twelve(&app, &token).await;
+    post_ok(
+        &app,
+        &token,
+        &format!("/api/v1/alerts/{id}/test"),
+        json!({"email": "tester@example.org"}),
+        202,
+    )
+    .await;
+    let figures = |a: &Value| {
+        [
+            "queued",
+            "sent",
+            "failed",
+            "cancelled",
+            "bounced",
+            "complaints",
+        ]
+        .map(|k| a[k].as_i64().unwrap_or(-1))
+    };
+    assert_eq!(figures(&app.alert(&token, &id).await), [12, 0, 0, 0, 0, 0]);
+
+    let id2 = id.clone();
+    app.db
+        .run(move |c| {
+            let rows: Vec<i64> = deliveries::table
+                .filter(deliveries::alert_id.eq(&id2))
+                .filter(deliveries::kind.eq("alert"))
+                .order(deliveries::id.asc())
+                .select(deliveries::id)
+                .load(c)?;
+            let set = |c: &mut clarion::db::DbConnection, ids: &[i64], status: &str| {
+                diesel::update(deliveries::table.filter(deliveries::id.eq_any(ids)))
+                    .set((
+                        deliveries::status.eq(status),
+                        deliveries::sent_at.eq(ago(10)),
+                    ))
+                    .execute(c)
+            };
+            diesel::update(alerts::table.find(&id2))
+                .set(alerts::send_started_at.eq(ago(120)))
+                .execute(c)?;
+            set(c, &rows[0..5], "sent")?;
+            set(c, &rows[5..7], "failed")?;
+            set(c, &rows[7..8], "held")?;
+            diesel::update(deliveries::table.filter(deliveries::id.eq_any(&rows[0..2])))
+                .set(deliveries::reply_class.eq("mailbox_gone"))
+                .execute(c)?;
+            diesel::update(deliveries::table.find(rows[2]))
+                .set(deliveries::reply_class.eq("complaint"))
+                .execute(c)?;
+            // Many small changes that net to nothing: sent 70 s ago, then
+            // 10 s ago again, one statement each.
+            for i in 0..40 {
+                let at = if i % 2 == 0 { ago(70) } else { ago(10) };
+                diesel::update(deliveries::table.find(rows[3]))
+                    .set(deliveries::sent_at.eq(at))
+                    .execute(c)?;
+            }
+            diesel::delete(deliveries::table.find(rows[11])).execute(c)?;
+            // Every test copy is sent: they are not the alert's deliveries.
+            diesel::update(
+                deliveries::table
+                    .filter(deliveries::alert_id.eq(&id2))
+                    .filter(deliveries::kind.eq("test")),
+            )
+            .set((
+                deliveries::status.eq("sent"),
+                deliveries::sent_at.eq(ago(5)),
+            ))
+            .execute(c)?;
+            Ok::<_, clarion::db::DbError>(())
+        })
+        .await
+        .unwrap();
+    let a = app.alert(&token, &id).await;
+    // 12 - 5 sent - 2 failed - 1 deleted; the held one still waits.
+    assert_eq!(figures(&a), [4, 5, 2, 0, 2, 1], "{a}");
+    assert_eq!(a["rate_per_s"], 0.08, "5 in the last minute: {a}");
+
+    // The worker's look folds the kept counts together; they stay.
+    let alert = clarion::domain::AlertId::parse(&id).unwrap();
+    app.db
+        .run(move |c| clarion::db::alerts::mark_finished(c, &alert, clarion::db::now()))
+        .await
+        .unwrap();
+    post_ok(
+        &app,
+        &token,
+        &format!("/api/v1/alerts/{id}/cancel"),
+        json!({}),
+        200,
+    )
+    .await;
+    let a = app.alert(&token, &id).await;
+    assert_eq!(figures(&a), [0, 5, 2, 4, 2, 1], "{a}");
+    assert_eq!(a["rate_per_s"], 0.08, "{a}");
 }

@@ -239,7 +239,7 @@ impl Worker {
             let outcomes: Vec<(DeliveryId, Outcome)> =
                 skipped.into_iter().map(|(id, _, o)| (id, o)).collect();
             self.db
-                .run(move |c| db::write_tx(c, |c| db::deliveries::record(c, &worker, &outcomes)))
+                .run(move |c| db::deliveries::record_atomically(c, &worker, &outcomes))
                 .await?;
             record::finish_alerts(&self.db, alert_ids).await;
         }

@@ -54,9 +54,11 @@ pub(super) async fn record_loop(
                 Err(_) => break,
             }
         }
-        if buf.len() < 50 {
-            // Give a moment for more to arrive, without holding results long.
-            tokio::time::sleep(Duration::from_millis(5)).await;
+        if buf.len() < 100 {
+            // Give a moment for more to arrive, without holding results
+            // long: each batch costs its statement's overhead (on
+            // PostgreSQL a round trip and the progress trigger's run).
+            tokio::time::sleep(Duration::from_millis(10)).await;
             while buf.len() < 500 {
                 match rx.try_recv() {
                     Ok(x) => buf.push(x),
@@ -73,7 +75,7 @@ pub(super) async fn record_loop(
         loop {
             let (o, w2) = (outcomes.clone(), w.clone());
             let r = db
-                .run(move |c| db::write_tx(c, |c| db::deliveries::record(c, &w2, &o)))
+                .run(move |c| db::deliveries::record_atomically(c, &w2, &o))
                 .await;
             match r {
                 Ok(()) => {
