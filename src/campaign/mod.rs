@@ -96,8 +96,8 @@ impl Context {
         }
     }
 
-    /// Starts the batching writers (signatures, confirmations) on the
-    /// current tokio runtime. Once per process, in the one that serves the
+    /// Starts the batching writers (signatures, confirmations) on threads
+    /// of their own. Once per process, in the one that serves the
     /// public pages: a writer's batches are only as large as the requests
     /// one writer sees.
     pub fn with_writers(mut self) -> Context {

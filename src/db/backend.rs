@@ -36,7 +36,10 @@ pub fn claim(
     limit: i64,
 ) -> DbResult<Vec<Delivery>> {
     let rows = match conn {
-        DbConnection::Sqlite(c) => diesel::sql_query(format!(
+        DbConnection::Sqlite(c) => {
+            // A write: it waits its turn among this process's writers.
+            let _turn = super::gate::hold();
+            diesel::sql_query(format!(
             "UPDATE deliveries SET status = 'sending', locked_by = ?, locked_until = ? \
              WHERE id IN (SELECT id FROM deliveries WHERE kind = ? AND status = 'queued' \
              AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?) RETURNING {DELIVERY_COLUMNS}"
@@ -46,7 +49,8 @@ pub fn claim(
         .bind::<Text, _>(kind.as_str())
         .bind::<Timestamp, _>(now)
         .bind::<BigInt, _>(limit)
-        .load::<Delivery>(c)?,
+        .load::<Delivery>(c)?
+        }
         // The CTE is evaluated once: an `IN (SELECT … LIMIT … SKIP LOCKED)`
         // subquery may be run again by the planner and claim more rows.
         DbConnection::Postgres(c) => diesel::sql_query(format!(
