@@ -136,11 +136,20 @@ impl Drop for Entered {
 /// urgent writers, up to [`DEFER`]); `None` when no gate is entered, this
 /// thread holds it already, or the wait ran past [`PATIENCE`].
 pub fn hold() -> Option<Held> {
+    take(URGENT.with(Cell::get))
+}
+
+/// [`hold`] as an urgent writer, this once: the checkpointer's short turn
+/// for the WAL's last frames, which must come before more are written.
+pub fn hold_urgent() -> Option<Held> {
+    take(true)
+}
+
+fn take(urgent: bool) -> Option<Held> {
     if HOLDING.with(Cell::get) {
         return None;
     }
     let gate = ENTERED.with(|e| e.borrow().clone())?;
-    let urgent = URGENT.with(Cell::get);
     let since = Instant::now();
     let deadline = since + PATIENCE;
     {
