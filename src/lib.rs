@@ -20,6 +20,7 @@ pub mod i18n;
 pub mod import;
 pub mod jobs;
 pub mod mail;
+pub mod pressure;
 pub mod security;
 pub mod startup;
 pub mod telemetry;

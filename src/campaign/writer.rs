@@ -149,6 +149,7 @@ fn run<S: Store>(db: Db, rx: Queue<S>, store: Arc<S>) {
         let (batch, replies): (Vec<S::Request>, Vec<Reply<S::Outcome>>) =
             std::mem::take(&mut buf).into_iter().unzip();
         let n = batch.len();
+        crate::pressure::stored(n);
         let stored =
             std::panic::catch_unwind(AssertUnwindSafe(|| store_batch(&db, &*store, &batch)));
         let results = match stored {
@@ -180,7 +181,7 @@ fn store_batch<S: Store>(
     store: &S,
     batch: &[S::Request],
 ) -> Result<Vec<DbResult<S::Outcome>>, WriteError> {
-    let mut conn = db.get().map_err(WriteError::Db)?;
+    let mut conn = db.get_for_writer().map_err(WriteError::Db)?;
     match store.batch(&mut conn, batch) {
         Ok(v) => Ok(v.into_iter().map(Ok).collect()),
         Err(e) => {

@@ -40,6 +40,11 @@ use std::time::Duration;
 
 use tokio::sync::{watch, Notify};
 
+/// The longest a claim waits for the web while it is crowded
+/// ([`crate::pressure`]): in a surge the mail keeps going, a claim of
+/// [`WorkerConfig::claim_batch`] at least every quarter of a second.
+const YIELD_AT_MOST: Duration = Duration::from_millis(250);
+
 use super::compose::{AlertContent, Composer, Recipient};
 use super::kinds::Mail;
 use super::transport::Mailer;
@@ -284,6 +289,9 @@ impl Worker {
             // scans past every queued alert delivery: during a big send, look
             // at most once per poll interval.
             let with_priority = last_priority.elapsed() >= self.config.poll;
+            // The web first: while this process's writers are crowded (a
+            // surge of signers), wait a moment before claiming more.
+            crate::pressure::yield_to_web(YIELD_AT_MOST).await;
             if with_priority {
                 last_priority = tokio::time::Instant::now();
             }
