@@ -8,6 +8,7 @@ use diesel::sql_types::{Array, BigInt, Text, Timestamp};
 use super::deliveries::Delivery;
 use super::schema::{deliveries, list_members, signatures, supporters};
 use super::supporters::Supporter;
+use super::types::Stamp;
 use super::{DbConnection, DbResult};
 use crate::domain::{DeliveryKind, DeliveryStatus, SupporterStatus};
 
@@ -554,9 +555,9 @@ pub struct NewSignatureRow {
     pub confirm_token_hash: Option<String>,
     pub confirm_secret_hash: Option<String>,
     pub locale: Option<String>,
-    pub signed_at: NaiveDateTime,
-    pub confirmed_at: Option<NaiveDateTime>,
-    pub expires_at: Option<NaiveDateTime>,
+    pub signed_at: Stamp,
+    pub confirmed_at: Option<Stamp>,
+    pub expires_at: Option<Stamp>,
     /// The name as typed on the form (the supporter takes it on
     /// confirmation).
     pub first_name: Option<String>,
@@ -578,8 +579,8 @@ pub struct NewDeliveryRow {
     pub payload: Option<String>,
     pub status: DeliveryStatus,
     pub attempts: i32,
-    pub next_attempt_at: NaiveDateTime,
-    pub created_at: NaiveDateTime,
+    pub next_attempt_at: Stamp,
+    pub created_at: Stamp,
     /// The recipient's domain (`deliveries::domain_of`).
     pub domain: Option<String>,
 }

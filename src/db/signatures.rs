@@ -611,9 +611,9 @@ fn store_first_signatures(
             confirm_token_hash: None,
             confirm_secret_hash: None,
             locale: Some(s.locale.clone()),
-            signed_at: now,
-            confirmed_at: confirm_now.then_some(now),
-            expires_at: (!confirm_now).then_some(now + ttl),
+            signed_at: now.into(),
+            confirmed_at: confirm_now.then_some(now.into()),
+            expires_at: (!confirm_now).then_some((now + ttl).into()),
             first_name: Some(seal(s.first_name.as_str())),
             last_name: Some(seal(s.last_name.as_str())),
         });
@@ -634,8 +634,8 @@ fn store_first_signatures(
                 payload: None,
                 status: crate::domain::DeliveryStatus::Queued,
                 attempts: 0,
-                next_attempt_at: now,
-                created_at: now,
+                next_attempt_at: now.into(),
+                created_at: now.into(),
                 domain: super::deliveries::domain_of(s.email.as_str()),
             });
             out[i] = Some(SignOutcome::Pending);

@@ -31,6 +31,8 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+
+use super::types::Stamp;
 use sha2::{Digest, Sha256};
 
 use super::schema::{deliveries, erased_emails, signatures, supporters};
@@ -80,14 +82,14 @@ impl Supporter {
             locale: self.locale.clone(),
             status: self.status,
             email_opt_in: self.email_opt_in,
-            consent_at: self.consent_at,
+            consent_at: self.consent_at.map(Stamp),
             consent_wording: self.consent_wording.clone(),
             consent_source: self.consent_source.clone(),
-            unsubscribed_at: self.unsubscribed_at,
-            bounced_at: self.bounced_at,
-            erased_at: self.erased_at,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
+            unsubscribed_at: self.unsubscribed_at.map(Stamp),
+            bounced_at: self.bounced_at.map(Stamp),
+            erased_at: self.erased_at.map(Stamp),
+            created_at: Stamp(self.created_at),
+            updated_at: Stamp(self.updated_at),
             unsubscribe_reason: self.unsubscribe_reason.clone(),
         })
     }
@@ -117,14 +119,14 @@ pub struct StoredSupporter {
     pub locale: Option<String>,
     pub status: SupporterStatus,
     pub email_opt_in: bool,
-    pub consent_at: Option<NaiveDateTime>,
+    pub consent_at: Option<Stamp>,
     pub consent_wording: Option<String>,
     pub consent_source: Option<String>,
-    pub unsubscribed_at: Option<NaiveDateTime>,
-    pub bounced_at: Option<NaiveDateTime>,
-    pub erased_at: Option<NaiveDateTime>,
-    pub created_at: NaiveDateTime,
-    pub updated_at: NaiveDateTime,
+    pub unsubscribed_at: Option<Stamp>,
+    pub bounced_at: Option<Stamp>,
+    pub erased_at: Option<Stamp>,
+    pub created_at: Stamp,
+    pub updated_at: Stamp,
     pub unsubscribe_reason: Option<String>,
 }
 
