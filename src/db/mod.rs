@@ -330,9 +330,11 @@ impl Db {
     /// start over and grows until a writer's own commit checkpoints it
     /// (measured: 8.5 % of the signature writer's time in a surge, fsync
     /// included). So when the WAL is longer than [`WAL_RESTART_PAGES`], it
-    /// checkpoints those again with the process's [`gate`] held (the
-    /// writers pause for the few frames left, not for the whole WAL), and
-    /// the next write starts the WAL over. Nothing to do on PostgreSQL.
+    /// catches up with what was written meanwhile (at most three more
+    /// passes, until [`WAL_TAIL_PAGES`] are left), checkpoints the rest
+    /// with the process's [`gate`] held (the writers pause for those few
+    /// frames, not for the whole WAL), and the next write starts the WAL
+    /// over. Nothing to do on PostgreSQL.
     pub fn spawn_checkpointer(&self) {
         if !self.is_sqlite() {
             return;

@@ -31,11 +31,10 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-
-use super::types::Stamp;
 use sha2::{Digest, Sha256};
 
 use super::schema::{deliveries, erased_emails, signatures, supporters};
+use super::types::Stamp;
 use super::{DbConnection, DbResult};
 use crate::domain::{DeliveryStatus, SupporterId, SupporterStatus};
 use crate::vault::{open_in, seal_opt};

@@ -40,17 +40,17 @@ use std::time::Duration;
 
 use tokio::sync::{watch, Notify};
 
-/// The longest a claim waits for the web while it is crowded
-/// ([`crate::pressure`]): in a surge the mail keeps going, a claim of
-/// [`WorkerConfig::claim_batch`] at least every quarter of a second.
-const YIELD_AT_MOST: Duration = Duration::from_millis(250);
-
 use super::compose::{AlertContent, Composer, Recipient};
 use super::kinds::Mail;
 use super::transport::Mailer;
 use crate::db::deliveries::{Delivery, Outcome};
 use crate::db::{self, Db, DbError};
 use crate::domain::{AlertId, DeliveryId};
+
+/// The longest a claim waits for the web while it is crowded
+/// ([`crate::pressure`]): in a surge the mail keeps going, a claim of
+/// [`WorkerConfig::claim_batch`] at least every quarter of a second.
+const YIELD_AT_MOST: Duration = Duration::from_millis(250);
 
 /// How the worker behaves; taken from `Settings`.
 #[derive(Debug, Clone)]
