@@ -345,27 +345,7 @@ impl Db {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             loop {
                 tick.tick().await;
-                let r = db
-                    .run(|c| {
-                        let mut wal = checkpoint_passive(c)?;
-                        if wal.log <= WAL_RESTART_PAGES {
-                            return Ok(());
-                        }
-                        // Catch up with what was written meanwhile until
-                        // little is left, so the writers pause only for that.
-                        for _ in 0..3 {
-                            if wal.log - wal.checkpointed <= WAL_TAIL_PAGES {
-                                break;
-                            }
-                            wal = checkpoint_passive(c)?;
-                        }
-                        let _turn = gate::hold_urgent();
-                        if checkpoint_passive(c)?.log > WAL_FORCE_PAGES {
-                            checkpoint_restart(c)?;
-                        }
-                        Ok::<_, DbError>(())
-                    })
-                    .await;
+                let r = db.run(checkpoint_tick).await;
                 match r {
                     // The runtime is shutting down.
                     Err(DbError::Join(j)) if j.is_cancelled() => break,
@@ -470,6 +450,27 @@ impl Db {
         let mut conn = self.get()?;
         migrate(&mut conn)
     }
+}
+
+/// One turn of [`Db::spawn_checkpointer`] on connection `c`.
+fn checkpoint_tick(c: &mut DbConnection) -> DbResult<()> {
+    let mut wal = checkpoint_passive(c)?;
+    if wal.log <= WAL_RESTART_PAGES {
+        return Ok(());
+    }
+    // Catch up with what was written meanwhile until little is left, so
+    // the writers pause only for that.
+    for _ in 0..3 {
+        if wal.log - wal.checkpointed <= WAL_TAIL_PAGES {
+            break;
+        }
+        wal = checkpoint_passive(c)?;
+    }
+    let _turn = gate::hold_urgent();
+    if checkpoint_passive(c)?.log > WAL_FORCE_PAGES {
+        checkpoint_restart(c)?;
+    }
+    Ok(())
 }
 
 /// A RESTART checkpoint, waiting for readers at most 200 ms: the
@@ -641,6 +642,57 @@ mod tests {
             .iter()
             .map(|m| m.name().version().to_string())
             .collect()
+    }
+
+    /// Pages the WAL file beside `path` has reached (it is reused from
+    /// its start after a checkpoint, not shrunk, so this is its longest).
+    fn wal_pages(path: &std::path::Path) -> u64 {
+        let wal = path.with_file_name(format!(
+            "{}-wal",
+            path.file_name().unwrap().to_string_lossy()
+        ));
+        std::fs::metadata(wal).map_or(0, |m| m.len()) / 4096
+    }
+
+    /// `rounds` rounds of 300 transactions by a writer that never
+    /// checkpoints itself ([`Db::get_for_writer`]), each inserting a row
+    /// of three pages, with a turn of the background checkpointer after
+    /// each round when `ticks`. Returns the WAL's longest, in pages.
+    fn write_rounds(rounds: usize, ticks: bool) -> u64 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wal.db");
+        let db = Db::connect(&format!("sqlite://{}", path.display()), 2).unwrap();
+        let mut writer = db.get_for_writer().unwrap();
+        writer
+            .batch_execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB NOT NULL)")
+            .unwrap();
+        let mut checkpointer = db.get().unwrap();
+        for _ in 0..rounds {
+            for _ in 0..300 {
+                writer
+                    .batch_execute("INSERT INTO t (v) VALUES (randomblob(9000))")
+                    .unwrap();
+            }
+            if ticks {
+                checkpoint_tick(&mut checkpointer).unwrap();
+            }
+        }
+        wal_pages(&path)
+    }
+
+    #[test]
+    fn the_background_checkpoints_keep_the_wal_short_while_the_writers_skip_their_own() {
+        // A round writes well over WAL_RESTART_PAGES (300 x 3 pages and
+        // more), so every turn finds the WAL long and starts it over.
+        let unchecked = write_rounds(8, false);
+        let checked = write_rounds(8, true);
+        // Without the turns the writer's WAL only grows: eight rounds long.
+        assert!(unchecked >= 8 * 900, "the WAL reached {unchecked} pages");
+        // With them it never holds much more than one round.
+        assert!(
+            checked <= 2 * 1200 + WAL_TAIL_PAGES as u64,
+            "the WAL reached {checked} pages with the checkpoints, {unchecked} without"
+        );
     }
 
     #[test]
