@@ -538,6 +538,24 @@ pub fn migrate(conn: &mut DbConnection) -> DbResult<usize> {
     }
 }
 
+/// For the rest of this transaction on PostgreSQL, statements keep the
+/// plan PostgreSQL caches for them (`plan_cache_mode = auto`) rather than
+/// being planned again at every execution, and no plan reads a whole table
+/// where an index can answer (`enable_seqscan = off`). For the batching
+/// writers' transactions only: every statement in them is an insert or a
+/// lookup by an indexed key, so a plan that does not depend on the table's
+/// size is the right one, and re-planning their multi-row INSERTs was a
+/// third of the database's CPU under bench/sign. The seqscan guard is what
+/// makes `auto` safe: without it a lookup prepared while its table was
+/// small settled on a scan and kept it as the table grew (see
+/// [`Manager::connect_once`]). A no-op on SQLite.
+pub fn keep_indexed_plans(conn: &mut DbConnection) -> DbResult<()> {
+    if let DbConnection::Postgres(c) = conn {
+        c.batch_execute("SET LOCAL plan_cache_mode = auto; SET LOCAL enable_seqscan = off")?;
+    }
+    Ok(())
+}
+
 /// Runs `f` in a write transaction. On SQLite the transaction begins
 /// IMMEDIATE, taking the write lock up front: a deferred transaction that
 /// reads first can fail with SQLITE_BUSY when it later writes, without waiting.
