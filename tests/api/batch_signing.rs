@@ -15,6 +15,7 @@ backend_tests!(
     a_mixed_batch_stores_what_signing_one_by_one_would,
     the_sweep_deletes_expired_pending_signatures_and_what_only_they_held,
     a_token_proves_itself_and_links_mailed_before_the_token_change_still_work,
+    the_writers_plan_settings_end_with_their_transaction,
 );
 
 fn signature(petition_id: &str, slug: &str, email: &str, confirm: bool) -> NewSignature {
@@ -343,4 +344,73 @@ async fn a_token_proves_itself_and_links_mailed_before_the_token_change_still_wo
         assert!(r.status().as_u16() < 400, "{}", r.status());
     }
     assert_eq!(app.counters("free-them").await, (2, 0));
+}
+
+/// `plan_cache_mode` and `enable_seqscan` of this connection (PostgreSQL).
+fn plan_settings(c: &mut clarion::db::DbConnection) -> QueryResult<(String, String)> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::Text;
+    diesel::select((
+        sql::<Text>("current_setting('plan_cache_mode')"),
+        sql::<Text>("current_setting('enable_seqscan')"),
+    ))
+    .get_result(c)
+}
+
+/// A signing batch keeps PostgreSQL's cached plans and forbids table scans
+/// for its own transaction only: the connection it gives back to the pool
+/// plans every statement for its parameters again, as every other
+/// connection does. On SQLite the settings do not exist and the batch
+/// stores as before.
+async fn the_writers_plan_settings_end_with_their_transaction(b: Backend) {
+    let postgres = matches!(b, Backend::Postgres(_));
+    let app = spawn_app(b).await;
+    let token = app.token("campaigner").await;
+    let case = app.create_case(&token, "plans").await;
+    let petition = app
+        .create_petition(
+            &token,
+            case["id"].as_str().unwrap(),
+            "plans",
+            json!({"status": "open"}),
+        )
+        .await;
+    let id = petition["id"].as_str().unwrap().to_string();
+    let batch = vec![
+        signature(&id, "plans", "one@example.org", true),
+        signature(&id, "plans", "two@example.org", true),
+    ];
+    let ttl = chrono::Duration::hours(48);
+    let (out, settings) = app
+        .db
+        .run(move |c| {
+            let out = sign_batch(c, &batch, ttl)?;
+            if !postgres {
+                return Ok::<_, clarion::db::DbError>((out, None));
+            }
+            let inside = clarion::db::write_tx(c, |c| {
+                clarion::db::keep_indexed_plans(c)?;
+                Ok::<_, clarion::db::DbError>(plan_settings(c)?)
+            })?;
+            Ok((out, Some((inside, plan_settings(c)?))))
+        })
+        .await
+        .unwrap();
+    assert_eq!(out, vec![SignOutcome::Pending; 2]);
+    if let Some((inside, after)) = settings {
+        assert_eq!(inside, ("auto".to_string(), "off".to_string()));
+        assert_eq!(after, ("force_custom_plan".to_string(), "on".to_string()));
+    }
+    let stored: i64 = app
+        .db
+        .run(move |c| {
+            signatures::table
+                .filter(signatures::petition_id.eq(&id))
+                .count()
+                .get_result(c)
+                .map_err(clarion::db::DbError::from)
+        })
+        .await
+        .unwrap();
+    assert_eq!(stored, 2);
 }
