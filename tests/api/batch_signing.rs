@@ -357,11 +357,11 @@ fn plan_settings(c: &mut clarion::db::DbConnection) -> QueryResult<(String, Stri
     .get_result(c)
 }
 
-/// A signing batch keeps PostgreSQL's cached plans and forbids table scans
-/// for its own transaction only: the connection it gives back to the pool
-/// plans every statement for its parameters again, as every other
-/// connection does. On SQLite the settings do not exist and the batch
-/// stores as before.
+/// The writers' plan settings (`db::keep_indexed_plans`, which signing and
+/// confirming batches begin with) hold inside their transaction and end
+/// with it: the pooled connection a batch ran on plans every statement for
+/// its parameters again, as every other connection does. On SQLite the
+/// settings do not exist and the batch stores as before.
 async fn the_writers_plan_settings_end_with_their_transaction(b: Backend) {
     let postgres = matches!(b, Backend::Postgres(_));
     let app = spawn_app(b).await;
