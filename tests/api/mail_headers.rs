@@ -18,6 +18,7 @@ backend_tests!(
     with_a_bounce_domain_every_message_has_a_return_path_naming_its_own_delivery,
     without_a_bounce_domain_the_envelope_sender_is_the_from_address,
     every_alert_carries_a_feedback_id_naming_the_alert_and_a_confirmation_none,
+    to_a_server_that_announces_pipelining_every_message_goes_out_pipelined,
 );
 
 const BOUNCE_DOMAIN: &str = "bounces.example.org";
@@ -189,4 +190,18 @@ async fn every_alert_carries_a_feedback_id_naming_the_alert_and_a_confirmation_n
     assert_eq!(feedback(1), Vec::<String>::new());
     // me: the campaigner's test copy, kept apart from the alert's figures.
     assert_eq!(feedback(3), [format!("{id}:test:clarion")]);
+}
+
+/// The receiver announces PIPELINING: each message's MAIL FROM, RCPT TO and
+/// DATA reach it in one write (two round trips a message instead of four),
+/// and every kind of mail still arrives whole.
+async fn to_a_server_that_announces_pipelining_every_message_goes_out_pipelined(b: Backend) {
+    let app = spawn_app_with(b, |_| {}).await;
+    let (_, mails) = one_of_each_kind(&app).await;
+    assert_eq!(mails.len(), 4);
+    assert_eq!(app.smtp.pipelining(), (4, 4), "(MAIL FROM, pipelined)");
+    for m in &mails {
+        assert!(m.header("Message-ID").is_some(), "{:?}", m.rcpt_to);
+        assert!(!m.body().is_empty(), "{:?}", m.rcpt_to);
+    }
 }

@@ -206,6 +206,15 @@ impl SmtpSink {
         self.inner.shared.attempts.load(Ordering::SeqCst)
     }
 
+    /// `(MAIL FROM commands, those pipelined)`: a MAIL FROM counts as
+    /// pipelined when its RCPT TO commands and DATA had arrived with it.
+    pub fn pipelining(&self) -> (usize, usize) {
+        (
+            self.inner.shared.mail_commands.load(Ordering::SeqCst),
+            self.inner.shared.pipelined.load(Ordering::SeqCst),
+        )
+    }
+
     /// Number of TCP connections accepted in total (across restarts).
     pub fn connections(&self) -> usize {
         self.inner.shared.connections.load(Ordering::SeqCst)
@@ -321,6 +330,10 @@ struct Shared {
     notify: Notify,
     attempts: AtomicUsize,
     connections: AtomicUsize,
+    /// MAIL FROM commands seen, and those that came with their RCPT TO and
+    /// DATA already behind them in the same read (pipelined, RFC 2920).
+    mail_commands: AtomicUsize,
+    pipelined: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -623,6 +636,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Conn<R, W> {
     }
 
     async fn mail(&mut self, arg: &str) -> io::Result<()> {
+        self.shared.mail_commands.fetch_add(1, Ordering::SeqCst);
+        let behind = self.reader.buffer().to_ascii_uppercase();
+        if behind.starts_with(b"RCPT TO:") && behind.ends_with(b"\r\nDATA\r\n") {
+            self.shared.pipelined.fetch_add(1, Ordering::SeqCst);
+        }
         if !self.greeted {
             return self.reply("503 5.5.1 Error: send HELO/EHLO first").await;
         }
