@@ -349,7 +349,9 @@ async fn send_pipelined(conn: &mut AsyncSmtpConnection, out: &Outgoing) -> Pipel
             Err(e) if e.status().is_some() => {
                 refused.get_or_insert_with(|| classify(e));
             }
-            Err(e) => return Pipelined::Done(Err(classify(e))),
+            // The server's refusal says more than the connection it then
+            // closed (`421 … closing connection` comes before the close).
+            Err(e) => return Pipelined::Done(Err(refused.unwrap_or_else(|| classify(e)))),
         }
     }
     if let Some(err) = refused {
@@ -453,6 +455,63 @@ async fn write_eml(dir: &std::path::Path, out: &Outgoing) -> Result<(), SendErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A server that announces PIPELINING, answers the pipelined MAIL with
+    /// `reply` and closes the connection: what the session makes of it.
+    async fn send_to_a_server_that_answers(reply: &'static str) -> Result<(), SendError> {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            let (read, mut write) = socket.into_split();
+            let mut lines = BufReader::new(read).lines();
+            write.write_all(b"220 test ESMTP\r\n").await.unwrap();
+            while let Some(line) = lines.next_line().await.unwrap() {
+                let line = line.to_ascii_uppercase();
+                if line.starts_with("EHLO") {
+                    write
+                        .write_all(b"250-test\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
+                        .await
+                        .unwrap();
+                } else if line.starts_with("MAIL FROM") {
+                    write.write_all(reply.as_bytes()).await.unwrap();
+                    return;
+                }
+            }
+        });
+        let mailer = Mailer::from_settings(
+            &MailTransportSettings::Smtp(
+                url::Url::parse(&format!("smtp://127.0.0.1:{port}?tls=none")).unwrap(),
+            ),
+            5,
+        );
+        let out = Outgoing {
+            message_id: "<m@example.org>".into(),
+            envelope: lettre::address::Envelope::new(
+                Some("alerts@example.org".parse().unwrap()),
+                vec!["someone@example.net".parse().unwrap()],
+            )
+            .unwrap(),
+            bytes: b"Subject: hi\r\n\r\nHello\r\n".to_vec(),
+        };
+        let result = mailer.session().send(&out).await;
+        server.await.unwrap();
+        result
+    }
+
+    #[tokio::test]
+    async fn a_refusal_before_the_server_hangs_up_is_the_answer_not_the_hang_up() {
+        let err = send_to_a_server_that_answers("421 4.7.0 Too fast, closing connection\r\n")
+            .await
+            .unwrap_err();
+        assert_eq!(err.class(), ReplyClass::Throttled, "{err}");
+        let err = send_to_a_server_that_answers("550 5.7.1 Refused by policy\r\n")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, SendError::Permanent { .. }), "{err}");
+        assert_eq!(err.class(), ReplyClass::Policy, "{err}");
+    }
 
     #[test]
     fn a_message_is_dot_stuffed_as_lettre_does_it() {
