@@ -251,10 +251,12 @@ async fn announces_pipelining(
     conn: &mut AsyncSmtpConnection,
     hello: &ClientId,
 ) -> Result<bool, SendError> {
-    let reply = conn
-        .command(Ehlo::new(hello.clone()))
-        .await
-        .map_err(classify)?;
+    let reply = match conn.command(Ehlo::new(hello.clone())).await {
+        Ok(reply) => reply,
+        // A server that will not greet twice is sent to without pipelining.
+        Err(e) if e.status().is_some() => return Ok(false),
+        Err(e) => return Err(classify(e)),
+    };
     let announced = reply.message().skip(1).any(|line| {
         line.split_ascii_whitespace()
             .next()
@@ -456,9 +458,14 @@ async fn write_eml(dir: &std::path::Path, out: &Outgoing) -> Result<(), SendErro
 mod tests {
     use super::*;
 
-    /// A server that announces PIPELINING, answers the pipelined MAIL with
-    /// `reply` and closes the connection: what the session makes of it.
-    async fn send_to_a_server_that_answers(reply: &'static str) -> Result<(), SendError> {
+    /// A server that announces PIPELINING, answers MAIL with `reply` and
+    /// closes the connection: what the session makes of it, and whether
+    /// RCPT and DATA came with the MAIL. With `refuse_second_ehlo`, the EHLO
+    /// that asks for the extensions again is refused.
+    async fn send_to_a_server_that_answers(
+        reply: &'static str,
+        refuse_second_ehlo: bool,
+    ) -> (Result<(), SendError>, bool) {
         use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -467,18 +474,24 @@ mod tests {
             let (read, mut write) = socket.into_split();
             let mut lines = BufReader::new(read).lines();
             write.write_all(b"220 test ESMTP\r\n").await.unwrap();
+            let mut ehlos = 0;
             while let Some(line) = lines.next_line().await.unwrap() {
                 let line = line.to_ascii_uppercase();
                 if line.starts_with("EHLO") {
-                    write
-                        .write_all(b"250-test\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
-                        .await
-                        .unwrap();
+                    ehlos += 1;
+                    let answer: &[u8] = if refuse_second_ehlo && ehlos == 2 {
+                        b"502 5.5.1 Once is enough\r\n"
+                    } else {
+                        b"250-test\r\n250-PIPELINING\r\n250 8BITMIME\r\n"
+                    };
+                    write.write_all(answer).await.unwrap();
                 } else if line.starts_with("MAIL FROM") {
+                    let pipelined = lines.get_ref().buffer().starts_with(b"RCPT TO:");
                     write.write_all(reply.as_bytes()).await.unwrap();
-                    return;
+                    return pipelined;
                 }
             }
+            false
         });
         let mailer = Mailer::from_settings(
             &MailTransportSettings::Smtp(
@@ -496,21 +509,32 @@ mod tests {
             bytes: b"Subject: hi\r\n\r\nHello\r\n".to_vec(),
         };
         let result = mailer.session().send(&out).await;
-        server.await.unwrap();
-        result
+        (result, server.await.unwrap())
     }
 
     #[tokio::test]
     async fn a_refusal_before_the_server_hangs_up_is_the_answer_not_the_hang_up() {
-        let err = send_to_a_server_that_answers("421 4.7.0 Too fast, closing connection\r\n")
-            .await
-            .unwrap_err();
+        let (sent, pipelined) =
+            send_to_a_server_that_answers("421 4.7.0 Too fast, closing connection\r\n", false)
+                .await;
+        assert!(pipelined);
+        let err = sent.unwrap_err();
         assert_eq!(err.class(), ReplyClass::Throttled, "{err}");
-        let err = send_to_a_server_that_answers("550 5.7.1 Refused by policy\r\n")
-            .await
-            .unwrap_err();
+        let (sent, pipelined) =
+            send_to_a_server_that_answers("550 5.7.1 Refused by policy\r\n", false).await;
+        assert!(pipelined);
+        let err = sent.unwrap_err();
         assert!(matches!(err, SendError::Permanent { .. }), "{err}");
         assert_eq!(err.class(), ReplyClass::Policy, "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_server_that_will_not_greet_twice_is_sent_to_one_command_at_a_time() {
+        let (sent, pipelined) =
+            send_to_a_server_that_answers("421 4.7.0 Too fast, closing connection\r\n", true).await;
+        assert!(!pipelined, "MAIL came with RCPT");
+        // The connection was made: the refusal is the server's reply.
+        assert_eq!(sent.unwrap_err().class(), ReplyClass::Throttled);
     }
 
     #[test]
