@@ -265,16 +265,6 @@ async fn announces_pipelining(
     Ok(announced)
 }
 
-/// Text written to the server as it is (lettre's `command` writes any
-/// `Display` in one write, then reads one reply).
-struct Verbatim<'a>(&'a str);
-
-impl std::fmt::Display for Verbatim<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.0)
-    }
-}
-
 /// A message as `DATA` carries it (RFC 5321 §4.5.2): a dot that starts a
 /// line doubled, then `CRLF . CRLF`, byte for byte what lettre's own
 /// `message` writes (it too ends every message with that CRLF, and counts a
@@ -328,8 +318,8 @@ async fn send_pipelined(conn: &mut AsyncSmtpConnection, out: &Outgoing) -> Pipel
     if !envelope.from().is_none_or(ascii) || !envelope.to().iter().all(ascii) {
         return Pipelined::NotHere;
     }
-    let mut head = Mail::new(out.envelope.from().cloned(), params).to_string();
-    for to in out.envelope.to() {
+    let mut head = Mail::new(envelope.from().cloned(), params).to_string();
+    for to in envelope.to() {
         head += &Rcpt::new(to.clone(), vec![]).to_string();
     }
     head += "DATA\r\n";
@@ -339,10 +329,12 @@ async fn send_pipelined(conn: &mut AsyncSmtpConnection, out: &Outgoing) -> Pipel
     // does not come means the connection is gone.
     let mut refused = None;
     let mut data_open = false;
-    let replies = 1 + out.envelope.to().len() + 1;
+    let replies = 1 + envelope.to().len() + 1;
     for i in 0..replies {
         let reply = if i == 0 {
-            conn.command(Verbatim(&head)).await
+            // lettre's `command` writes what it is given in one write, then
+            // reads one reply.
+            conn.command(head.as_str()).await
         } else {
             conn.read_response().await
         };
