@@ -12,6 +12,75 @@ use super::types::Stamp;
 use super::{DbConnection, DbResult};
 use crate::domain::{DeliveryKind, DeliveryStatus, SupporterStatus};
 
+/// Whether supporter `id` is still there, holding it (PostgreSQL: `FOR KEY
+/// SHARE`) until the transaction ends, so the sweep of expired signatures
+/// cannot delete them under a signature being made for them. PostgreSQL
+/// checks no signature's supporter by foreign key (migration 000021); SQLite
+/// does, and runs one writer at a time.
+pub fn hold_supporter(conn: &mut DbConnection, id: &str) -> DbResult<bool> {
+    match conn {
+        DbConnection::Sqlite(_) => Ok(true),
+        DbConnection::Postgres(c) => Ok(diesel::sql_query(
+            "SELECT id FROM supporters WHERE id = $1 FOR KEY SHARE",
+        )
+        .bind::<Text, _>(id)
+        .load::<IdRow>(c)?
+        .len()
+            == 1),
+    }
+}
+
+/// Which of supporters `ids` this transaction may delete: on PostgreSQL
+/// those it could lock `FOR UPDATE` at once, the others being in use (a
+/// signing holds them, [`hold_supporter`], or a confirmation updates them)
+/// and left for a later sweep; on SQLite, which runs one writer at a time,
+/// all that are there. Locked first, a supporter cannot gain a signature
+/// before the caller checks what holds them.
+pub fn lock_supporters_to_delete(
+    conn: &mut DbConnection,
+    ids: &[&str],
+) -> DbResult<std::collections::HashSet<String>> {
+    let q = supporters::table
+        .filter(supporters::id.eq_any(ids))
+        .select(supporters::id)
+        .order(supporters::id);
+    Ok(match conn {
+        DbConnection::Sqlite(c) => q.load::<String>(c)?,
+        DbConnection::Postgres(c) => q.for_update().skip_locked().load::<String>(c)?,
+    }
+    .into_iter()
+    .collect())
+}
+
+/// Which of signatures `ids` are still pending and expired at `now` and may
+/// be deleted: on PostgreSQL locked `FOR UPDATE` (skipping any in use, left
+/// for a later sweep) until the deleting transaction ends.
+pub fn lock_expired_signatures(
+    conn: &mut DbConnection,
+    ids: &[&str],
+    now: NaiveDateTime,
+) -> DbResult<std::collections::HashSet<String>> {
+    let q = signatures::table
+        .filter(signatures::id.eq_any(ids))
+        .filter(signatures::status.eq(crate::domain::SignatureStatus::Pending))
+        .filter(signatures::expires_at.lt(now))
+        .select(signatures::id)
+        .order(signatures::id);
+    Ok(match conn {
+        DbConnection::Sqlite(c) => q.load::<String>(c)?,
+        DbConnection::Postgres(c) => q.for_update().skip_locked().load::<String>(c)?,
+    }
+    .into_iter()
+    .collect())
+}
+
+#[derive(QueryableByName)]
+struct IdRow {
+    #[diesel(sql_type = Text)]
+    #[allow(dead_code)]
+    id: String,
+}
+
 /// Which backend a connection talks to, for the few queries that must differ.
 pub fn name(conn: &DbConnection) -> &'static str {
     match conn {
@@ -592,6 +661,259 @@ pub struct NewDeliveryRow {
 pub fn insert_deliveries(conn: &mut DbConnection, rows: &[NewDeliveryRow]) -> QueryResult<()> {
     insert_sized!(conn, deliveries::table, rows, 512 256 128 64 32 16 8 4 2 1)
 }
+
+/// Stores a batch of first-time signers: their supporters (sealed on the
+/// way in), signatures and confirmation mails. On PostgreSQL all three in one
+/// statement ([`NewSigners`]), on SQLite as [`insert_supporters`],
+/// [`insert_signatures`] and [`insert_deliveries`].
+pub fn insert_new_signers(
+    conn: &mut DbConnection,
+    people: &[Supporter],
+    signatures: &[NewSignatureRow],
+    mails: &[NewDeliveryRow],
+) -> DbResult<()> {
+    let DbConnection::Postgres(c) = conn else {
+        insert_supporters(conn, people)?;
+        insert_signatures(conn, signatures)?;
+        return Ok(insert_deliveries(conn, mails)?);
+    };
+    let people: Vec<_> = people
+        .iter()
+        .map(Supporter::sealed)
+        .collect::<DbResult<_>>()?;
+    NewSigners::new(&people, signatures, mails).execute(c)?;
+    Ok(())
+}
+
+/// One column of the rows being inserted, bound as one array.
+enum Column {
+    Text(Vec<String>),
+    OptText(Vec<Option<String>>),
+    Bool(Vec<bool>),
+    Int(Vec<i32>),
+    Time(Vec<NaiveDateTime>),
+    OptTime(Vec<Option<NaiveDateTime>>),
+}
+
+impl Column {
+    fn walk_ast<'b>(
+        &'b self,
+        out: &mut diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> QueryResult<()> {
+        use diesel::sql_types::{Bool, Integer, Nullable};
+        let cast = match self {
+            Column::Text(v) => {
+                out.push_bind_param::<Array<Text>, _>(v)?;
+                "::text[]"
+            }
+            Column::OptText(v) => {
+                out.push_bind_param::<Array<Nullable<Text>>, _>(v)?;
+                "::text[]"
+            }
+            Column::Bool(v) => {
+                out.push_bind_param::<Array<Bool>, _>(v)?;
+                "::boolean[]"
+            }
+            Column::Int(v) => {
+                out.push_bind_param::<Array<Integer>, _>(v)?;
+                "::integer[]"
+            }
+            Column::Time(v) => {
+                out.push_bind_param::<Array<Timestamp>, _>(v)?;
+                "::timestamp[]"
+            }
+            Column::OptTime(v) => {
+                out.push_bind_param::<Array<Nullable<Timestamp>>, _>(v)?;
+                "::timestamp[]"
+            }
+        };
+        out.push_sql(cast);
+        Ok(())
+    }
+}
+
+/// A column of `rows`: `field` of each row, as [`Column`] `kind`.
+macro_rules! column {
+    ($rows:expr, $kind:ident, |$r:ident| $field:expr) => {
+        Column::$kind($rows.iter().map(|$r| $field).collect())
+    };
+}
+
+/// A batch of first-time signers as one PostgreSQL statement: `WITH a AS
+/// (INSERT INTO supporters … SELECT * FROM unnest($1, …)), b AS (INSERT INTO
+/// signatures …) INSERT INTO deliveries …`, each column bound as an array.
+/// Three multi-row INSERTs of power-of-two sizes were two to three statements
+/// a table for a batch, each a round trip and an executor start; this is one
+/// whatever the batch's size, and its text never changes, so it is prepared
+/// once per connection and its plan kept (`db::keep_indexed_plans`). Nothing
+/// checks a signature's supporter by foreign key (migration 000021), so the
+/// order of the three does not matter.
+struct NewSigners {
+    tables: [(&'static str, Vec<(&'static str, Column)>); 3],
+}
+
+impl NewSigners {
+    fn new(
+        people: &[super::supporters::StoredSupporter],
+        signatures: &[NewSignatureRow],
+        mails: &[NewDeliveryRow],
+    ) -> NewSigners {
+        let time = |t: &Stamp| t.0;
+        let opt_time = |t: &Option<Stamp>| t.map(|t| t.0);
+        let p = people;
+        let s = signatures;
+        let m = mails;
+        NewSigners {
+            tables: [
+                (
+                    "supporters",
+                    vec![
+                        ("id", column!(p, Text, |r| r.id.as_str().to_owned())),
+                        ("email", column!(p, OptText, |r| r.email.clone())),
+                        ("email_hash", column!(p, OptText, |r| r.email_hash.clone())),
+                        (
+                            "email_domain",
+                            column!(p, OptText, |r| r.email_domain.clone()),
+                        ),
+                        ("first_name", column!(p, OptText, |r| r.first_name.clone())),
+                        ("last_name", column!(p, OptText, |r| r.last_name.clone())),
+                        ("country", column!(p, OptText, |r| r.country.clone())),
+                        ("postcode", column!(p, OptText, |r| r.postcode.clone())),
+                        ("locale", column!(p, OptText, |r| r.locale.clone())),
+                        ("status", column!(p, Text, |r| r.status.as_str().to_owned())),
+                        ("email_opt_in", column!(p, Bool, |r| r.email_opt_in)),
+                        (
+                            "consent_at",
+                            column!(p, OptTime, |r| opt_time(&r.consent_at)),
+                        ),
+                        (
+                            "consent_wording",
+                            column!(p, OptText, |r| r.consent_wording.clone()),
+                        ),
+                        (
+                            "consent_source",
+                            column!(p, OptText, |r| r.consent_source.clone()),
+                        ),
+                        (
+                            "unsubscribed_at",
+                            column!(p, OptTime, |r| opt_time(&r.unsubscribed_at)),
+                        ),
+                        (
+                            "bounced_at",
+                            column!(p, OptTime, |r| opt_time(&r.bounced_at)),
+                        ),
+                        ("erased_at", column!(p, OptTime, |r| opt_time(&r.erased_at))),
+                        ("created_at", column!(p, Time, |r| time(&r.created_at))),
+                        ("updated_at", column!(p, Time, |r| time(&r.updated_at))),
+                        (
+                            "unsubscribe_reason",
+                            column!(p, OptText, |r| r.unsubscribe_reason.clone()),
+                        ),
+                    ],
+                ),
+                (
+                    "signatures",
+                    vec![
+                        ("id", column!(s, Text, |r| r.id.clone())),
+                        ("petition_id", column!(s, Text, |r| r.petition_id.clone())),
+                        ("supporter_id", column!(s, Text, |r| r.supporter_id.clone())),
+                        ("status", column!(s, Text, |r| r.status.clone())),
+                        ("country", column!(s, Text, |r| r.country.clone())),
+                        ("postcode", column!(s, OptText, |r| r.postcode.clone())),
+                        ("comment", column!(s, OptText, |r| r.comment.clone())),
+                        ("email_opt_in", column!(s, Bool, |r| r.email_opt_in)),
+                        ("ip_hash", column!(s, OptText, |r| r.ip_hash.clone())),
+                        (
+                            "confirm_token_hash",
+                            column!(s, OptText, |r| r.confirm_token_hash.clone()),
+                        ),
+                        (
+                            "confirm_secret_hash",
+                            column!(s, OptText, |r| r.confirm_secret_hash.clone()),
+                        ),
+                        ("locale", column!(s, OptText, |r| r.locale.clone())),
+                        ("signed_at", column!(s, Time, |r| time(&r.signed_at))),
+                        (
+                            "confirmed_at",
+                            column!(s, OptTime, |r| opt_time(&r.confirmed_at)),
+                        ),
+                        (
+                            "expires_at",
+                            column!(s, OptTime, |r| opt_time(&r.expires_at)),
+                        ),
+                        ("first_name", column!(s, OptText, |r| r.first_name.clone())),
+                        ("last_name", column!(s, OptText, |r| r.last_name.clone())),
+                    ],
+                ),
+                (
+                    "deliveries",
+                    vec![
+                        ("kind", column!(m, Text, |r| r.kind.as_str().to_owned())),
+                        (
+                            "supporter_id",
+                            column!(m, OptText, |r| r.supporter_id.clone()),
+                        ),
+                        (
+                            "signature_id",
+                            column!(m, OptText, |r| r.signature_id.clone()),
+                        ),
+                        ("payload", column!(m, OptText, |r| r.payload.clone())),
+                        ("status", column!(m, Text, |r| r.status.as_str().to_owned())),
+                        ("attempts", column!(m, Int, |r| r.attempts)),
+                        (
+                            "next_attempt_at",
+                            column!(m, Time, |r| time(&r.next_attempt_at)),
+                        ),
+                        ("created_at", column!(m, Time, |r| time(&r.created_at))),
+                        ("domain", column!(m, OptText, |r| r.domain.clone())),
+                    ],
+                ),
+            ],
+        }
+    }
+}
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for NewSigners {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> QueryResult<()> {
+        let last = self.tables.len() - 1;
+        for (i, (table, columns)) in self.tables.iter().enumerate() {
+            if i < last {
+                out.push_sql(if i == 0 { "WITH " } else { ", " });
+                out.push_sql(["a", "b"][i]);
+                out.push_sql(" AS (");
+            }
+            out.push_sql("INSERT INTO ");
+            out.push_sql(table);
+            out.push_sql(" (");
+            for (j, (name, _)) in columns.iter().enumerate() {
+                out.push_sql(if j == 0 { "" } else { ", " });
+                out.push_sql(name);
+            }
+            out.push_sql(") SELECT * FROM unnest(");
+            for (j, (_, column)) in columns.iter().enumerate() {
+                out.push_sql(if j == 0 { "" } else { ", " });
+                column.walk_ast(&mut out)?;
+            }
+            out.push_sql(")");
+            if i < last {
+                out.push_sql(")");
+            }
+            out.push_sql(" ");
+        }
+        Ok(())
+    }
+}
+
+impl diesel::query_builder::QueryId for NewSigners {
+    type QueryId = NewSigners;
+    // The text is the same for every batch: one prepared statement.
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl RunQueryDsl<diesel::pg::PgConnection> for NewSigners {}
 
 pub fn insert_members(
     conn: &mut DbConnection,

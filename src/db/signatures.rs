@@ -163,7 +163,11 @@ pub fn find_or_create_supporter(
 ) -> DbResult<(SupporterId, bool)> {
     let existing = super::supporters::id_by_email(conn, s.email.as_str())?;
     if let Some(id) = existing {
-        return Ok((id, false));
+        // Held for the signature about to be made; gone if the sweep of
+        // expired signatures deleted them a moment ago (then they sign anew).
+        if super::backend::hold_supporter(conn, id.as_str())? {
+            return Ok((id, false));
+        }
     }
     let id = SupporterId::new();
     let details = !s.require_confirmation;
@@ -642,10 +646,7 @@ fn store_first_signatures(
             out[i] = Some(SignOutcome::Pending);
         }
     }
-    super::backend::insert_supporters(conn, &people)?;
-    super::backend::insert_signatures(conn, &rows)?;
-    super::backend::insert_deliveries(conn, &mails)?;
-    Ok(())
+    super::backend::insert_new_signers(conn, &people, &rows, &mails)
 }
 
 /// Stores one signature in its own transaction. A unique violation means
@@ -1014,30 +1015,35 @@ pub fn sweep_expired(conn: &mut DbConnection, now: NaiveDateTime, limit: i64) ->
         if expired.is_empty() {
             return Ok(0);
         }
-        let ids: Vec<&str> = expired.iter().map(|e| e.0.as_str()).collect();
+        // Their supporters first, then the signatures: what is in use this
+        // moment (someone signing again, confirming, being reminded) waits
+        // for a later sweep, and what is locked here gains no signature or
+        // mail before it goes. So its mails can go first (SQLite checks each
+        // mail's signature by foreign key).
+        let people: Vec<&str> = expired.iter().map(|e| e.2.as_str()).collect();
+        let free = super::backend::lock_supporters_to_delete(conn, &people)?;
+        let ids: Vec<&str> = expired
+            .iter()
+            .filter(|e| free.contains(&e.2))
+            .map(|e| e.0.as_str())
+            .collect();
+        let still = super::backend::lock_expired_signatures(conn, &ids, now)?;
+        let gone: Vec<_> = expired.iter().filter(|e| still.contains(&e.0)).collect();
+        let ids: Vec<&str> = gone.iter().map(|e| e.0.as_str()).collect();
         diesel::delete(deliveries::table.filter(deliveries::signature_id.eq_any(&ids)))
             .execute(conn)?;
-        let mut deleted = 0;
+        diesel::delete(signatures::table.filter(signatures::id.eq_any(&ids))).execute(conn)?;
         let mut per_petition: BTreeMap<&str, i64> = BTreeMap::new();
-        for (id, petition, _, _) in &expired {
-            // Only if still pending and expired: a confirmation or a fresh
-            // signing may have come in since the select.
-            let n = diesel::delete(
-                signatures::table
-                    .find(id)
-                    .filter(signatures::status.eq(SignatureStatus::Pending))
-                    .filter(signatures::expires_at.lt(now)),
-            )
-            .execute(conn)?;
-            deleted += n;
-            *per_petition.entry(petition.as_str()).or_default() += n as i64;
+        for e in &gone {
+            *per_petition.entry(e.1.as_str()).or_default() += 1;
         }
         for (petition, n) in per_petition {
             diesel::update(petitions::table.find(petition))
                 .set(petitions::pending_count.eq(petitions::pending_count - n))
                 .execute(conn)?;
         }
-        for (_, _, supporter, signed_at) in &expired {
+        let deleted = gone.len();
+        for (_, _, supporter, signed_at) in gone {
             // Created by that signature (same moment), and nothing else
             // holds them.
             let held = diesel::select(diesel::dsl::exists(

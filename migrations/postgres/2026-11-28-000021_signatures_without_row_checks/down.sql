@@ -1,0 +1,11 @@
+DROP INDEX deliveries_alert_supporter;
+ALTER TABLE deliveries ADD CONSTRAINT deliveries_alert_id_supporter_id_key UNIQUE (alert_id, supporter_id);
+DROP INDEX signatures_confirm_token_hash;
+ALTER TABLE signatures ADD CONSTRAINT signatures_confirm_token_hash_key UNIQUE (confirm_token_hash);
+CREATE INDEX signatures_supporter ON signatures(supporter_id);
+ALTER TABLE signatures ADD CONSTRAINT signatures_petition_id_supporter_id_key UNIQUE (petition_id, supporter_id);
+ALTER TABLE signatures DROP CONSTRAINT signatures_supporter_petition;
+CREATE INDEX signatures_petition_status ON signatures(petition_id, status, signed_at);
+ALTER TABLE deliveries ADD CONSTRAINT deliveries_signature_id_fkey FOREIGN KEY (signature_id) REFERENCES signatures(id);
+ALTER TABLE signatures ADD CONSTRAINT signatures_supporter_id_fkey FOREIGN KEY (supporter_id) REFERENCES supporters(id);
+ALTER TABLE signatures ADD CONSTRAINT signatures_petition_id_fkey FOREIGN KEY (petition_id) REFERENCES petitions(id);
