@@ -25,9 +25,10 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::db::{Db, DbConnection, DbError, DbResult};
+use crate::db::{Db, DbConnection, DbError, DbResult, ScopedConn};
 
 /// Largest batch committed at once.
 pub const MAX_BATCH: usize = 512;
@@ -138,14 +139,25 @@ fn run<S: Store>(db: Db, rx: Queue<S>, store: Arc<S>) {
     // writers (the mail worker's) stand aside for them.
     crate::db::gate::urgent();
     let mut buf = Vec::with_capacity(MAX_BATCH);
+    // The connection, kept from one batch to the next while requests are
+    // waiting (no checkout, ping or settings per batch in a surge), given
+    // back to the pool before this writer sleeps.
+    let mut held: Option<ScopedConn> = None;
     loop {
         // Hold the queue only while taking a batch, not while storing it:
         // wait for one request, then take whatever else is waiting.
         {
             let mut rx = rx.lock().unwrap_or_else(PoisonError::into_inner);
-            match rx.blocking_recv() {
-                Some(first) => buf.push(first),
-                None => return,
+            match rx.try_recv() {
+                Ok(first) => buf.push(first),
+                Err(TryRecvError::Disconnected) => return,
+                Err(TryRecvError::Empty) => {
+                    held = None;
+                    match rx.blocking_recv() {
+                        Some(first) => buf.push(first),
+                        None => return,
+                    }
+                }
             }
             while buf.len() < MAX_BATCH {
                 match rx.try_recv() {
@@ -158,11 +170,15 @@ fn run<S: Store>(db: Db, rx: Queue<S>, store: Arc<S>) {
             std::mem::take(&mut buf).into_iter().unzip();
         let n = batch.len();
         crate::pressure::stored(n);
-        let stored =
-            std::panic::catch_unwind(AssertUnwindSafe(|| store_batch(&db, &*store, &batch)));
+        let stored = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            store_batch(&db, &*store, &batch, &mut held)
+        }));
         let results = match stored {
             Ok(r) => r,
-            Err(_) => Err(WriteError::Unavailable("the writer panicked".into())),
+            Err(_) => {
+                held = None;
+                Err(WriteError::Unavailable("the writer panicked".into()))
+            }
         };
         match results {
             Ok(results) => {
@@ -183,20 +199,32 @@ fn run<S: Store>(db: Db, rx: Queue<S>, store: Arc<S>) {
 }
 
 /// One batch in one transaction, or, when that fails, each request on its
-/// own; `Err` only when no connection could be had.
+/// own; `Err` only when no connection could be had. `held` is the writer's
+/// connection, taken from the pool if it has none; after a failure it is
+/// replaced (the connection may be what failed), and dropped if a request
+/// failed on the fresh one too.
 fn store_batch<S: Store>(
     db: &Db,
     store: &S,
     batch: &[S::Request],
+    held: &mut Option<ScopedConn>,
 ) -> Result<Vec<DbResult<S::Outcome>>, WriteError> {
-    let mut conn = db.get_for_writer().map_err(WriteError::Db)?;
-    match store.batch(&mut conn, batch) {
-        Ok(v) => Ok(v.into_iter().map(Ok).collect()),
-        Err(e) => {
-            if batch.len() > 1 {
-                tracing::warn!(error = %e, size = batch.len(), what = S::WHAT, "batch failed; storing one by one");
-            }
-            Ok(batch.iter().map(|r| store.one(&mut conn, r)).collect())
-        }
+    let conn = match held {
+        Some(conn) => conn,
+        None => held.insert(db.get_for_writer().map_err(WriteError::Db)?),
+    };
+    let e = match store.batch(conn, batch) {
+        Ok(v) => return Ok(v.into_iter().map(Ok).collect()),
+        Err(e) => e,
+    };
+    if batch.len() > 1 {
+        tracing::warn!(error = %e, size = batch.len(), what = S::WHAT, "batch failed; storing one by one");
     }
+    *held = None;
+    let conn = held.insert(db.get_for_writer().map_err(WriteError::Db)?);
+    let results: Vec<_> = batch.iter().map(|r| store.one(conn, r)).collect();
+    if results.iter().any(Result::is_err) {
+        *held = None;
+    }
+    Ok(results)
 }

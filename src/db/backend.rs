@@ -745,7 +745,7 @@ macro_rules! column {
 /// Three multi-row INSERTs of power-of-two sizes were two to three statements
 /// a table for a batch, each a round trip and an executor start; this is one
 /// whatever the batch's size, and its text never changes, so it is prepared
-/// once per connection and its plan kept (`db::keep_indexed_plans`). Nothing
+/// once per connection and its plan kept (`Db::get_for_writer`). Nothing
 /// checks a signature's supporter by foreign key (migration 000021), so the
 /// order of the three does not matter.
 struct NewSigners {

@@ -208,16 +208,16 @@ pub struct ScopedConn {
     conn: Conn,
     _keys: crate::vault::ScopeGuard,
     _gate: gate::Entered,
-    /// SQLite, [`Db::get_for_writer`]: the WAL threshold to set again when
-    /// the connection goes back to the pool.
-    restore_autocheckpoint: bool,
+    /// [`Db::get_for_writer`]: the settings to put back when the connection
+    /// goes back to the pool.
+    restore: Option<&'static str>,
 }
 
 impl Drop for ScopedConn {
     fn drop(&mut self) {
-        if self.restore_autocheckpoint {
-            if let Err(e) = self.conn.batch_execute(AUTOCHECKPOINT) {
-                tracing::warn!(error = %e, "setting wal_autocheckpoint again failed");
+        if let Some(sql) = self.restore {
+            if let Err(e) = self.conn.batch_execute(sql) {
+                tracing::warn!(error = %e, "putting a writer's connection settings back failed");
             }
         }
     }
@@ -404,7 +404,7 @@ impl Db {
             conn,
             _keys: crate::vault::enter(self.keys.as_ref()),
             _gate: gate::enter(self.gate.as_ref()),
-            restore_autocheckpoint: false,
+            restore: None,
         })
     }
 
@@ -415,12 +415,31 @@ impl Db {
     /// connections do (measured: a writer's own checkpoints, fsync
     /// included, were 6-8 % of its time in a surge, and stalls of 10 ms and
     /// more while every signer waited).
+    ///
+    /// On PostgreSQL, while the writer holds it, statements keep the plan
+    /// PostgreSQL caches for them (`plan_cache_mode = auto`) rather than
+    /// being planned again at every execution, and no plan reads a whole
+    /// table where an index can answer (`enable_seqscan = off`). Every
+    /// statement a writer runs is an insert or a lookup by an indexed key,
+    /// so a plan that does not depend on the table's size is the right one,
+    /// and re-planning their multi-row INSERTs was a third of the database's
+    /// CPU under bench/sign. The seqscan guard is what makes `auto` safe:
+    /// without it a lookup prepared while its table was small settled on a
+    /// scan and kept it as the table grew (see [`Manager::connect_once`]).
+    /// Set for the connection rather than in each transaction: one round
+    /// trip less per batch.
     pub fn get_for_writer(&self) -> DbResult<ScopedConn> {
         let mut conn = self.get()?;
-        if conn.is_sqlite() {
-            conn.batch_execute("PRAGMA wal_autocheckpoint = 0")?;
-            conn.restore_autocheckpoint = true;
-        }
+        let (set, restore) = if conn.is_sqlite() {
+            ("PRAGMA wal_autocheckpoint = 0", AUTOCHECKPOINT)
+        } else {
+            (
+                "SET plan_cache_mode = auto; SET enable_seqscan = off",
+                "SET plan_cache_mode = force_custom_plan; RESET enable_seqscan",
+            )
+        };
+        conn.batch_execute(set)?;
+        conn.restore = Some(restore);
         Ok(conn)
     }
 
@@ -536,24 +555,6 @@ pub fn migrate(conn: &mut DbConnection) -> DbResult<usize> {
             result
         }
     }
-}
-
-/// For the rest of this transaction on PostgreSQL, statements keep the
-/// plan PostgreSQL caches for them (`plan_cache_mode = auto`) rather than
-/// being planned again at every execution, and no plan reads a whole table
-/// where an index can answer (`enable_seqscan = off`). For the batching
-/// writers' transactions only: every statement in them is an insert or a
-/// lookup by an indexed key, so a plan that does not depend on the table's
-/// size is the right one, and re-planning their multi-row INSERTs was a
-/// third of the database's CPU under bench/sign. The seqscan guard is what
-/// makes `auto` safe: without it a lookup prepared while its table was
-/// small settled on a scan and kept it as the table grew (see
-/// [`Manager::connect_once`]). A no-op on SQLite.
-pub fn keep_indexed_plans(conn: &mut DbConnection) -> DbResult<()> {
-    if let DbConnection::Postgres(c) = conn {
-        c.batch_execute("SET LOCAL plan_cache_mode = auto; SET LOCAL enable_seqscan = off")?;
-    }
-    Ok(())
 }
 
 /// Runs `f` in a write transaction. On SQLite the transaction begins

@@ -471,7 +471,6 @@ pub fn sign_batch(
         conn.batch_execute("PRAGMA temp_store = MEMORY")?;
     }
     let result = write_tx(conn, |conn| {
-        super::keep_indexed_plans(conn)?;
         let mut deltas = CounterDeltas::default();
         let mut out: Vec<Option<SignOutcome>> = vec![None; batch.len()];
         // The caller checked the petition a moment ago, maybe in a cache;
@@ -839,7 +838,6 @@ pub fn confirm_batch(
         return Ok(Vec::new());
     };
     write_tx(conn, |conn| {
-        super::keep_indexed_plans(conn)?;
         let mut deltas = CounterDeltas::default();
         let mut outcomes = Vec::with_capacity(batch.len());
         for r in batch {

@@ -297,38 +297,46 @@ pub fn by_emails(conn: &mut DbConnection, emails: &[&str]) -> DbResult<Vec<Suppo
 }
 
 /// Which of `emails` (normalised) some supporter holds: the hashes
-/// compared, nothing opened.
+/// compared, nothing opened. One statement a chunk, whether or not rows
+/// written before encryption remain: those are found by the address itself
+/// through their partial index (`supporters_email_clear`, empty once all
+/// are sealed), so no statement asks first whether any remain.
 pub fn known_among<'a>(
     conn: &mut DbConnection,
     emails: &[&'a str],
 ) -> DbResult<std::collections::HashSet<&'a str>> {
-    let by_hash: std::collections::HashMap<String, &str> = emails
-        .iter()
-        .map(|e| email_hash(e).map(|h| (h, *e)))
-        .collect::<Result<_, _>>()?;
-    let hashes: Vec<&String> = by_hash.keys().collect();
     let mut out = std::collections::HashSet::new();
-    for chunk in hashes.chunks(5000) {
+    for chunk in emails.chunks(5000) {
+        let by_hash: std::collections::HashMap<String, &str> = chunk
+            .iter()
+            .map(|e| email_hash(e).map(|h| (h, *e)))
+            .collect::<Result<_, _>>()?;
+        let hashes: Vec<&String> = by_hash.keys().collect();
         let found: Vec<Option<String>> = supporters::table
-            .filter(supporters::email_hash.eq_any(chunk))
-            .select(supporters::email_hash)
+            .filter(
+                supporters::email_hash
+                    .eq_any(&hashes)
+                    .or(supporters::email_hash
+                        .is_null()
+                        .and(supporters::email.eq_any(chunk))),
+            )
+            .select(diesel::dsl::sql::<
+                diesel::sql_types::Nullable<diesel::sql_types::Text>,
+            >(
+                "COALESCE(supporters.email_hash, supporters.email)"
+            ))
             .load(conn)?;
-        out.extend(
-            found
-                .iter()
-                .flatten()
-                .filter_map(|h| by_hash.get(h).copied()),
-        );
-    }
-    if any_unsealed(conn)? {
-        for chunk in emails.chunks(5000) {
-            let found: Vec<Option<String>> = supporters::table
-                .filter(supporters::email.eq_any(chunk))
-                .filter(supporters::email_hash.is_null())
-                .select(supporters::email)
-                .load(conn)?;
-            let found: std::collections::HashSet<String> = found.into_iter().flatten().collect();
-            out.extend(chunk.iter().filter(|e| found.contains(**e)).copied());
+        // A keyed hash is hex digits, an address has an `@`: which one each
+        // value is cannot be mistaken.
+        let plain: std::collections::HashSet<&str> = chunk.iter().copied().collect();
+        for v in found.iter().flatten() {
+            match by_hash.get(v) {
+                Some(e) => out.insert(*e),
+                None => plain
+                    .get(v.as_str())
+                    .map(|e| out.insert(*e))
+                    .unwrap_or(false),
+            };
         }
     }
     Ok(out)

@@ -15,7 +15,8 @@ backend_tests!(
     a_mixed_batch_stores_what_signing_one_by_one_would,
     the_sweep_deletes_expired_pending_signatures_and_what_only_they_held,
     a_token_proves_itself_and_links_mailed_before_the_token_change_still_work,
-    the_writers_plan_settings_end_with_their_transaction,
+    the_writers_plan_settings_end_with_their_connection,
+    a_supporter_written_before_encryption_who_signs_in_a_batch_is_found_by_the_address,
 );
 
 fn signature(petition_id: &str, slug: &str, email: &str, confirm: bool) -> NewSignature {
@@ -357,12 +358,12 @@ fn plan_settings(c: &mut clarion::db::DbConnection) -> QueryResult<(String, Stri
     .get_result(c)
 }
 
-/// The writers' plan settings (`db::keep_indexed_plans`, which signing and
-/// confirming batches begin with) hold inside their transaction and end
-/// with it: the pooled connection a batch ran on plans every statement for
+/// The writers' plan settings (`Db::get_for_writer`, the connection a
+/// batching writer holds) hold while the writer has the connection and end
+/// when it goes back to the pool: the next holder plans every statement for
 /// its parameters again, as every other connection does. On SQLite the
 /// settings do not exist and the batch stores as before.
-async fn the_writers_plan_settings_end_with_their_transaction(b: Backend) {
+async fn the_writers_plan_settings_end_with_their_connection(b: Backend) {
     let postgres = matches!(b, Backend::Postgres(_));
     let app = spawn_app(b).await;
     let token = app.token("campaigner").await;
@@ -381,21 +382,26 @@ async fn the_writers_plan_settings_end_with_their_transaction(b: Backend) {
         signature(&id, "plans", "two@example.org", true),
     ];
     let ttl = chrono::Duration::hours(48);
-    let (out, settings) = app
-        .db
-        .run(move |c| {
-            let out = sign_batch(c, &batch, ttl)?;
-            if !postgres {
-                return Ok::<_, clarion::db::DbError>((out, None));
-            }
-            let inside = clarion::db::write_tx(c, |c| {
-                clarion::db::keep_indexed_plans(c)?;
-                Ok::<_, clarion::db::DbError>(plan_settings(c)?)
-            })?;
-            Ok((out, Some((inside, plan_settings(c)?))))
-        })
-        .await
-        .unwrap();
+    // One connection: the one the writer gives back is the next one taken.
+    let keys = app.db.data_keys().cloned().expect("the app's data keys");
+    let db = clarion::db::Db::connect(&app.database_url, 1)
+        .unwrap()
+        .with_data_keys(keys);
+    let (out, settings) = tokio::task::spawn_blocking(move || {
+        let mut writer = db.get_for_writer()?;
+        let out = sign_batch(&mut writer, &batch, ttl)?;
+        if !postgres {
+            return Ok::<_, clarion::db::DbError>((out, None));
+        }
+        let inside = plan_settings(&mut writer)?;
+        drop(writer);
+        let mut next = db.get()?;
+        let after = plan_settings(&mut next)?;
+        Ok((out, Some((inside, after))))
+    })
+    .await
+    .unwrap()
+    .unwrap();
     assert_eq!(out, vec![SignOutcome::Pending; 2]);
     if let Some((inside, after)) = settings {
         assert_eq!(inside, ("auto".to_string(), "off".to_string()));
@@ -413,4 +419,68 @@ async fn the_writers_plan_settings_end_with_their_transaction(b: Backend) {
         .await
         .unwrap();
     assert_eq!(stored, 2);
+}
+
+/// A row written before encryption has the plain address and no keyed hash;
+/// a batch finds it by the address (in the same statement that looks for
+/// the others' hashes), so that person signs as the supporter they are and
+/// nobody new is made for them.
+async fn a_supporter_written_before_encryption_who_signs_in_a_batch_is_found_by_the_address(
+    b: Backend,
+) {
+    let app = spawn_app(b).await;
+    let token = app.token("campaigner").await;
+    let case = app.create_case(&token, "legacy").await;
+    let petition = app
+        .create_petition(
+            &token,
+            case["id"].as_str().unwrap(),
+            "legacy",
+            json!({"status": "open"}),
+        )
+        .await;
+    let id = petition["id"].as_str().unwrap().to_string();
+    let now = clarion::db::now();
+    app.db
+        .run(move |c| {
+            diesel::insert_into(supporters::table)
+                .values((
+                    supporters::id.eq("01900000-0000-7000-8000-0000000000aa"),
+                    supporters::email.eq("old@example.org"),
+                    supporters::status.eq("active"),
+                    supporters::email_opt_in.eq(false),
+                    supporters::created_at.eq(now),
+                    supporters::updated_at.eq(now),
+                ))
+                .execute(c)
+                .map_err(clarion::db::DbError::from)
+        })
+        .await
+        .unwrap();
+    let batch = vec![
+        signature(&id, "legacy", "new@example.org", true),
+        signature(&id, "legacy", "old@example.org", true),
+    ];
+    let ttl = chrono::Duration::hours(48);
+    let out = app
+        .db
+        .run(move |c| sign_batch(c, &batch, ttl))
+        .await
+        .unwrap();
+    assert_eq!(out, vec![SignOutcome::Pending; 2]);
+    let (people, signer): (i64, String) = app
+        .db
+        .run(move |c| {
+            let people = supporters::table.count().get_result(c)?;
+            let signer = signatures::table
+                .inner_join(supporters::table)
+                .filter(supporters::email_hash.is_null())
+                .select(signatures::supporter_id)
+                .first(c)?;
+            Ok::<_, clarion::db::DbError>((people, signer))
+        })
+        .await
+        .unwrap();
+    assert_eq!(people, 2, "the legacy row and the new signer, nobody else");
+    assert_eq!(signer, "01900000-0000-7000-8000-0000000000aa");
 }
