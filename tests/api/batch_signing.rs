@@ -484,3 +484,85 @@ async fn a_supporter_written_before_encryption_who_signs_in_a_batch_is_found_by_
     assert_eq!(people, 2, "the legacy row and the new signer, nobody else");
     assert_eq!(signer, "01900000-0000-7000-8000-0000000000aa");
 }
+
+/// PostgreSQL checks no signature against its supporter by foreign key
+/// (migration 000021); what the check guarded is held by row locks. A
+/// signing that has found a known supporter holds them (`hold_supporter`,
+/// `FOR KEY SHARE`) until it commits; a sweep of expired signatures meanwhile
+/// leaves that person and their signature for a later sweep, without
+/// waiting, and sweeps everyone else. Once the signing has committed, the
+/// next sweep takes them (here nothing else holds them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgresql_the_sweep_leaves_a_supporter_a_signing_holds_for_later() {
+    let Some(b) = Backend::postgres() else { return };
+    let app = spawn_app(b).await;
+    app.open_petition("free-them", json!({})).await;
+    for email in ["busy@example.org", "idle@example.org"] {
+        assert_eq!(app.sign("free-them", &form(email)).await.status(), 303);
+    }
+    app.mailed_tokens(2).await;
+    let expired_at = clarion::db::now() - chrono::Duration::minutes(1);
+    let busy: String = app
+        .db
+        .run(move |c| {
+            diesel::update(signatures::table)
+                .set(signatures::expires_at.eq(expired_at))
+                .execute(c)?;
+            supporters::table
+                .filter(
+                    supporters::email_hash
+                        .eq(clarion::db::supporters::email_hash("busy@example.org").unwrap()),
+                )
+                .select(supporters::id)
+                .first(c)
+                .map_err(clarion::db::DbError::from)
+        })
+        .await
+        .unwrap();
+
+    // A signing of busy@'s, holding them in its open transaction.
+    let holder = clarion::db::Db::connect(&app.database_url, 1).unwrap();
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let signing = std::thread::spawn(move || {
+        let mut conn = holder.get().unwrap();
+        clarion::db::write_tx(&mut conn, |c| {
+            let there = clarion::db::backend::hold_supporter(c, &busy)?;
+            held_tx.send(there).unwrap();
+            release_rx.recv().unwrap();
+            Ok::<_, clarion::db::DbError>(())
+        })
+        .unwrap();
+    });
+    assert!(held_rx.recv().unwrap(), "the supporter is there to hold");
+
+    let sweep = || async {
+        tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            app.db
+                .run(|c| clarion::db::signatures::sweep_expired(c, clarion::db::now(), 1000)),
+        )
+        .await
+        .expect("the sweep does not wait for a signing")
+        .unwrap()
+    };
+    assert_eq!(sweep().await, 1, "idle@ swept, busy@ left while held");
+    let left = || async {
+        app.db
+            .run(|c| {
+                Ok::<_, clarion::db::DbError>((
+                    signatures::table.count().get_result::<i64>(c)?,
+                    supporters::table.count().get_result::<i64>(c)?,
+                ))
+            })
+            .await
+            .unwrap()
+    };
+    assert_eq!(left().await, (1, 1));
+
+    release_tx.send(()).unwrap();
+    signing.join().unwrap();
+    assert_eq!(sweep().await, 1, "busy@ swept once nothing holds them");
+    assert_eq!(left().await, (0, 0));
+    assert_eq!(app.counters("free-them").await, (0, 0));
+}
