@@ -20,13 +20,13 @@ use crate::domain::{DeliveryKind, DeliveryStatus, SupporterStatus};
 pub fn hold_supporter(conn: &mut DbConnection, id: &str) -> DbResult<bool> {
     match conn {
         DbConnection::Sqlite(_) => Ok(true),
-        DbConnection::Postgres(c) => Ok(diesel::sql_query(
-            "SELECT id FROM supporters WHERE id = $1 FOR KEY SHARE",
-        )
-        .bind::<Text, _>(id)
-        .load::<IdRow>(c)?
-        .len()
-            == 1),
+        DbConnection::Postgres(c) => Ok(supporters::table
+            .find(id)
+            .select(supporters::id)
+            .for_key_share()
+            .first::<String>(c)
+            .optional()?
+            .is_some()),
     }
 }
 
@@ -72,13 +72,6 @@ pub fn lock_expired_signatures(
     }
     .into_iter()
     .collect())
-}
-
-#[derive(QueryableByName)]
-struct IdRow {
-    #[diesel(sql_type = Text)]
-    #[allow(dead_code)]
-    id: String,
 }
 
 /// Which backend a connection talks to, for the few queries that must differ.

@@ -137,7 +137,7 @@ impl Manager {
                 // sequential scan), then keep it as the table grows until
                 // autovacuum's next ANALYZE: signing on a fresh database
                 // slowed to a crawl, each batch scanning every supporter.
-                conn.batch_execute("SET plan_cache_mode = force_custom_plan")
+                conn.batch_execute(PG_PLANS)
                     .map_err(|e| DbError::Connect(e.to_string()))?;
                 Ok(DbConnection::Postgres(conn))
             }
@@ -210,12 +210,12 @@ pub struct ScopedConn {
     _gate: gate::Entered,
     /// [`Db::get_for_writer`]: the settings to put back when the connection
     /// goes back to the pool.
-    restore: Option<&'static str>,
+    restore: &'static [&'static str],
 }
 
 impl Drop for ScopedConn {
     fn drop(&mut self) {
-        if let Some(sql) = self.restore {
+        for sql in self.restore {
             if let Err(e) = self.conn.batch_execute(sql) {
                 tracing::warn!(error = %e, "putting a writer's connection settings back failed");
             }
@@ -253,6 +253,9 @@ struct CheckpointResult {
 /// SQLite's WAL threshold on every connection but an urgent writer's
 /// (see `Manager::connect_once`).
 const AUTOCHECKPOINT: &str = "PRAGMA wal_autocheckpoint = 20000";
+/// How every PostgreSQL connection plans (see [`Manager::connect_once`]),
+/// and what a writer's connection goes back to ([`Db::get_for_writer`]).
+const PG_PLANS: &str = "SET plan_cache_mode = force_custom_plan";
 
 /// A WAL longer than this (pages) after the background checkpoint is
 /// checkpointed again with the [`gate`] held, so that it can be started
@@ -404,7 +407,7 @@ impl Db {
             conn,
             _keys: crate::vault::enter(self.keys.as_ref()),
             _gate: gate::enter(self.gate.as_ref()),
-            restore: None,
+            restore: &[],
         })
     }
 
@@ -430,16 +433,17 @@ impl Db {
     /// trip less per batch.
     pub fn get_for_writer(&self) -> DbResult<ScopedConn> {
         let mut conn = self.get()?;
-        let (set, restore) = if conn.is_sqlite() {
-            ("PRAGMA wal_autocheckpoint = 0", AUTOCHECKPOINT)
+        let (set, restore): (&str, &'static [&'static str]) = if conn.is_sqlite() {
+            ("PRAGMA wal_autocheckpoint = 0", &[AUTOCHECKPOINT])
         } else {
             (
                 "SET plan_cache_mode = auto; SET enable_seqscan = off",
-                "SET plan_cache_mode = force_custom_plan; RESET enable_seqscan",
+                // The connection's own settings, as `connect_once` made them.
+                &[PG_PLANS, "RESET enable_seqscan"],
             )
         };
         conn.batch_execute(set)?;
-        conn.restore = Some(restore);
+        conn.restore = restore;
         Ok(conn)
     }
 

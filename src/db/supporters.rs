@@ -298,9 +298,10 @@ pub fn by_emails(conn: &mut DbConnection, emails: &[&str]) -> DbResult<Vec<Suppo
 
 /// Which of `emails` (normalised) some supporter holds: the hashes
 /// compared, nothing opened. One statement a chunk, whether or not rows
-/// written before encryption remain: those are found by the address itself
-/// through their partial index (`supporters_email_clear`, empty once all
-/// are sealed), so no statement asks first whether any remain.
+/// written before encryption remain: those, with no hash, are found by the
+/// address itself in the same statement (through an index of rows with no
+/// hash, which is empty once all are sealed), so no statement asks first
+/// whether any remain.
 pub fn known_among<'a>(
     conn: &mut DbConnection,
     emails: &[&'a str],
@@ -330,13 +331,9 @@ pub fn known_among<'a>(
         // value is cannot be mistaken.
         let plain: std::collections::HashSet<&str> = chunk.iter().copied().collect();
         for v in found.iter().flatten() {
-            match by_hash.get(v) {
-                Some(e) => out.insert(*e),
-                None => plain
-                    .get(v.as_str())
-                    .map(|e| out.insert(*e))
-                    .unwrap_or(false),
-            };
+            if let Some(e) = by_hash.get(v).or_else(|| plain.get(v.as_str())) {
+                out.insert(*e);
+            }
         }
     }
     Ok(out)
